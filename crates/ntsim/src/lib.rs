@@ -1,0 +1,1 @@
+//! Host emulation of ntoskrnl + netio.

@@ -1,0 +1,2 @@
+//! Raw FFI for wsk.h. (Being written.)
+#![no_std]

@@ -1,1 +1,43 @@
+//! `wsk`: a safe Winsock Kernel (WSK) client for Rust kernel drivers.
+//!
+//! - [`WskClient`]: registration (`WskRegister` + `WskCaptureProviderNPI`).
+//! - [`StreamSocket`]: `WskSocketConnect` (with a `WskSocket` + `WskBind` + `WskConnect`
+//!   fallback), `WskSend`, `WskCloseSocket`.
+//! - [`DatagramSocket`]: `WskSocket` + `WskBind`, `WskSendTo`, fixed remote addresses.
+//! - [`buf`]: MDL-described buffers whose types keep them alive until their IRP completes.
+//!
+//! Every operation owns an IRP whose completion routine returns
+//! `STATUS_MORE_PROCESSING_REQUIRED`. Synchronous calls need PASSIVE_LEVEL; asynchronous
+//! calls need IRQL <= DISPATCH_LEVEL and call back at IRQL <= DISPATCH_LEVEL.
+//!
+//! All kernel calls go through `windows-sys` / `wsk-sys` declarations, so the same source
+//! builds for the Windows target and, on a Linux host, links against `ntsim`'s emulation.
 #![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod addr;
+pub mod buf;
+mod client;
+mod error;
+pub mod irp;
+pub mod pool;
+mod socket;
+
+pub use buf::{BorrowedMdl, BufferChain, MdlBuffer, NonPagedBuffer};
+pub use client::WskClient;
+pub use error::{check, Error, Result};
+pub use socket::{DatagramSocket, StreamSocket};

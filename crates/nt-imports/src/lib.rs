@@ -1,0 +1,98 @@
+//! Kernel routines a driver imports from `ntoskrnl.exe` that `windows-sys` either lacks
+//! (`KeAcquireSpinLockRaiseToDpc`, `KeReleaseSpinLock`, ...) or declares as imports of
+//! **ntdll.dll** (`DbgPrint`, `DbgPrintEx`, ...), which a kernel driver must never import.
+//!
+//! On Windows targets every declaration here is a `raw-dylib` import of `ntoskrnl.exe`.
+//! On other hosts they are plain `extern "system"` declarations that the host emulation
+//! (`ntsim`) satisfies at link time.
+//!
+//! Inline routines of wdm.h that have no export on x64 (`KeGetCurrentIrql` reads CR8) are
+//! provided as Rust functions with the same meaning.
+#![no_std]
+#![allow(non_snake_case)]
+
+use core::ffi::c_void;
+use windows_sys::Win32::Foundation::NTSTATUS;
+
+/// `KIRQL`: an interrupt request level.
+pub type KIRQL = u8;
+/// `PASSIVE_LEVEL` (0).
+pub const PASSIVE_LEVEL: KIRQL = 0;
+/// `APC_LEVEL` (1).
+pub const APC_LEVEL: KIRQL = 1;
+/// `DISPATCH_LEVEL` (2).
+pub const DISPATCH_LEVEL: KIRQL = 2;
+/// `KSPIN_LOCK`: a pointer-sized spin lock word, zero when free.
+pub type KSPIN_LOCK = usize;
+
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Acquires a spin lock and raises IRQL to DISPATCH_LEVEL; returns the previous IRQL.
+    /// IRQL <= DISPATCH_LEVEL. Source:
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-keacquirespinlockraisetodpc>
+    pub fn KeAcquireSpinLockRaiseToDpc(SpinLock: *mut KSPIN_LOCK) -> KIRQL;
+    /// Releases a spin lock and restores IRQL. Exported as `KeReleaseSpinLock` on x64.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kereleasespinlock>
+    pub fn KeReleaseSpinLock(SpinLock: *mut KSPIN_LOCK, NewIrql: KIRQL);
+    /// Acquires a spin lock when the caller already runs at DISPATCH_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-keacquirespinlockatdpclevel>
+    pub fn KeAcquireSpinLockAtDpcLevel(SpinLock: *mut KSPIN_LOCK);
+    /// Releases a spin lock taken with `KeAcquireSpinLockAtDpcLevel`; IRQL stays DISPATCH_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kereleasespinlockfromdpclevel>
+    pub fn KeReleaseSpinLockFromDpcLevel(SpinLock: *mut KSPIN_LOCK);
+    /// Returns the address of a system routine by name, or NULL. PASSIVE_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemroutineaddress>
+    pub fn MmGetSystemRoutineAddress(
+        SystemRoutineName: *const windows_sys::Win32::Foundation::UNICODE_STRING,
+    ) -> *mut c_void;
+}
+
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "C" {
+    /// Prints to the kernel debugger, filtered by component and level. Any IRQL, but `%wZ`
+    /// and other Unicode formats only at PASSIVE_LEVEL. Source:
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-dbgprintex>
+    pub fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const u8, ...) -> u32;
+    /// Prints to the kernel debugger. Source:
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-dbgprint>
+    pub fn DbgPrint(Format: *const u8, ...) -> u32;
+}
+
+#[cfg(not(all(windows, target_arch = "x86_64")))]
+extern "system" {
+    #[link_name = "KeGetCurrentIrql"]
+    fn host_ke_get_current_irql() -> KIRQL;
+}
+
+/// The current IRQL (`KeGetCurrentIrql`). Any IRQL.
+///
+/// On x64 Windows this is wdm.h's inline routine: it reads CR8. Elsewhere it calls the host
+/// emulation's `KeGetCurrentIrql`. Source:
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kegetcurrentirql>
+#[inline]
+pub fn current_irql() -> KIRQL {
+    #[cfg(all(windows, target_arch = "x86_64"))]
+    {
+        let cr8: u64;
+        // SAFETY: reading CR8 is how wdm.h implements KeGetCurrentIrql on x64; kernel mode only.
+        unsafe { core::arch::asm!("mov {}, cr8", out(reg) cr8, options(nomem, nostack, preserves_flags)) };
+        cr8 as KIRQL
+    }
+    #[cfg(not(all(windows, target_arch = "x86_64")))]
+    {
+        // SAFETY: no arguments; the host emulation returns the calling thread's emulated IRQL.
+        unsafe { host_ke_get_current_irql() }
+    }
+}
+
+/// `NT_SUCCESS`: true for success and informational statuses.
+#[inline]
+pub const fn nt_success(status: NTSTATUS) -> bool {
+    status >= 0
+}

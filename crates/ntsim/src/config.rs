@@ -1,0 +1,102 @@
+//! The emulator's switches: completion path, provider availability, failure injection.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::Duration;
+
+/// How the WSK provider completes IRPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionMode {
+    /// Every operation returns `STATUS_PENDING` and its IRP is completed later from the
+    /// provider's I/O thread (at DISPATCH_LEVEL).
+    Pending,
+    /// Operations that can finish at once complete inside the dispatch call (the completion
+    /// routine runs before the call returns, at DISPATCH_LEVEL) and return their final status;
+    /// the rest pend.
+    Inline,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(0);
+static PROVIDER_AVAILABLE: AtomicBool = AtomicBool::new(true);
+static POOL_FAILURES: AtomicU32 = AtomicU32::new(0);
+static IRP_FAILURES: AtomicU32 = AtomicU32::new(0);
+static HANG_LIMIT_MS: AtomicU64 = AtomicU64::new(30_000);
+static SOCKET_CONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
+
+/// Sets the completion path for WSK operations.
+pub fn set_completion_mode(mode: CompletionMode) {
+    MODE.store(mode as u8, Ordering::SeqCst);
+}
+
+/// The completion path for WSK operations.
+pub fn completion_mode() -> CompletionMode {
+    match MODE.load(Ordering::SeqCst) {
+        1 => CompletionMode::Inline,
+        _ => CompletionMode::Pending,
+    }
+}
+
+/// Makes the WSK provider NPI available or not (as when netio has not attached yet).
+/// `WskCaptureProviderNPI` waits for it within its timeout.
+pub fn set_provider_available(available: bool) {
+    PROVIDER_AVAILABLE.store(available, Ordering::SeqCst);
+    crate::wsk::provider_availability_changed();
+}
+
+/// Whether the provider NPI is available.
+pub fn provider_available() -> bool {
+    PROVIDER_AVAILABLE.load(Ordering::SeqCst)
+}
+
+/// Makes the next `n` pool allocations fail (return NULL).
+pub fn fail_next_pool_allocations(n: u32) {
+    POOL_FAILURES.store(n, Ordering::SeqCst);
+}
+
+/// Makes the next `n` `IoAllocateIrp` calls fail (return NULL).
+pub fn fail_next_irp_allocations(n: u32) {
+    IRP_FAILURES.store(n, Ordering::SeqCst);
+}
+
+fn take(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+pub(crate) fn take_pool_failure() -> bool {
+    take(&POOL_FAILURES)
+}
+
+pub(crate) fn take_irp_failure() -> bool {
+    take(&IRP_FAILURES)
+}
+
+/// How long an infinite wait may last before the verifier reports a suspected hang.
+pub fn hang_limit() -> Duration {
+    Duration::from_millis(HANG_LIMIT_MS.load(Ordering::SeqCst))
+}
+
+/// Sets the hang limit.
+pub fn set_hang_limit(limit: Duration) {
+    HANG_LIMIT_MS.store(limit.as_millis() as u64, Ordering::SeqCst);
+}
+
+/// Makes the provider's `WskSocketConnect` return `STATUS_NOT_IMPLEMENTED`, as Wine 8.0's
+/// netio.sys does, so that a client's fallback path can be tested.
+pub fn set_socket_connect_implemented(implemented: bool) {
+    SOCKET_CONNECT_IMPLEMENTED.store(implemented, Ordering::SeqCst);
+}
+
+pub(crate) fn socket_connect_implemented() -> bool {
+    SOCKET_CONNECT_IMPLEMENTED.load(Ordering::SeqCst)
+}
+
+/// Restores every switch to its default.
+pub fn reset() {
+    set_completion_mode(CompletionMode::Pending);
+    PROVIDER_AVAILABLE.store(true, Ordering::SeqCst);
+    POOL_FAILURES.store(0, Ordering::SeqCst);
+    IRP_FAILURES.store(0, Ordering::SeqCst);
+    HANG_LIMIT_MS.store(30_000, Ordering::SeqCst);
+    SOCKET_CONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
+}

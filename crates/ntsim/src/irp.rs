@@ -1,0 +1,417 @@
+//! The I/O manager's IRP routines: `IoAllocateIrp`, `IoFreeIrp`, `IoReuseIrp`, `IoCancelIrp`,
+//! `IofCompleteRequest`, with the IRP laid out as Windows lays it out (the `IRP` header from
+//! windows-sys followed by `StackCount` `IO_STACK_LOCATION`s) and completion walking the stack
+//! locations as Windows does.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP};
+use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED};
+
+use crate::irql;
+use crate::verifier::{self, Rule, COUNTERS};
+
+/// `IO_TYPE_IRP`.
+pub const IO_TYPE_IRP: i16 = 6;
+/// `SL_PENDING_RETURNED`.
+pub const SL_PENDING_RETURNED: u8 = 0x01;
+/// `SL_INVOKE_ON_CANCEL`.
+pub const SL_INVOKE_ON_CANCEL: u8 = 0x20;
+/// `SL_INVOKE_ON_SUCCESS`.
+pub const SL_INVOKE_ON_SUCCESS: u8 = 0x40;
+/// `SL_INVOKE_ON_ERROR`.
+pub const SL_INVOKE_ON_ERROR: u8 = 0x80;
+
+/// The real signature of an IoCompletion routine (windows-sys's metadata declares
+/// `PIO_COMPLETION_ROUTINE` without parameters).
+pub type CompletionRoutine =
+    unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP, *mut c_void) -> NTSTATUS;
+
+/// Who allocated an IRP, which decides what happens when completion unwinds past the top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `IoAllocateIrp` by a driver: it must stop completion with
+    /// `STATUS_MORE_PROCESSING_REQUIRED` and free or reuse the IRP itself.
+    Driver,
+    /// The emulated I/O manager (a user-mode request): completion ends in I/O completion.
+    IoManager,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// With whoever allocated or last got it back from completion.
+    Holder,
+    /// Passed down (to a driver or the WSK provider) and not yet completed.
+    Lower,
+}
+
+struct Info {
+    size: usize,
+    origin: Origin,
+    owner: Owner,
+}
+
+static IRPS: Mutex<Option<HashMap<usize, Info>>> = Mutex::new(None);
+
+fn irps() -> MutexGuard<'static, Option<HashMap<usize, Info>>> {
+    IRPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn irp_size(stack: i8) -> usize {
+    std::mem::size_of::<IRP>() + stack.max(0) as usize * std::mem::size_of::<IO_STACK_LOCATION>()
+}
+
+fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 16).unwrap_or(Layout::new::<IRP>())
+}
+
+/// Initialises an IRP header as `IoInitializeIrp` does: zero the packet, then set Type,
+/// Size, StackCount, CurrentLocation = StackCount + 1 and CurrentStackLocation one past the
+/// last stack location.
+///
+/// # Safety
+/// `irp` points to `irp_size(stack)` writable bytes.
+unsafe fn initialize(irp: *mut IRP, size: usize, stack: i8, allocation_flags: u8) {
+    // SAFETY: caller contract.
+    unsafe {
+        std::ptr::write_bytes(irp.cast::<u8>(), 0, size);
+        (*irp).Type = IO_TYPE_IRP;
+        (*irp).Size = size as u16;
+        (*irp).StackCount = stack;
+        (*irp).CurrentLocation = stack + 1;
+        (*irp).AllocationFlags = allocation_flags;
+        let first = irp.add(1).cast::<IO_STACK_LOCATION>();
+        (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation = first.add(stack as usize);
+    }
+}
+
+/// Allocates an IRP; used by `IoAllocateIrp` and by the emulated I/O manager.
+pub(crate) fn allocate(stack: i8, origin: Origin) -> *mut IRP {
+    if stack < 1 {
+        return std::ptr::null_mut();
+    }
+    let size = irp_size(stack);
+    // SAFETY: non-zero size.
+    let irp = unsafe { alloc_zeroed(layout(size)) }.cast::<IRP>();
+    if irp.is_null() {
+        return irp;
+    }
+    // SAFETY: fresh allocation of `size` bytes.
+    unsafe { initialize(irp, size, stack, 0) };
+    irps().get_or_insert_with(HashMap::new).insert(
+        irp as usize,
+        Info {
+            size,
+            origin,
+            owner: Owner::Holder,
+        },
+    );
+    if origin == Origin::Driver {
+        COUNTERS.irp_allocations.fetch_add(1, Ordering::SeqCst);
+    }
+    COUNTERS.live_irps.fetch_add(1, Ordering::SeqCst);
+    irp
+}
+
+/// The IRP's origin, if it is live.
+pub(crate) fn origin(irp: *const IRP) -> Option<Origin> {
+    irps().as_ref()?.get(&(irp as usize)).map(|i| i.origin)
+}
+
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` is live.
+pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: caller contract.
+    unsafe { (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation }
+}
+
+/// Passes an IRP down one level, as `IoCallDriver` does before calling the next driver and as
+/// the WSK provider does when it takes a client's IRP: `IoSetNextIrpStackLocation`, and the
+/// IRP now belongs to the lower level until it is completed. Returns false (and records a
+/// violation) if the IRP is not live, is already below, or has no stack location left.
+pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
+    {
+        let mut g = irps();
+        let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
+            verifier::violation(Rule::DoubleFree, format!("{who}: IRP {irp:p} is not live"));
+            return false;
+        };
+        if info.owner == Owner::Lower {
+            verifier::violation(
+                Rule::MultipleIrpComplete,
+                format!("{who}: IRP {irp:p} is already owned by a lower driver"),
+            );
+            return false;
+        }
+        info.owner = Owner::Lower;
+    }
+    // SAFETY: live IRP (checked above).
+    unsafe {
+        if (*irp).CurrentLocation <= 1 {
+            verifier::violation(
+                Rule::NoMoreStackLocations,
+                format!("{who}: IRP {irp:p} has no stack location left"),
+            );
+            if let Some(i) = irps().as_mut().and_then(|m| m.get_mut(&(irp as usize))) {
+                i.owner = Owner::Holder;
+            }
+            return false;
+        }
+        (*irp).CurrentLocation -= 1;
+        let sl = &mut (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation;
+        *sl = sl.sub(1);
+    }
+    true
+}
+
+/// `IoMarkIrpPending`: sets SL_PENDING_RETURNED in the current stack location.
+///
+/// # Safety
+/// `irp` is live.
+pub unsafe fn mark_pending(irp: *mut IRP) {
+    // SAFETY: caller contract.
+    unsafe { (*current_stack_location(irp)).Control |= SL_PENDING_RETURNED };
+}
+
+/// Sets `IoStatus` and completes the IRP at DISPATCH_LEVEL, as a provider completing from its
+/// DPC-level path would.
+pub(crate) fn complete(irp: *mut IRP, status: NTSTATUS, information: usize) {
+    // SAFETY: the caller (the provider) owns the pending IRP.
+    unsafe {
+        (*irp).IoStatus.Anonymous.Status = status;
+        (*irp).IoStatus.Information = information;
+    }
+    irql::with_raised(irql::DISPATCH_LEVEL.max(irql::current()), || {
+        // SAFETY: as above.
+        unsafe { IofCompleteRequest(irp, 0) }
+    });
+}
+
+/// `IoSetCancelRoutine`: atomically exchanges the IRP's cancel routine.
+///
+/// # Safety
+/// `irp` is live.
+pub unsafe fn set_cancel_routine(irp: *mut IRP, routine: *mut c_void) -> *mut c_void {
+    // SAFETY: CancelRoutine is a pointer-sized, aligned field of a live IRP.
+    let slot = unsafe { AtomicPtr::from_ptr(std::ptr::addr_of_mut!((*irp).CancelRoutine).cast()) };
+    slot.swap(routine, Ordering::SeqCst)
+}
+
+/// `IoAllocateIrp`.
+#[no_mangle]
+pub extern "system" fn IoAllocateIrp(stack_size: i8, _charge_quota: bool) -> *mut IRP {
+    if irql::current() > irql::DISPATCH_LEVEL {
+        verifier::violation(Rule::IrqlNotLessOrEqual, "IoAllocateIrp above DISPATCH_LEVEL");
+    }
+    if crate::config::take_irp_failure() {
+        return std::ptr::null_mut();
+    }
+    allocate(stack_size, Origin::Driver)
+}
+
+/// Frees an IRP of any origin (the I/O manager uses this for its own IRPs).
+pub(crate) fn free(irp: *const IRP, who: &str) {
+    let info = {
+        let mut g = irps();
+        let Some(map) = g.as_mut() else {
+            verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
+            return;
+        };
+        match map.get(&(irp as usize)) {
+            None => {
+                verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
+                return;
+            }
+            Some(i) if i.owner == Owner::Lower => {
+                verifier::violation(
+                    Rule::IrpFreedWhilePending,
+                    format!("{who}({irp:p}) while a lower driver still owns it"),
+                );
+                return;
+            }
+            Some(_) => map.remove(&(irp as usize)),
+        }
+    };
+    if let Some(info) = info {
+        // SAFETY: the IRP was allocated by `allocate` with this size and is now untracked.
+        unsafe { dealloc(irp as *mut u8, layout(info.size)) };
+        COUNTERS.live_irps.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `IoFreeIrp`.
+#[no_mangle]
+pub extern "system" fn IoFreeIrp(irp: *const IRP) {
+    free(irp, "IoFreeIrp")
+}
+
+/// `IoReuseIrp`: reinitialises an IRP for reuse, keeping its allocation flags, and sets
+/// `IoStatus.Status`.
+///
+/// # Safety
+/// `irp` is a live IRP the caller holds.
+#[no_mangle]
+pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
+    let size = {
+        let g = irps();
+        match g.as_ref().and_then(|m| m.get(&(irp as usize))) {
+            None => {
+                drop(g);
+                verifier::violation(Rule::DoubleFree, format!("IoReuseIrp({irp:p}): not a live IRP"));
+                return;
+            }
+            Some(i) if i.owner == Owner::Lower => {
+                drop(g);
+                verifier::violation(
+                    Rule::IrpReusedWhilePending,
+                    format!("IoReuseIrp({irp:p}) while a lower driver still owns it"),
+                );
+                return;
+            }
+            Some(i) => i.size,
+        }
+    };
+    // SAFETY: live IRP held by the caller.
+    unsafe {
+        let stack = (*irp).StackCount;
+        let flags = (*irp).AllocationFlags;
+        initialize(irp, size, stack, flags);
+        (*irp).IoStatus.Anonymous.Status = status;
+    }
+}
+
+/// `IoCancelIrp`: sets `Cancel`, and calls the cancel routine (with the cancel spin lock
+/// held, which the routine releases) if one is set. Returns whether a routine was called.
+///
+/// # Safety
+/// `irp` is a live IRP; keeping it alive during the call is the caller's duty.
+#[no_mangle]
+pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
+    let irp = irp as *mut IRP;
+    if origin(irp).is_none() {
+        verifier::violation(Rule::DoubleFree, format!("IoCancelIrp({irp:p}): not a live IRP"));
+        return false;
+    }
+    let mut old = 0u8;
+    // SAFETY: valid out pointer.
+    unsafe { crate::irql::IoAcquireCancelSpinLock(&mut old) };
+    // SAFETY: live IRP.
+    unsafe { (*irp).Cancel = true };
+    // SAFETY: live IRP.
+    let routine = unsafe { set_cancel_routine(irp, std::ptr::null_mut()) };
+    if routine.is_null() {
+        crate::irql::IoReleaseCancelSpinLock(old);
+        return false;
+    }
+    // SAFETY: live IRP; the routine pointer was stored as a DRIVER_CANCEL.
+    unsafe {
+        (*irp).CancelIrql = old;
+        let dev = if (*irp).CurrentLocation <= (*irp).StackCount {
+            (*current_stack_location(irp)).DeviceObject
+        } else {
+            std::ptr::null_mut()
+        };
+        let f: unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP) = std::mem::transmute(routine);
+        f(dev, irp);
+    }
+    true
+}
+
+/// `IofCompleteRequest`: walks the stack locations from the current one upwards, setting
+/// `PendingReturned` from each location's `SL_PENDING_RETURNED`, calling each completion
+/// routine whose `SL_INVOKE_ON_*` bits match the status (and `Cancel`), propagating
+/// IoMarkIrpPending where no routine runs, and stopping when a routine returns
+/// `STATUS_MORE_PROCESSING_REQUIRED`. An I/O-manager IRP that unwinds past the top gets I/O
+/// completion; a driver-allocated one breaks a rule.
+///
+/// # Safety
+/// `irp` is a live IRP owned by the caller's level.
+#[no_mangle]
+pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
+    let irp = irp as *mut IRP;
+    let origin = {
+        let mut g = irps();
+        let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
+            drop(g);
+            verifier::violation(Rule::MultipleIrpComplete, format!("IoCompleteRequest({irp:p}): not a live IRP"));
+            return;
+        };
+        if info.owner != Owner::Lower {
+            drop(g);
+            verifier::violation(
+                Rule::MultipleIrpComplete,
+                format!("IoCompleteRequest({irp:p}) on an IRP that is not pending below"),
+            );
+            return;
+        }
+        info.owner = Owner::Holder;
+        info.origin
+    };
+    // SAFETY: live IRP, now being completed by its owner.
+    unsafe {
+        if !set_cancel_routine(irp, std::ptr::null_mut()).is_null() {
+            verifier::violation(
+                Rule::CompleteWithCancelRoutine,
+                format!("IRP {irp:p} completed with a cancel routine still set"),
+            );
+        }
+        let status = (*irp).IoStatus.Anonymous.Status;
+        while (*irp).CurrentLocation <= (*irp).StackCount {
+            let sl = current_stack_location(irp);
+            (*irp).PendingReturned = (*sl).Control & SL_PENDING_RETURNED != 0;
+            // IoSkipCurrentIrpStackLocation: step up to the caller's location.
+            (*irp).CurrentLocation += 1;
+            (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation = sl.add(1);
+            let control = (*sl).Control;
+            let routine = (*sl).CompletionRoutine;
+            let context = (*sl).Context;
+            (*sl).Control = 0;
+            (*sl).CompletionRoutine = None;
+            let invoke = (status >= 0 && control & SL_INVOKE_ON_SUCCESS != 0)
+                || (status < 0 && control & SL_INVOKE_ON_ERROR != 0)
+                || ((*irp).Cancel && control & SL_INVOKE_ON_CANCEL != 0);
+            match routine {
+                Some(r) if invoke => {
+                    let dev = if (*irp).CurrentLocation <= (*irp).StackCount {
+                        (*current_stack_location(irp)).DeviceObject
+                    } else {
+                        std::ptr::null_mut()
+                    };
+                    let f: CompletionRoutine = std::mem::transmute(r);
+                    let is_top = (*irp).CurrentLocation > (*irp).StackCount;
+                    let ret = f(dev, irp, context);
+                    if ret == STATUS_MORE_PROCESSING_REQUIRED {
+                        return;
+                    }
+                    if is_top && origin == Origin::Driver {
+                        verifier::violation(
+                            Rule::CompletionRoutineStatus,
+                            format!(
+                                "completion routine of driver-allocated IRP {irp:p} returned {ret:#010x}, not STATUS_MORE_PROCESSING_REQUIRED"
+                            ),
+                        );
+                        return;
+                    }
+                }
+                _ => {
+                    if (*irp).PendingReturned && (*irp).CurrentLocation <= (*irp).StackCount {
+                        mark_pending(irp);
+                    }
+                }
+            }
+        }
+    }
+    match origin {
+        Origin::IoManager => crate::iomgr::io_completion(irp),
+        Origin::Driver => verifier::violation(
+            Rule::CompletionRoutineStatus,
+            format!("driver-allocated IRP {irp:p} completed with no completion routine to stop it"),
+        ),
+    }
+}

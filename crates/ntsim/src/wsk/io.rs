@@ -1,0 +1,128 @@
+//! The provider's I/O thread: a mio poll loop over every socket's descriptor, plus a work
+//! queue through which dispatch routines hand it deferred completions and socket kicks.
+
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use windows_sys::Wdk::Foundation::IRP;
+use windows_sys::Win32::Foundation::NTSTATUS;
+
+use super::socket::SimSocket;
+
+const WAKER: Token = Token(usize::MAX);
+
+/// Work for the I/O thread.
+pub(crate) enum Work {
+    /// Try the socket's queued operations again.
+    Kick(usize),
+    /// Complete an IRP (the pending path of an operation that finished in its dispatch call).
+    Complete(usize, NTSTATUS, usize),
+    /// Signal when everything queued before this has been done.
+    Barrier(SyncSender<()>),
+}
+
+pub(crate) struct IoThread {
+    registry: Registry,
+    waker: Waker,
+    work: Mutex<Vec<Work>>,
+    sockets: Mutex<HashMap<usize, Arc<SimSocket>>>,
+}
+
+static IO: OnceLock<IoThread> = OnceLock::new();
+
+pub(crate) fn io() -> &'static IoThread {
+    IO.get_or_init(|| {
+        let poll = Poll::new().unwrap_or_else(|e| panic!("ntsim: mio Poll::new failed: {e}"));
+        let registry = poll
+            .registry()
+            .try_clone()
+            .unwrap_or_else(|e| panic!("ntsim: registry clone failed: {e}"));
+        let waker =
+            Waker::new(poll.registry(), WAKER).unwrap_or_else(|e| panic!("ntsim: waker: {e}"));
+        std::thread::Builder::new()
+            .name("ntsim-wsk-io".into())
+            .spawn(move || run(poll))
+            .unwrap_or_else(|e| panic!("ntsim: spawn I/O thread: {e}"));
+        IoThread {
+            registry,
+            waker,
+            work: Mutex::new(Vec::new()),
+            sockets: Mutex::new(HashMap::new()),
+        }
+    })
+}
+
+impl IoThread {
+    pub(crate) fn push(&self, w: Work) {
+        self.work.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+        let _ = self.waker.wake();
+    }
+
+    pub(crate) fn register(&self, fd: RawFd, key: usize) -> std::io::Result<()> {
+        self.registry.register(
+            &mut SourceFd(&fd),
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) {
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+    }
+
+    pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<usize, Arc<SimSocket>>> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn socket(&self, key: usize) -> Option<Arc<SimSocket>> {
+        self.sockets().get(&key).cloned()
+    }
+}
+
+fn run(mut poll: Poll) {
+    let mut events = Events::with_capacity(256);
+    loop {
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(500))) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                eprintln!("ntsim: poll failed: {e}");
+            }
+            continue;
+        }
+        let io = io();
+        for ev in events.iter() {
+            if ev.token() != WAKER {
+                if let Some(s) = io.socket(ev.token().0) {
+                    s.pump();
+                }
+            }
+        }
+        let work = std::mem::take(&mut *io.work.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in work {
+            match w {
+                Work::Kick(key) => {
+                    if let Some(s) = io.socket(key) {
+                        s.pump();
+                    }
+                }
+                Work::Complete(irp, status, info) => {
+                    crate::irp::complete(irp as *mut IRP, status, info)
+                }
+                Work::Barrier(tx) => {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+}
+
+/// Waits (at most `limit`) until the I/O thread has done all work queued before the call.
+pub fn wait_quiescent(limit: Duration) -> bool {
+    let (tx, rx) = sync_channel(1);
+    io().push(Work::Barrier(tx));
+    rx.recv_timeout(limit).is_ok()
+}

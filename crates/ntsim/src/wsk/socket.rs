@@ -1,0 +1,508 @@
+//! Emulated WSK sockets over real, non-blocking host sockets.
+
+use std::collections::VecDeque;
+use std::ffi::c_void;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP, MDL};
+use windows_sys::Win32::Foundation::*;
+use wsk_sys::{WSK_BUF, WSK_SOCKET};
+
+use super::io::{io, Work};
+use crate::config::{completion_mode, CompletionMode};
+use crate::irp;
+use crate::verifier::{self, Rule, COUNTERS};
+
+/// Linux `MSG_NOSIGNAL`: report EPIPE instead of raising SIGPIPE.
+const MSG_NOSIGNAL: i32 = 0x4000;
+/// Most iovecs handed to one send call.
+const MAX_IOV: usize = 64;
+
+/// The kind of WSK socket (`WSK_FLAG_*_SOCKET`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `WSK_FLAG_CONNECTION_SOCKET`.
+    Connection,
+    /// `WSK_FLAG_DATAGRAM_SOCKET`.
+    Datagram,
+    /// `WSK_FLAG_LISTEN_SOCKET`.
+    Listen,
+}
+
+struct SendOp {
+    irp: usize,
+    buf: WSK_BUF,
+    sent: usize,
+}
+
+struct SendToOp {
+    irp: usize,
+    buf: WSK_BUF,
+    to: Option<SocketAddr>,
+}
+
+pub(crate) struct State {
+    pub(crate) os: Option<Socket>,
+    pub(crate) bound: bool,
+    pub(crate) registered: bool,
+    pub(crate) connected: bool,
+    connect: Option<(usize, usize)>, // (irp, information on success)
+    sends: VecDeque<SendOp>,
+    sendtos: VecDeque<SendToOp>,
+    pub(crate) fixed_remote: Option<SocketAddr>,
+    pub(crate) sendto_addr: Option<SocketAddr>,
+    /// The socket was created by `WskSocketConnect`: if its connect fails or is cancelled,
+    /// the client never receives it and the provider destroys it.
+    pub(crate) discard_on_connect_failure: bool,
+    /// Set when such a connect failed: the socket must be discarded.
+    failed: bool,
+}
+
+/// A socket object. `header` must stay the first field: the client's `PWSK_SOCKET` is the
+/// address of this struct.
+#[repr(C)]
+pub(crate) struct SimSocket {
+    pub(crate) header: WSK_SOCKET,
+    pub(crate) kind: Kind,
+    pub(crate) family: Domain,
+    pub(crate) registration: usize,
+    pub(crate) context: usize,
+    pub(crate) client_dispatch: usize,
+    closed: AtomicBool,
+    state: Mutex<State>,
+}
+
+// SAFETY: the raw pointers inside (the dispatch table, MDLs of queued WSK_BUFs) are
+// addresses of static tables or of client memory that the WSK contract keeps valid until the
+// owning IRP completes; all mutable state is behind the Mutex.
+unsafe impl Send for SimSocket {}
+// SAFETY: as above.
+unsafe impl Sync for SimSocket {}
+
+/// One IRP to complete once the socket lock is released.
+pub(crate) type Completion = (usize, NTSTATUS, usize);
+
+impl SimSocket {
+    pub(crate) fn new(
+        kind: Kind,
+        family: Domain,
+        dispatch: *const c_void,
+        registration: usize,
+        context: usize,
+        client_dispatch: usize,
+        os: Socket,
+    ) -> Arc<SimSocket> {
+        COUNTERS.live_sockets.fetch_add(1, Ordering::SeqCst);
+        super::socket_opened(registration);
+        Arc::new(SimSocket {
+            header: WSK_SOCKET { Dispatch: dispatch },
+            kind,
+            family,
+            registration,
+            context,
+            client_dispatch,
+            closed: AtomicBool::new(false),
+            state: Mutex::new(State {
+                os: Some(os),
+                bound: false,
+                registered: false,
+                connected: false,
+                connect: None,
+                sends: VecDeque::new(),
+                sendtos: VecDeque::new(),
+                fixed_remote: None,
+                sendto_addr: None,
+                discard_on_connect_failure: false,
+                failed: false,
+            }),
+        })
+    }
+
+    pub(crate) fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the socket visible to the client and the I/O thread.
+    pub(crate) fn publish(self: &Arc<Self>) {
+        io().sockets().insert(self.key(), self.clone());
+    }
+
+    /// Registers the descriptor with the I/O thread once (after bind or connect start).
+    pub(crate) fn ensure_registered(self: &Arc<Self>, st: &mut State) {
+        if st.registered {
+            return;
+        }
+        if let Some(os) = &st.os {
+            if io().register(os.as_raw_fd(), self.key()).is_ok() {
+                st.registered = true;
+            }
+        }
+    }
+
+    /// Runs the queued operations as far as the host socket allows, then completes what
+    /// finished. Called by the I/O thread on readiness and on kicks.
+    pub(crate) fn pump(self: &Arc<Self>) {
+        let (done, failed) = {
+            let mut st = self.lock();
+            let mut done = Vec::new();
+            st.pump(&mut done);
+            let failed = std::mem::take(&mut st.failed);
+            if failed {
+                done.extend(self.shutdown(&mut st));
+            }
+            (done, failed)
+        };
+        if failed {
+            self.discard();
+        }
+        complete_all(done);
+    }
+
+    /// Destroys a socket the client never received (its `WskSocketConnect` failed).
+    pub(crate) fn discard(self: &Arc<Self>) {
+        io().sockets().remove(&self.key());
+        self.closed();
+    }
+
+    /// Accounts for a closed socket (once).
+    pub(crate) fn closed(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            COUNTERS.live_sockets.fetch_sub(1, Ordering::SeqCst);
+            super::socket_closed(self.registration);
+        }
+    }
+
+    /// Starts a connect; returns the completions to run (empty if it pends).
+    pub(crate) fn start_connect(
+        self: &Arc<Self>,
+        st: &mut State,
+        remote: SocketAddr,
+        irp: *mut IRP,
+        info: usize,
+    ) -> Result<Option<Completion>, NTSTATUS> {
+        let Some(os) = st.os.as_ref() else {
+            return Err(STATUS_INVALID_DEVICE_STATE);
+        };
+        if completion_mode() == CompletionMode::Inline {
+            let r = os
+                .connect_timeout(&SockAddr::from(remote), std::time::Duration::from_secs(10))
+                .and_then(|_| os.set_nonblocking(true));
+            return Ok(Some(match r {
+                Ok(()) => {
+                    st.connected = true;
+                    self.ensure_registered(st);
+                    (irp as usize, STATUS_SUCCESS, info)
+                }
+                Err(e) => (irp as usize, crate::status::from_io_error(&e), 0),
+            }));
+        }
+        match os.connect(&SockAddr::from(remote)) {
+            Ok(()) => {
+                st.connected = true;
+                self.ensure_registered(st);
+                Ok(Some((irp as usize, STATUS_SUCCESS, info)))
+            }
+            Err(e) if e.raw_os_error() == Some(115) || e.kind() == std::io::ErrorKind::WouldBlock => {
+                // EINPROGRESS: completes on writability.
+                st.connect = Some((irp as usize, info));
+                self.ensure_registered(st);
+                Ok(None)
+            }
+            Err(e) => Ok(Some((irp as usize, crate::status::from_io_error(&e), 0))),
+        }
+    }
+
+    pub(crate) fn queue_send(&self, st: &mut State, irp: *mut IRP, buf: WSK_BUF) {
+        st.sends.push_back(SendOp {
+            irp: irp as usize,
+            buf,
+            sent: 0,
+        });
+    }
+
+    pub(crate) fn queue_send_to(
+        &self,
+        st: &mut State,
+        irp: *mut IRP,
+        buf: WSK_BUF,
+        to: Option<SocketAddr>,
+    ) {
+        st.sendtos.push_back(SendToOp {
+            irp: irp as usize,
+            buf,
+            to,
+        });
+    }
+
+    /// Removes a queued operation by IRP (cancellation). Returns true if found.
+    pub(crate) fn remove_irp(&self, st: &mut State, irp: usize) -> bool {
+        if st.connect.is_some_and(|(i, _)| i == irp) {
+            st.connect = None;
+            st.failed = st.discard_on_connect_failure;
+            return true;
+        }
+        if let Some(p) = st.sends.iter().position(|o| o.irp == irp) {
+            st.sends.remove(p);
+            return true;
+        }
+        if let Some(p) = st.sendtos.iter().position(|o| o.irp == irp) {
+            st.sendtos.remove(p);
+            return true;
+        }
+        false
+    }
+
+    /// Closes the host socket and returns every queued IRP, to be completed as cancelled.
+    pub(crate) fn shutdown(&self, st: &mut State) -> Vec<Completion> {
+        let mut out = Vec::new();
+        if let Some((irp, _)) = st.connect.take() {
+            out.push((irp, STATUS_CANCELLED, 0));
+        }
+        out.extend(st.sends.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        out.extend(st.sendtos.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        if let Some(os) = st.os.take() {
+            if st.registered {
+                io().deregister(os.as_raw_fd());
+            }
+        }
+        out
+    }
+}
+
+impl State {
+    /// True when an operation is queued behind which a new one must wait.
+    pub(crate) fn has_queued_sends(&self) -> bool {
+        !self.sends.is_empty() || !self.sendtos.is_empty()
+    }
+
+    pub(crate) fn pump(&mut self, done: &mut Vec<Completion>) {
+        let Some(os) = self.os.as_ref() else { return };
+        if let Some((irp, info)) = self.connect {
+            match os.take_error() {
+                Ok(Some(e)) | Err(e) => {
+                    self.connect = None;
+                    self.failed = self.discard_on_connect_failure;
+                    done.push((irp, crate::status::from_io_error(&e), 0));
+                    return;
+                }
+                Ok(None) => {}
+            }
+            if os.peer_addr().is_ok() {
+                self.connect = None;
+                self.connected = true;
+                done.push((irp, STATUS_SUCCESS, info));
+            } else {
+                return;
+            }
+        }
+        while let Some(op) = self.sends.front_mut() {
+            let total = op.buf.Length;
+            if op.sent < total {
+                let iov = match gather(&op.buf, op.sent, MAX_IOV) {
+                    Some(v) => v,
+                    None => {
+                        let irp = op.irp;
+                        self.sends.pop_front();
+                        done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                        continue;
+                    }
+                };
+                let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
+                match os.send_vectored_with_flags(&slices, MSG_NOSIGNAL) {
+                    Ok(n) => {
+                        op.sent += n;
+                        COUNTERS
+                            .bytes_sent_from_mdl
+                            .fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let irp = op.irp;
+                        self.sends.pop_front();
+                        done.push((irp, crate::status::from_io_error(&e), 0));
+                        continue;
+                    }
+                }
+            }
+            if op.sent >= total {
+                let (irp, n) = (op.irp, op.sent);
+                self.sends.pop_front();
+                done.push((irp, STATUS_SUCCESS, n));
+            }
+        }
+        while let Some(op) = self.sendtos.front() {
+            let Some(iov) = gather(&op.buf, 0, usize::MAX) else {
+                let irp = op.irp;
+                self.sendtos.pop_front();
+                done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                continue;
+            };
+            let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
+            let r = match op.to {
+                Some(a) => os.send_to_vectored(&slices, &SockAddr::from(a)),
+                None => os.send_vectored_with_flags(&slices, MSG_NOSIGNAL),
+            };
+            match r {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let irp = op.irp;
+                    self.sendtos.pop_front();
+                    done.push((irp, crate::status::from_io_error(&e), 0));
+                }
+                Ok(n) => {
+                    COUNTERS
+                        .bytes_sent_from_mdl
+                        .fetch_add(n as u64, Ordering::SeqCst);
+                    let irp = op.irp;
+                    self.sendtos.pop_front();
+                    done.push((irp, STATUS_SUCCESS, n));
+                }
+            }
+        }
+    }
+}
+
+/// The byte slices a `WSK_BUF` describes, skipping `skip` bytes, at most `max_iov` slices.
+/// The buffer was validated against its MDL chain at dispatch time.
+fn gather(buf: &WSK_BUF, skip: usize, max_iov: usize) -> Option<Vec<&'static [u8]>> {
+    let mut out = Vec::new();
+    let mut mdl = buf.Mdl as *const MDL;
+    let mut offset = buf.Offset as usize + skip;
+    let mut left = buf.Length - skip;
+    while left > 0 && out.len() < max_iov {
+        if mdl.is_null() {
+            return None;
+        }
+        let (va, len) = crate::mdl::mdl_region(mdl)?;
+        if offset >= len {
+            offset -= len;
+        } else {
+            let n = (len - offset).min(left);
+            // SAFETY: the MDL describes client memory that stays valid until the IRP that
+            // carries it completes; the provider completes it only after this slice is used.
+            out.push(unsafe { std::slice::from_raw_parts(va.add(offset), n) });
+            left -= n;
+            offset = 0;
+        }
+        // SAFETY: live MDL (checked by mdl_region).
+        mdl = unsafe { (*mdl).Next };
+    }
+    Some(out)
+}
+
+/// Checks a `WSK_BUF` against its MDL chain: `Offset + Length` must fit. Records the
+/// violation (a bugcheck on Windows) and returns false if it does not.
+pub(crate) fn validate_buf(buf: &WSK_BUF, what: &str) -> bool {
+    if buf.Length == 0 {
+        return true;
+    }
+    let mut total = 0usize;
+    let mut mdl = buf.Mdl as *const MDL;
+    while !mdl.is_null() {
+        let Some((_, len)) = crate::mdl::mdl_region(mdl) else {
+            return false;
+        };
+        total += len;
+        // SAFETY: live MDL.
+        mdl = unsafe { (*mdl).Next };
+    }
+    let need = buf.Offset as usize + buf.Length;
+    if need > total {
+        verifier::violation(
+            Rule::WskBufBeyondMdl,
+            format!(
+                "{what}: WSK_BUF Offset {} + Length {} exceeds its MDL chain of {total} bytes",
+                buf.Offset, buf.Length
+            ),
+        );
+        return false;
+    }
+    true
+}
+
+/// Completes IRPs collected under a socket lock.
+pub(crate) fn complete_all(done: Vec<Completion>) {
+    for (irp, status, info) in done {
+        let irp = irp as *mut IRP;
+        // SAFETY: the provider owns these pending IRPs; clearing the cancel routine first
+        // means a concurrent IoCancelIrp can no longer call it.
+        unsafe { irp::set_cancel_routine(irp, std::ptr::null_mut()) };
+        irp::complete(irp, status, info);
+    }
+}
+
+/// Pends an IRP on a socket: IoMarkIrpPending, remember the socket in the IRP, set the
+/// cancel routine, and honour a cancel that raced in. Called with the socket locked.
+pub(crate) fn pend(sock: &Arc<SimSocket>, st: &mut State, irp: *mut IRP) -> Option<Completion> {
+    // SAFETY: the provider owns the IRP (passed down); DriverContext belongs to the owner.
+    unsafe {
+        irp::mark_pending(irp);
+        (*irp).Tail.Overlay.Anonymous1.Anonymous.DriverContext[0] = sock.key() as *mut c_void;
+        irp::set_cancel_routine(irp, cancel_routine as *mut c_void);
+        if (*irp).Cancel && !irp::set_cancel_routine(irp, std::ptr::null_mut()).is_null() {
+            sock.remove_irp(st, irp as usize);
+            return Some((irp as usize, STATUS_CANCELLED, 0));
+        }
+    }
+    None
+}
+
+/// The provider's cancel routine for pending socket IRPs.
+unsafe extern "system" fn cancel_routine(_dev: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY: IoCancelIrp calls this with the cancel spin lock held and the IRP alive.
+    let (irql, key) = unsafe {
+        (
+            (*irp).CancelIrql,
+            (*irp).Tail.Overlay.Anonymous1.Anonymous.DriverContext[0] as usize,
+        )
+    };
+    crate::irql::IoReleaseCancelSpinLock(irql);
+    let Some(sock) = io().socket(key) else { return };
+    let (found, rest) = {
+        let mut st = sock.lock();
+        let found = sock.remove_irp(&mut st, irp as usize);
+        let rest = if std::mem::take(&mut st.failed) {
+            Some(sock.shutdown(&mut st))
+        } else {
+            None
+        };
+        (found, rest)
+    };
+    if let Some(rest) = rest {
+        sock.discard();
+        complete_all(rest);
+    }
+    if found {
+        irp::complete(irp, STATUS_CANCELLED, 0);
+    }
+}
+
+/// Creates a host socket for a WSK socket of `kind` in `family`.
+pub(crate) fn host_socket(kind: Kind, family: Domain) -> std::io::Result<Socket> {
+    let s = match kind {
+        Kind::Datagram => Socket::new(family, Type::DGRAM, Some(Protocol::UDP))?,
+        Kind::Connection | Kind::Listen => Socket::new(family, Type::STREAM, Some(Protocol::TCP))?,
+    };
+    s.set_nonblocking(true)?;
+    if family == Domain::IPV6 {
+        let _ = s.set_only_v6(true);
+    }
+    Ok(s)
+}
+
+/// Queues a deferred completion to the I/O thread (the pending path of an operation that
+/// finished during its dispatch call).
+pub(crate) fn defer(irp: *mut IRP, status: NTSTATUS, info: usize) {
+    io().push(Work::Complete(irp as usize, status, info));
+}

@@ -1,0 +1,106 @@
+//! WSK client registration: `WskRegister` + `WskCaptureProviderNPI`, released with
+//! `WskReleaseProviderNPI` + `WskDeregister` on drop.
+//! Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/registering-a-winsock-kernel-application>
+
+use wsk_sys::{
+    WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI, MAKE_WSK_VERSION,
+    PWSK_CLIENT, WSK_CLIENT_DISPATCH, WSK_CLIENT_NPI, WSK_PROVIDER_DISPATCH, WSK_PROVIDER_NPI,
+    WSK_REGISTRATION,
+};
+
+use crate::error::{check, Error, Result};
+use crate::pool::{PoolBox, WSK_TAG};
+
+struct Block {
+    registration: WSK_REGISTRATION,
+    dispatch: WSK_CLIENT_DISPATCH,
+}
+
+/// A registered WSK client with a captured provider NPI.
+///
+/// Dropping it releases the NPI and deregisters, which (per `WskDeregister`'s docs) waits
+/// until every socket this client created is closed: close sockets first. PASSIVE_LEVEL.
+pub struct WskClient {
+    block: PoolBox<Block>,
+    provider: WSK_PROVIDER_NPI,
+}
+
+// SAFETY: the provider NPI is usable from any thread; the block is owned.
+unsafe impl Send for WskClient {}
+// SAFETY: WSK provider routines may be called concurrently.
+unsafe impl Sync for WskClient {}
+
+impl WskClient {
+    /// Registers as a WSK 1.0 client and captures the provider NPI, waiting at most
+    /// `wait_ms` milliseconds for it (`0` = `WSK_NO_WAIT`).
+    ///
+    /// PASSIVE_LEVEL. Errors: `STATUS_DEVICE_NOT_READY` if the provider is not available in
+    /// time; `STATUS_NOINTERFACE` if WSK 1.0 is not supported; `STATUS_INSUFFICIENT_RESOURCES`;
+    /// any status `WskRegister` returns.
+    /// Sources: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nf-wsk-wskregister>,
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nf-wsk-wskcaptureprovidernpi>
+    pub fn register(wait_ms: u32) -> Result<WskClient> {
+        if nt_imports::current_irql() != nt_imports::PASSIVE_LEVEL {
+            return Err(Error::InvalidDeviceState);
+        }
+        let mut block = PoolBox::try_new(
+            Block {
+                registration: WSK_REGISTRATION::default(),
+                dispatch: WSK_CLIENT_DISPATCH {
+                    Version: MAKE_WSK_VERSION(1, 0),
+                    Reserved: 0,
+                    WskClientEvent: None,
+                },
+            },
+            WSK_TAG,
+        )?;
+        let npi = WSK_CLIENT_NPI {
+            ClientContext: core::ptr::null_mut(),
+            Dispatch: &block.dispatch,
+        };
+        // SAFETY: the NPI and registration block live in `block`, which outlives the
+        // registration (deregistered in Drop before the block is freed).
+        check(unsafe { WskRegister(&npi, &mut block.registration) })?;
+        let mut provider = WSK_PROVIDER_NPI {
+            Client: core::ptr::null_mut(),
+            Dispatch: core::ptr::null(),
+        };
+        // SAFETY: registered block; out pointer to our local.
+        let status = unsafe { WskCaptureProviderNPI(&mut block.registration, wait_ms, &mut provider) };
+        if let Err(e) = check(status) {
+            // SAFETY: undo the successful WskRegister.
+            unsafe { WskDeregister(&mut block.registration) };
+            return Err(e);
+        }
+        if provider.Dispatch.is_null() {
+            // SAFETY: undo capture and registration.
+            unsafe {
+                WskReleaseProviderNPI(&mut block.registration);
+                WskDeregister(&mut block.registration);
+            }
+            return Err(Error::DeviceNotReady);
+        }
+        Ok(WskClient { block, provider })
+    }
+
+    /// The provider's client object (`WSK_PROVIDER_NPI.Client`).
+    pub fn raw_client(&self) -> PWSK_CLIENT {
+        self.provider.Client
+    }
+
+    /// The provider dispatch table (`WSK_PROVIDER_NPI.Dispatch`).
+    pub fn dispatch(&self) -> &WSK_PROVIDER_DISPATCH {
+        // SAFETY: non-NULL (checked in register); valid while the NPI is captured.
+        unsafe { &*self.provider.Dispatch }
+    }
+}
+
+impl Drop for WskClient {
+    fn drop(&mut self) {
+        // SAFETY: captured and registered in `register`; released exactly once here.
+        unsafe {
+            WskReleaseProviderNPI(&mut self.block.registration);
+            WskDeregister(&mut self.block.registration);
+        }
+    }
+}

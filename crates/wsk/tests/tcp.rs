@@ -75,3 +75,97 @@ fn tcp_one_mib_pending_path() {
 fn tcp_one_mib_inline_path() {
     one_mib_in_mixed_sends(CompletionMode::Inline);
 }
+
+/// After the first send, a steady-state send makes 0 pool, 0 IRP and 0 MDL allocations:
+/// the socket reuses its IRP (IoReuseIrp) and the buffer carries its own MDL.
+fn steady_state_sends_allocate_nothing(mode: CompletionMode) {
+    let scope = begin(mode);
+    let (addr, sink) = tcp_sink("127.0.0.1:0", Duration::from_secs(20));
+    let data = payload(4096, 9);
+    {
+        let client = WskClient::register(1000).unwrap();
+        let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
+        let buf = NonPagedBuffer::from_slice(&data, TAG).unwrap();
+        sock.send(&buf, 0, 4096).unwrap();
+        let before = ntsim::verifier::snapshot();
+        for _ in 0..200 {
+            assert_eq!(sock.send(&buf, 0, 4096).unwrap(), 4096);
+        }
+        let after = ntsim::verifier::snapshot();
+        assert_eq!(after.pool_allocations - before.pool_allocations, 0, "pool allocations");
+        assert_eq!(after.irp_allocations - before.irp_allocations, 0, "IRP allocations");
+        assert_eq!(after.mdl_allocations - before.mdl_allocations, 0, "MDL allocations");
+        // The provider read the bytes straight from the MDL-described memory.
+        sock.close().unwrap();
+    }
+    let got = sink.join().unwrap().unwrap();
+    assert_eq!(got.len(), 201 * 4096);
+    assert!(got.chunks(4096).all(|c| c == data.as_slice()));
+    scope.assert_clean();
+}
+
+#[test]
+fn steady_state_send_allocates_nothing_pending() {
+    steady_state_sends_allocate_nothing(CompletionMode::Pending);
+}
+
+#[test]
+fn steady_state_send_allocates_nothing_inline() {
+    steady_state_sends_allocate_nothing(CompletionMode::Inline);
+}
+
+/// A provider without WskSocketConnect (Wine 8.0's netio.sys returns STATUS_NOT_IMPLEMENTED)
+/// makes `connect` fall back to WskSocket + WskBind + WskConnect, visibly.
+#[test]
+fn connect_falls_back_when_socket_connect_is_not_implemented() {
+    for mode in [CompletionMode::Pending, CompletionMode::Inline] {
+        let scope = begin(mode);
+        ntsim::config::set_socket_connect_implemented(false);
+        let (addr, sink) = tcp_sink("[::1]:0", Duration::from_secs(20));
+        let data = payload(100_000, 3);
+        {
+            let client = WskClient::register(1000).unwrap();
+            let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
+            assert!(sock.used_fallback());
+            assert_eq!(sock.remote_address().unwrap(), addr);
+            let buf = NonPagedBuffer::from_slice(&data, TAG).unwrap();
+            assert_eq!(sock.send(&buf, 0, data.len()).unwrap(), data.len());
+        }
+        assert_eq!(sink.join().unwrap().unwrap(), data);
+        scope.assert_clean();
+    }
+}
+
+/// Asynchronous sends: the buffer moves into the operation and comes back in the callback.
+#[test]
+fn async_sends_return_their_buffers() {
+    use std::sync::mpsc;
+    for mode in [CompletionMode::Pending, CompletionMode::Inline] {
+        let scope = begin(mode);
+        let (addr, sink) = tcp_sink("127.0.0.1:0", Duration::from_secs(20));
+        let data = payload(64 * 1024, 11);
+        {
+            let client = WskClient::register(1000).unwrap();
+            let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
+            let (tx, rx) = mpsc::channel();
+            let mut buf = NonPagedBuffer::from_slice(&data, TAG).unwrap();
+            for _ in 0..16 {
+                let tx = tx.clone();
+                sock.send_async(buf, 0, data.len(), move |r, b| {
+                    // IoCompletion routines run at IRQL <= DISPATCH_LEVEL.
+                    assert!(ntsim::irql::current() <= ntsim::irql::DISPATCH_LEVEL);
+                    tx.send((r, b)).unwrap();
+                })
+                .map_err(|(e, _)| e)
+                .unwrap();
+                let (r, b) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+                assert_eq!(r.unwrap(), data.len());
+                buf = b;
+            }
+        }
+        let got = sink.join().unwrap().unwrap();
+        assert_eq!(got.len(), 16 * data.len());
+        assert!(got.chunks(data.len()).all(|c| c == data.as_slice()));
+        scope.assert_clean();
+    }
+}

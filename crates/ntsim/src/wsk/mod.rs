@@ -137,6 +137,11 @@ pub unsafe extern "system" fn WskCaptureProviderNPI(
             "WskCaptureProviderNPI with a wait above PASSIVE_LEVEL",
         );
     }
+    // SAFETY: a non-NULL registration block stays readable after WskDeregister (the docs
+    // allow capture calls then, as long as the block is not freed).
+    if !reg.is_null() && unsafe { (*reg).ReservedRegistrationState } == DEREGISTERED {
+        return STATUS_DEVICE_NOT_READY;
+    }
     let Some(key) = registration_key(reg) else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -282,8 +287,11 @@ pub unsafe extern "system" fn WskDeregister(reg: *mut WSK_REGISTRATION) {
     // SAFETY: key came from Box::into_raw in WskRegister and is removed from the table.
     drop(unsafe { Box::from_raw(key as *mut u64) });
     // SAFETY: caller-owned registration block.
-    unsafe { (*reg).ReservedRegistrationState = 0 };
+    unsafe { (*reg).ReservedRegistrationState = DEREGISTERED };
 }
+
+/// `ReservedRegistrationState` of a block after `WskDeregister`.
+const DEREGISTERED: u64 = 2;
 
 // ---------------------------------------------------------------------------------------
 // Helpers shared by the dispatch routines
@@ -549,8 +557,8 @@ unsafe extern "system" fn wsk_control_socket(
         unsafe { *out_ret = 0 };
     }
     let status = match (request, code) {
-        (WskIoctl, SIO_WSK_SET_REMOTE_ADDRESS) | (WskIoctl, SIO_WSK_SET_SENDTO_ADDRESS)
-            if sock.kind == Kind::Datagram =>
+        (r, SIO_WSK_SET_REMOTE_ADDRESS | SIO_WSK_SET_SENDTO_ADDRESS)
+            if r == WskIoctl && sock.kind == Kind::Datagram =>
         {
             // SAFETY: the input buffer holds a SOCKADDR of `in_size` bytes.
             let a = if in_size >= addr::SOCKADDR_IN_LEN {

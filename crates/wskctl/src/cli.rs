@@ -1,0 +1,492 @@
+//! Command line: `wskctl [--device KIND] <connect|sendto|stats|demo>`.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use wskclient_ioctl::{StatsResponse, MAX_SEND_BYTES, MAX_SEND_TO_BYTES};
+
+use crate::client::Client;
+use crate::demo::{self, DemoOptions};
+use crate::device::Device;
+use crate::payload::{encode_datagram, DATAGRAM_HEADER};
+use crate::progress::Progress;
+
+/// Test console for the wskclient Winsock Kernel driver.
+#[derive(Debug, Parser)]
+#[command(name = "wskctl", version, about)]
+pub struct Cli {
+    /// Which device to talk to.
+    #[arg(long, value_enum, default_value_t = DeviceKind::default_for_host(), global = true)]
+    pub device: DeviceKind,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Device backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// The emulated kernel and driver, in process (default off Windows).
+    Embedded,
+    /// `\\.\WskClient` (Windows only; default there).
+    Windows,
+}
+
+impl DeviceKind {
+    /// `Windows` on Windows, `Embedded` elsewhere.
+    pub const fn default_for_host() -> Self {
+        if cfg!(windows) {
+            DeviceKind::Windows
+        } else {
+            DeviceKind::Embedded
+        }
+    }
+
+    /// Opens the backend.
+    ///
+    /// Errors: the backend's open error; `Windows` off Windows.
+    pub fn open(self) -> anyhow::Result<Box<dyn Device>> {
+        match self {
+            DeviceKind::Embedded => crate::embedded::open(),
+            #[cfg(windows)]
+            DeviceKind::Windows => crate::windows::open(),
+            #[cfg(not(windows))]
+            DeviceKind::Windows => anyhow::bail!("--device windows is only available on Windows"),
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect a stream socket, send text or a file, close.
+    Connect(ConnectArgs),
+    /// Open a datagram socket and send numbered pattern datagrams.
+    Sendto(SendtoArgs),
+    /// Print the driver's counters (QUERY_STATS).
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exercise every operation against local receivers and verify every byte.
+    Demo(DemoArgs),
+}
+
+/// `connect` arguments.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Remote HOST:PORT (names resolved here, in user mode).
+    #[arg(value_parser = parse_target)]
+    pub target: SocketAddr,
+    /// Text to send.
+    #[arg(long, conflicts_with = "file")]
+    pub text: Option<String>,
+    /// File to send (`-` = stdin).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Bytes per SEND request.
+    #[arg(long, default_value_t = 64 << 10, value_parser = parse_chunk)]
+    pub chunk: usize,
+}
+
+/// `sendto` arguments.
+#[derive(Debug, Args)]
+pub struct SendtoArgs {
+    /// Remote HOST:PORT.
+    #[arg(value_parser = parse_target)]
+    pub target: SocketAddr,
+    /// Number of datagrams.
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
+    /// Bytes per datagram (8 ..= 65,535; starts with the 8-byte sequence number).
+    #[arg(long, default_value_t = 64, value_parser = parse_datagram_size)]
+    pub size: usize,
+    /// Set the remote address with SET_REMOTE, then send with no address.
+    #[arg(long)]
+    pub fixed_remote: bool,
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Stream payload bytes per address family.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub bytes: u64,
+    /// Datagrams per phase (explicit address, then fixed remote).
+    #[arg(long, default_value_t = 1_000)]
+    pub datagrams: u64,
+    /// Bound on each wait, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+}
+
+/// Parses `HOST:PORT`: a literal socket address, else resolved with the system
+/// resolver (first address).
+pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s}: no address"))
+}
+
+fn parse_chunk(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if (1..=MAX_SEND_BYTES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("chunk must be 1..={MAX_SEND_BYTES} bytes"))
+    }
+}
+
+fn parse_datagram_size(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if (DATAGRAM_HEADER..=MAX_SEND_TO_BYTES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "size must be {DATAGRAM_HEADER}..={MAX_SEND_TO_BYTES} bytes"
+        ))
+    }
+}
+
+/// The wildcard address (port 0) of `target`'s family.
+pub fn wildcard_for(target: &SocketAddr) -> SocketAddr {
+    match target {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+/// Runs `command` on `device`, writing results to `out`.
+///
+/// Errors: a request failed (message `OPERATION TARGET: STATUS_NAME (0x...)`),
+/// or I/O on a local file. `Ok(ExitCode::FAILURE)` when the demo found a mismatch.
+pub fn run(
+    device: &dyn Device,
+    command: &Command,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::new(device);
+    match command {
+        Command::Connect(args) => connect(&client, args, out),
+        Command::Sendto(args) => sendto(&client, args, out),
+        Command::Stats { json } => {
+            let stats = client.stats().context("query_stats")?;
+            print_stats(&stats, *json, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let options = DemoOptions {
+                bytes: args.bytes,
+                datagrams: args.datagrams,
+                timeout: Duration::from_secs(args.timeout_secs.max(1)),
+                progress: Progress::allowed(args.json),
+                ..DemoOptions::default()
+            };
+            let report = demo::run(&client, &options);
+            if args.json {
+                serde_json::to_writer_pretty(&mut *out, &report)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{}", report.table())?;
+            }
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn connect(
+    client: &Client<'_>,
+    args: &ConnectArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let target = args.target;
+    let mut source: Box<dyn Read> = match (&args.text, &args.file) {
+        (Some(text), _) => Box::new(io::Cursor::new(text.clone().into_bytes())),
+        (None, Some(path)) if path.as_os_str() == "-" => Box::new(io::stdin()),
+        (None, Some(path)) => {
+            Box::new(File::open(path).with_context(|| format!("open {}", path.display()))?)
+        }
+        (None, None) => Box::new(io::empty()),
+    };
+    let total = match (&args.text, &args.file) {
+        (Some(text), _) => text.len() as u64,
+        (None, Some(path)) if path.as_os_str() != "-" => {
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let socket = client
+        .open_stream(target)
+        .with_context(|| format!("connect {target}"))?;
+    let mut progress = Progress::new(total, "connect", Progress::allowed(false));
+    let result = (|| -> anyhow::Result<(u64, u64)> {
+        let mut buf = vec![0u8; args.chunk];
+        let (mut sent, mut sends) = (0u64, 0u64);
+        loop {
+            let n = read_full(&mut source, &mut buf).context("read input")?;
+            if n == 0 {
+                return Ok((sent, sends));
+            }
+            let mut done = 0;
+            while done < n {
+                let k = client
+                    .send(socket.handle, &buf[done..n])
+                    .with_context(|| format!("send {target}"))?;
+                anyhow::ensure!(k > 0, "send {target}: driver sent 0 bytes");
+                done += k;
+                sends += 1;
+                progress.inc(k as u64);
+            }
+            sent += n as u64;
+        }
+    })();
+    progress.finish();
+    let closed = client
+        .close(socket.handle)
+        .with_context(|| format!("close {target}"));
+    let (sent, sends) = result?;
+    closed?;
+    writeln!(
+        out,
+        "sent {sent} bytes in {sends} sends from {} to {}",
+        socket.local, socket.remote
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads until `buf` is full or EOF; returns bytes read.
+fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn sendto(client: &Client<'_>, args: &SendtoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let target = args.target;
+    let local = wildcard_for(&target);
+    let socket = client
+        .open_datagram(local)
+        .with_context(|| format!("open_datagram {local}"))?;
+    let result = (|| -> anyhow::Result<u64> {
+        let remote = if args.fixed_remote {
+            client
+                .set_remote(socket.handle, Some(target))
+                .with_context(|| format!("set_remote {target}"))?;
+            None
+        } else {
+            Some(target)
+        };
+        let mut datagram = Vec::with_capacity(args.size);
+        let mut bytes = 0;
+        let mut progress = Progress::new(
+            args.count * args.size as u64,
+            "sendto",
+            Progress::allowed(false),
+        );
+        for seq in 0..args.count {
+            encode_datagram(seq, args.size, &mut datagram);
+            let n = client
+                .send_to(socket.handle, remote, &datagram)
+                .with_context(|| format!("sendto {target} (datagram {seq})"))?;
+            bytes += n as u64;
+            progress.inc(n as u64);
+        }
+        progress.finish();
+        Ok(bytes)
+    })();
+    let closed = client
+        .close(socket.handle)
+        .with_context(|| format!("close {target}"));
+    let bytes = result?;
+    closed?;
+    writeln!(
+        out,
+        "sent {} datagrams, {bytes} bytes, from {} to {target}{}",
+        args.count,
+        socket.local,
+        if args.fixed_remote {
+            " (fixed remote)"
+        } else {
+            ""
+        }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct StatsJson {
+    bytes_sent: u64,
+    sends: u64,
+    datagrams_sent: u64,
+    datagram_bytes_sent: u64,
+    connects: u64,
+    connect_fallbacks: u64,
+    closes: u64,
+    failed_requests: u64,
+    cancelled_requests: u64,
+    live_sockets: u32,
+    pending_requests: u32,
+    open_files: u32,
+}
+
+fn print_stats(s: &StatsResponse, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let j = StatsJson {
+        bytes_sent: s.bytes_sent,
+        sends: s.sends,
+        datagrams_sent: s.datagrams_sent,
+        datagram_bytes_sent: s.datagram_bytes_sent,
+        connects: s.connects,
+        connect_fallbacks: s.connect_fallbacks,
+        closes: s.closes,
+        failed_requests: s.failed_requests,
+        cancelled_requests: s.cancelled_requests,
+        live_sockets: s.live_sockets,
+        pending_requests: s.pending_requests,
+        open_files: s.open_files,
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &j)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let value = serde_json::to_value(&j)?;
+    if let serde_json::Value::Object(map) = value {
+        for (name, v) in map {
+            writeln!(out, "{name:<20} {v}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wskctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn connect_arguments() {
+        let cli = parse(&["connect", "127.0.0.1:9", "--text", "hi"]).unwrap();
+        assert_eq!(cli.device, DeviceKind::default_for_host());
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert_eq!(args.target, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(args.text.as_deref(), Some("hi"));
+        assert_eq!(args.chunk, 65_536);
+
+        let cli = parse(&[
+            "--device", "windows", "connect", "[::1]:80", "--file", "x", "--chunk", "10",
+        ])
+        .unwrap();
+        assert_eq!(cli.device, DeviceKind::Windows);
+        let Command::Connect(args) = cli.command else {
+            panic!("not connect")
+        };
+        assert_eq!(args.target, "[::1]:80".parse().unwrap());
+        assert_eq!(args.chunk, 10);
+
+        assert!(parse(&["connect", "127.0.0.1:9", "--text", "a", "--file", "b"]).is_err());
+        assert!(parse(&["connect", "127.0.0.1:9", "--chunk", "0"]).is_err());
+        assert!(parse(&["connect", "127.0.0.1:9", "--chunk", "67108865"]).is_err());
+        assert!(parse(&["connect", "not an address"]).is_err());
+        // `localhost` resolves in user mode.
+        assert!(parse(&["connect", "localhost:9"]).is_ok());
+    }
+
+    #[test]
+    fn sendto_arguments() {
+        let cli = parse(&[
+            "sendto",
+            "127.0.0.1:5000",
+            "--count",
+            "3",
+            "--size",
+            "100",
+            "--fixed-remote",
+        ])
+        .unwrap();
+        let Command::Sendto(args) = cli.command else {
+            panic!("not sendto")
+        };
+        assert_eq!((args.count, args.size, args.fixed_remote), (3, 100, true));
+        assert!(parse(&["sendto", "127.0.0.1:5000", "--size", "7"]).is_err());
+        assert!(parse(&["sendto", "127.0.0.1:5000", "--size", "65536"]).is_err());
+        assert!(parse(&["sendto", "127.0.0.1:5000", "--size", "65535"]).is_ok());
+    }
+
+    #[test]
+    fn demo_and_stats_arguments() {
+        let cli = parse(&["demo", "--json", "--bytes", "1000"]).unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("not demo")
+        };
+        assert!(args.json);
+        assert_eq!((args.bytes, args.datagrams), (1000, 1000));
+        let cli = parse(&["demo"]).unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("not demo")
+        };
+        assert_eq!(args.bytes, 4 << 20);
+        assert!(matches!(
+            parse(&["stats", "--json"]).unwrap().command,
+            Command::Stats { json: true }
+        ));
+        assert!(parse(&["--device", "nope", "stats"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn wildcards_follow_the_family() {
+        assert_eq!(
+            wildcard_for(&"10.0.0.1:1".parse().unwrap()),
+            "0.0.0.0:0".parse().unwrap()
+        );
+        assert_eq!(
+            wildcard_for(&"[fe80::1]:1".parse().unwrap()),
+            "[::]:0".parse().unwrap()
+        );
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn backends_off_windows() {
+        let err = DeviceKind::Embedded.open().err().unwrap();
+        assert_eq!(err.to_string(), "embedded backend not wired yet");
+        assert!(DeviceKind::Windows.open().is_err());
+    }
+}

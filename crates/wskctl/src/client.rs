@@ -1,0 +1,219 @@
+//! Typed wrappers over the IOCTL contract, on any [`Device`].
+
+use std::fmt;
+use std::mem::size_of;
+use std::net::SocketAddr;
+
+use wskclient_ioctl::status::STATUS_SUCCESS;
+use wskclient_ioctl::{
+    ntstatus_name, parse_response, CloseRequest, ContractError, OpenDatagramRequest,
+    OpenDatagramResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
+    Request, Response, SendRequest, SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse,
+};
+
+use crate::device::Device;
+
+/// An NTSTATUS shown as `STATUS_NAME (0xC0000236)`, or `NTSTATUS 0x12345678`
+/// when [`ntstatus_name`] does not know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NtStatus(pub i32);
+
+impl fmt::Display for NtStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match ntstatus_name(self.0) {
+            Some(name) => write!(f, "{name} ({:#010X})", self.0 as u32),
+            None => write!(f, "NTSTATUS {:#010X}", self.0 as u32),
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The driver completed the request with a status other than `STATUS_SUCCESS`.
+    /// Displays as `STATUS_CONNECTION_REFUSED (0xC0000236)`.
+    #[error("{}", NtStatus(*status))]
+    Status {
+        /// The operation.
+        operation: Operation,
+        /// `IoStatus.Status`.
+        status: i32,
+    },
+    /// The driver succeeded but its response breaks the contract (wrong size,
+    /// version, or `Information`).
+    #[error("malformed {} response: {source}", operation.name())]
+    BadResponse {
+        /// The operation.
+        operation: Operation,
+        /// What was wrong.
+        source: ContractError,
+    },
+    /// A send reported more bytes than were given.
+    #[error("{} reported {information} bytes sent of {len}", operation.name())]
+    BadInformation {
+        /// The operation.
+        operation: Operation,
+        /// `IoStatus.Information`.
+        information: usize,
+        /// Bytes handed to the driver.
+        len: usize,
+    },
+}
+
+impl Error {
+    /// The NTSTATUS the driver returned, if the error is [`Error::Status`].
+    pub fn status(&self) -> Option<i32> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Result of [`Client`] calls.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A connected stream socket, as returned by OPEN_STREAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSocket {
+    /// The driver's handle.
+    pub handle: SocketHandle,
+    /// Bound local address.
+    pub local: SocketAddr,
+    /// Connected remote address.
+    pub remote: SocketAddr,
+}
+
+/// A bound datagram socket, as returned by OPEN_DATAGRAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramSocket {
+    /// The driver's handle.
+    pub handle: SocketHandle,
+    /// Bound local address (ephemeral port resolved).
+    pub local: SocketAddr,
+}
+
+/// Typed access to the driver's IOCTLs over a borrowed [`Device`].
+#[derive(Clone, Copy)]
+pub struct Client<'a> {
+    device: &'a dyn Device,
+}
+
+impl<'a> Client<'a> {
+    /// A client on `device`.
+    pub fn new(device: &'a dyn Device) -> Self {
+        Client { device }
+    }
+
+    fn call<Q: Request, R: Response>(&self, request: &Q) -> Result<R> {
+        let mut output = vec![0u8; size_of::<R>()];
+        let io = self
+            .device
+            .ioctl(Q::OPERATION.code(), request.as_bytes(), &mut output);
+        check(Q::OPERATION, io.status)?;
+        let written = output.get(..io.information).ok_or(Error::BadResponse {
+            operation: Q::OPERATION,
+            source: ContractError::OversizedInput {
+                expected: size_of::<R>(),
+                actual: io.information,
+            },
+        })?;
+        parse_response(written).map_err(|source| Error::BadResponse {
+            operation: Q::OPERATION,
+            source,
+        })
+    }
+
+    fn call_no_output<Q: Request>(&self, request: &Q) -> Result<()> {
+        let io = self
+            .device
+            .ioctl(Q::OPERATION.code(), request.as_bytes(), &mut []);
+        check(Q::OPERATION, io.status)
+    }
+
+    fn call_data<Q: Request>(&self, request: &Q, data: &[u8]) -> Result<usize> {
+        let io = self
+            .device
+            .ioctl_in_direct(Q::OPERATION.code(), request.as_bytes(), data);
+        check(Q::OPERATION, io.status)?;
+        if io.information > data.len() {
+            return Err(Error::BadInformation {
+                operation: Q::OPERATION,
+                information: io.information,
+                len: data.len(),
+            });
+        }
+        Ok(io.information)
+    }
+
+    /// OPEN_STREAM: connect to `remote` from the wildcard address of its family.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_CONNECTION_REFUSED`), or
+    /// [`Error::BadResponse`].
+    pub fn open_stream(&self, remote: SocketAddr) -> Result<StreamSocket> {
+        let response: OpenStreamResponse = self.call(&OpenStreamRequest::new(&remote, None))?;
+        let bad = |source| Error::BadResponse {
+            operation: Operation::OpenStream,
+            source,
+        };
+        Ok(StreamSocket {
+            handle: response.handle,
+            local: response.local_address.to_socket_addr().map_err(bad)?,
+            remote: response.remote_address.to_socket_addr().map_err(bad)?,
+        })
+    }
+
+    /// SEND: send `data` (1 ..= `MAX_SEND_BYTES` bytes) on a stream socket;
+    /// returns bytes sent (`IoStatus.Information`).
+    pub fn send(&self, handle: SocketHandle, data: &[u8]) -> Result<usize> {
+        self.call_data(&SendRequest::new(handle), data)
+    }
+
+    /// OPEN_DATAGRAM: a UDP socket bound to `local` (port 0 = ephemeral).
+    pub fn open_datagram(&self, local: SocketAddr) -> Result<DatagramSocket> {
+        let response: OpenDatagramResponse = self.call(&OpenDatagramRequest::new(&local))?;
+        Ok(DatagramSocket {
+            handle: response.handle,
+            local: response.local_address.to_socket_addr().map_err(|source| {
+                Error::BadResponse {
+                    operation: Operation::OpenDatagram,
+                    source,
+                }
+            })?,
+        })
+    }
+
+    /// SET_REMOTE: fix the datagram socket's remote address, or unset it with `None`.
+    pub fn set_remote(&self, handle: SocketHandle, remote: Option<SocketAddr>) -> Result<()> {
+        self.call_no_output(&SetRemoteRequest::new(handle, remote.as_ref()))
+    }
+
+    /// SEND_TO: send one datagram (1 ..= 65,535 bytes) to `remote`, or to the
+    /// fixed remote address when `None`; returns bytes sent.
+    pub fn send_to(
+        &self,
+        handle: SocketHandle,
+        remote: Option<SocketAddr>,
+        data: &[u8],
+    ) -> Result<usize> {
+        self.call_data(&SendToRequest::new(handle, remote.as_ref()), data)
+    }
+
+    /// CLOSE: close a socket of either kind.
+    pub fn close(&self, handle: SocketHandle) -> Result<()> {
+        self.call_no_output(&CloseRequest::new(handle))
+    }
+
+    /// QUERY_STATS: the driver-wide counters.
+    pub fn stats(&self) -> Result<StatsResponse> {
+        self.call(&QueryStatsRequest::new())
+    }
+}
+
+fn check(operation: Operation, status: i32) -> Result<()> {
+    if status == STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(Error::Status { operation, status })
+    }
+}

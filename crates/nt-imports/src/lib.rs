@@ -9,7 +9,7 @@
 //! Inline routines of wdm.h that have no export on x64 (`KeGetCurrentIrql` reads CR8) are
 //! provided as Rust functions with the same meaning.
 #![no_std]
-#![allow(non_snake_case)]
+#![allow(non_snake_case, non_camel_case_types)]
 
 use core::ffi::c_void;
 use windows_sys::Win32::Foundation::NTSTATUS;
@@ -48,6 +48,25 @@ extern "system" {
     pub fn MmGetSystemRoutineAddress(
         SystemRoutineName: *const windows_sys::Win32::Foundation::UNICODE_STRING,
     ) -> *mut c_void;
+}
+
+// wdmsec.lib is a static library of the WDK, not an ntoskrnl.exe export: on Windows the
+// build that uses this links it explicitly.
+extern "system" {
+    /// Creates a named device object whose security descriptor comes from an SDDL string
+    /// (wdmsec.h). PASSIVE_LEVEL. Source:
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdmsec/nf-wdmsec-wdmlibiocreatedevicesecure>
+    pub fn IoCreateDeviceSecure(
+        DriverObject: *const windows_sys::Wdk::Foundation::DRIVER_OBJECT,
+        DeviceExtensionSize: u32,
+        DeviceName: *const windows_sys::Win32::Foundation::UNICODE_STRING,
+        DeviceType: u32,
+        DeviceCharacteristics: u32,
+        Exclusive: bool,
+        DefaultSDDLString: *const windows_sys::Win32::Foundation::UNICODE_STRING,
+        DeviceClassGuid: *const windows_sys::core::GUID,
+        DeviceObject: *mut *mut windows_sys::Wdk::Foundation::DEVICE_OBJECT,
+    ) -> NTSTATUS;
 }
 
 #[cfg_attr(

@@ -21,6 +21,17 @@ static POOL_FAILURES: AtomicU32 = AtomicU32::new(0);
 static IRP_FAILURES: AtomicU32 = AtomicU32::new(0);
 static HANG_LIMIT_MS: AtomicU64 = AtomicU64::new(30_000);
 static SOCKET_CONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
+static EX_ALLOCATE_POOL2: AtomicBool = AtomicBool::new(true);
+
+/// Makes `MmGetSystemRoutineAddress("ExAllocatePool2")` return NULL, as on Wine 8.0 and on
+/// Windows before version 2004.
+pub fn set_ex_allocate_pool2_available(available: bool) {
+    EX_ALLOCATE_POOL2.store(available, Ordering::SeqCst);
+}
+
+pub(crate) fn ex_allocate_pool2_available() -> bool {
+    EX_ALLOCATE_POOL2.load(Ordering::SeqCst)
+}
 
 /// Sets the completion path for WSK operations.
 pub fn set_completion_mode(mode: CompletionMode) {
@@ -99,4 +110,5 @@ pub fn reset() {
     IRP_FAILURES.store(0, Ordering::SeqCst);
     HANG_LIMIT_MS.store(30_000, Ordering::SeqCst);
     SOCKET_CONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
+    EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
 }

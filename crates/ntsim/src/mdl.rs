@@ -161,6 +161,14 @@ pub unsafe extern "system" fn MmBuildMdlForNonPagedPool(mdl: *mut MDL) {
         return;
     }
     // SAFETY: live MDL.
+    let (va, len) = unsafe { ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize, (*mdl).ByteCount as usize) };
+    if crate::pool::is_paged(va, len) {
+        verifier::violation(
+            Rule::MdlNotLocked,
+            format!("MmBuildMdlForNonPagedPool({mdl:p}) on paged pool"),
+        );
+    }
+    // SAFETY: live MDL.
     unsafe {
         (*mdl).MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
         (*mdl).MappedSystemVa = ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut c_void;

@@ -94,12 +94,12 @@ pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
     };
 }
 
-/// True if `p..p+len` lies inside one live nonpaged pool block.
-pub(crate) fn is_nonpaged(p: usize, len: usize) -> bool {
+/// True if `p..p+len` lies inside a live *paged* pool block.
+pub(crate) fn is_paged(p: usize, len: usize) -> bool {
     let b = blocks();
     let Some(map) = b.as_ref() else { return false };
     map.iter()
-        .any(|(&base, blk)| !blk.paged && p >= base && p + len <= base + blk.size)
+        .any(|(&base, blk)| blk.paged && p >= base && p + len <= base + blk.size)
 }
 
 /// `ExAllocatePool2`.
@@ -133,4 +133,29 @@ pub extern "system" fn ExFreePoolWithTag(p: *mut c_void, tag: u32) {
 #[no_mangle]
 pub extern "system" fn ExFreePool(p: *mut c_void) {
     free(p, None)
+}
+
+/// `MmGetSystemRoutineAddress`: the address of an emulated routine by name, or NULL. Knows
+/// `ExAllocatePool2` (unless [`crate::config::set_ex_allocate_pool2_available`] hid it, as on
+/// Wine 8.0 or Windows before 2004) and `ExAllocatePoolWithTag`.
+///
+/// # Safety
+/// `name` is a valid UNICODE_STRING.
+#[no_mangle]
+pub unsafe extern "system" fn MmGetSystemRoutineAddress(
+    name: *const windows_sys::Win32::Foundation::UNICODE_STRING,
+) -> *mut c_void {
+    if crate::irql::current() > crate::irql::PASSIVE_LEVEL {
+        verifier::violation(Rule::IrqlNotLessOrEqual, "MmGetSystemRoutineAddress above PASSIVE_LEVEL");
+    }
+    // SAFETY: caller contract.
+    let n = unsafe {
+        let u = &*name;
+        String::from_utf16_lossy(std::slice::from_raw_parts(u.Buffer, u.Length as usize / 2))
+    };
+    match n.as_str() {
+        "ExAllocatePool2" if crate::config::ex_allocate_pool2_available() => ExAllocatePool2 as *mut c_void,
+        "ExAllocatePoolWithTag" => ExAllocatePoolWithTag as *mut c_void,
+        _ => std::ptr::null_mut(),
+    }
 }

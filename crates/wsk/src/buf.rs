@@ -13,14 +13,11 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use windows_sys::Wdk::Foundation::MDL;
-use windows_sys::Wdk::System::SystemServices::{
-    ExAllocatePool2, ExFreePoolWithTag, IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool,
-};
+use windows_sys::Wdk::System::SystemServices::{IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool};
 use wsk_sys::WSK_BUF;
 
 use crate::error::{Error, Result};
 
-const POOL_FLAG_NON_PAGED: u64 = 0x40;
 
 /// Memory described by a locked MDL chain of [`MdlBuffer::len`] bytes.
 ///
@@ -81,14 +78,13 @@ impl NonPagedBuffer {
     /// Allocates `len` zeroed bytes (1 ..= 4 GiB - 1) of nonpaged pool tagged `tag`, and an
     /// MDL for them. Errors: `STATUS_INVALID_PARAMETER` for 0 or oversize lengths,
     /// `STATUS_INSUFFICIENT_RESOURCES` when pool or MDL allocation fails.
-    /// Sources: ExAllocatePool2, IoAllocateMdl, MmBuildMdlForNonPagedPool (wdm.h).
+    /// Sources: ExAllocatePool2 (resolved at run time, see `pool::resolve`), IoAllocateMdl, MmBuildMdlForNonPagedPool (wdm.h).
     pub fn new(len: usize, tag: u32) -> Result<Self> {
         let mdl_len = u32::try_from(len).map_err(|_| Error::InvalidParameter)?;
         if len == 0 {
             return Err(Error::InvalidParameter);
         }
-        // SAFETY: plain allocation; ExAllocatePool2 zeroes the block.
-        let mem = unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, len, tag) } as *mut u8;
+        let mem = crate::pool::allocate_nonpaged(len, tag) as *mut u8;
         let mem = NonNull::new(mem).ok_or(Error::InsufficientResources)?;
         // SAFETY: describes the block just allocated; not attached to an IRP.
         let mdl = unsafe {
@@ -96,7 +92,7 @@ impl NonPagedBuffer {
         };
         let Some(mdl) = NonNull::new(mdl) else {
             // SAFETY: freeing our own block.
-            unsafe { ExFreePoolWithTag(mem.as_ptr() as *mut c_void, tag) };
+            unsafe { crate::pool::free(mem.as_ptr() as *mut c_void, tag) };
             return Err(Error::InsufficientResources);
         };
         // SAFETY: the MDL describes nonpaged pool.
@@ -140,7 +136,7 @@ impl Drop for NonPagedBuffer {
         unsafe {
             (*self.mdl.as_ptr()).Next = core::ptr::null_mut();
             IoFreeMdl(self.mdl.as_ptr());
-            ExFreePoolWithTag(self.mem.as_ptr() as *mut c_void, self.tag);
+            crate::pool::free(self.mem.as_ptr() as *mut c_void, self.tag);
         }
     }
 }

@@ -43,6 +43,7 @@ impl WskClient {
         if nt_imports::current_irql() != nt_imports::PASSIVE_LEVEL {
             return Err(Error::InvalidDeviceState);
         }
+        crate::pool::resolve();
         let mut block = PoolBox::try_new(
             Block {
                 registration: WSK_REGISTRATION::default(),

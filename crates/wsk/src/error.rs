@@ -36,6 +36,9 @@ pub enum Error {
     /// `STATUS_DEVICE_NOT_READY`: the WSK provider NPI is not available.
     #[error("STATUS_DEVICE_NOT_READY")]
     DeviceNotReady,
+    /// `STATUS_INVALID_HANDLE`: the socket is closed or closing.
+    #[error("STATUS_INVALID_HANDLE")]
+    Closed,
     /// Any other NTSTATUS.
     #[error("NTSTATUS {0:#010x}")]
     Status(NTSTATUS),
@@ -55,6 +58,7 @@ impl Error {
             Error::InvalidDeviceState => STATUS_INVALID_DEVICE_STATE,
             Error::NotImplemented => STATUS_NOT_IMPLEMENTED,
             Error::DeviceNotReady => STATUS_DEVICE_NOT_READY,
+            Error::Closed => STATUS_INVALID_HANDLE,
             Error::Status(s) => s,
         }
     }
@@ -72,6 +76,7 @@ impl Error {
             STATUS_INVALID_DEVICE_STATE => Error::InvalidDeviceState,
             STATUS_NOT_IMPLEMENTED => Error::NotImplemented,
             STATUS_DEVICE_NOT_READY => Error::DeviceNotReady,
+            STATUS_INVALID_HANDLE => Error::Closed,
             s => Error::Status(s),
         }
     }

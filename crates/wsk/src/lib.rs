@@ -36,6 +36,7 @@ mod error;
 pub mod irp;
 pub mod pool;
 mod socket;
+pub mod sync;
 
 pub use buf::{BorrowedMdl, BufferChain, MdlBuffer, NonPagedBuffer};
 pub use client::WskClient;

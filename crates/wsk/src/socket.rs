@@ -9,12 +9,13 @@
 use core::ffi::c_void;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{
-    NTSTATUS, STATUS_CANCELLED, STATUS_MORE_PROCESSING_REQUIRED, STATUS_NOT_IMPLEMENTED,
+    NTSTATUS, STATUS_CANCELLED, STATUS_INVALID_HANDLE, STATUS_MORE_PROCESSING_REQUIRED,
+    STATUS_NOT_IMPLEMENTED,
 };
 use wsk_sys::*;
 
@@ -96,7 +97,21 @@ struct Core {
     raw: NonNull<WSK_SOCKET>,
     cached: AtomicPtr<OpBlock>,
     timeout: Option<Duration>,
-    closed: bool,
+    /// Rundown protection: the number of WSK dispatch calls in progress, plus [`CLOSING`]
+    /// once close began. Close waits for the calls in progress (they are non-blocking) and
+    /// then lets `WskCloseSocket` cancel whatever is still pending; no WSK routine is ever
+    /// called on the socket after `WskCloseSocket`.
+    active: AtomicUsize,
+}
+
+const CLOSING: usize = 1 << (usize::BITS - 1);
+
+struct Enter<'a>(&'a AtomicUsize);
+
+impl Drop for Enter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 // SAFETY: a WSK socket may be used from any thread; the cache is atomic.
@@ -110,8 +125,18 @@ impl Core {
             raw,
             cached: AtomicPtr::new(op.into_raw()),
             timeout: None,
-            closed: false,
+            active: AtomicUsize::new(0),
         }
+    }
+
+    /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
+    fn enter(&self) -> Result<Enter<'_>> {
+        let prev = self.active.fetch_add(1, Ordering::AcqRel);
+        let guard = Enter(&self.active);
+        if prev & CLOSING != 0 {
+            return Err(Error::Closed);
+        }
+        Ok(guard)
     }
 
     fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
@@ -158,21 +183,49 @@ impl Core {
         start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
     ) -> Result<(usize, SockAddrBuf)> {
         let mut op = self.take_op()?;
-        let r = run_sync(&mut op, timeout, start).map(|n| (n, op.addr));
+        let r = run_sync(&mut op, timeout, |irp, b, a| match self.enter() {
+            // The guard ends when the dispatch call returns; the wait that follows is outside.
+            Ok(_guard) => start(irp, b, a),
+            Err(_) => {
+                // Not started: complete our own IRP so the waiter sees STATUS_INVALID_HANDLE.
+                fail_unstarted(irp);
+                STATUS_INVALID_HANDLE
+            }
+        })
+        .map(|n| (n, op.addr));
         self.put_op(op);
         r
     }
 
-    fn close(&mut self) -> Result<()> {
-        if self.closed {
+    /// Begins close: returns false if it already began. Then waits for dispatch calls in
+    /// progress (each is non-blocking, so this is short).
+    fn begin_close(&self) -> bool {
+        let prev = self.active.fetch_or(CLOSING, Ordering::AcqRel);
+        if prev & CLOSING != 0 {
+            return false;
+        }
+        while self.active.load(Ordering::Acquire) & !CLOSING != 0 {
+            core::hint::spin_loop();
+        }
+        true
+    }
+
+    fn close(&self) -> Result<()> {
+        if !self.begin_close() {
             return Ok(());
         }
-        self.closed = true;
         let close = self.basic().WskCloseSocket.ok_or(Error::NotImplemented)?;
         let raw = self.raw.as_ptr();
+        let mut op = self.take_op()?;
         // WskCloseSocket completes (cancelling) every pending IRP of the socket first.
-        // SAFETY: open socket; the IRP is ours until completion.
-        self.sync(None, |irp, _, _| unsafe { close(raw, irp) }).map(|_| ())
+        // SAFETY: open socket, closed once; the IRP is ours until completion.
+        let r = run_sync(&mut op, None, |irp, _, _| unsafe { close(raw, irp) });
+        self.put_op(op);
+        r.map(|_| ())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.active.load(Ordering::Acquire) & CLOSING != 0
     }
 
     fn local_address(&self, get: PFN_WSK_GET_LOCAL_ADDRESS) -> Result<SocketAddr> {
@@ -189,16 +242,34 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        if !self.closed && nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
-            let _ = self.close();
-        } else if !self.closed {
-            close_async(self.raw.as_ptr(), self.basic().WskCloseSocket);
+        if !self.is_closed() {
+            if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
+                let _ = self.close();
+            } else if self.begin_close() {
+                close_async(self.raw.as_ptr(), self.basic().WskCloseSocket);
+            }
         }
         let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !p.is_null() {
             // SAFETY: the cached block, not in use (we are dropping the socket).
             drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
         }
+    }
+}
+
+/// Completes an IRP that was armed but never handed to WSK (the socket was closing): the
+/// I/O manager's own path, `IoSetNextIrpStackLocation` + `IoCompleteRequest`, so its
+/// completion routine runs as usual.
+fn fail_unstarted(irp: *mut IRP) {
+    // SAFETY: our IRP, armed with a completion routine in its next stack location and not
+    // given to anyone; stepping into that location and completing it runs that routine.
+    unsafe {
+        (*irp).IoStatus.Anonymous.Status = STATUS_INVALID_HANDLE;
+        (*irp).IoStatus.Information = 0;
+        (*irp).CurrentLocation -= 1;
+        let sl = &mut (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation;
+        *sl = sl.sub(1);
+        windows_sys::Wdk::System::SystemServices::IofCompleteRequest(irp, 0);
     }
 }
 
@@ -254,6 +325,7 @@ where
 /// and the state block, sets the completion routine, and calls `start`. On a failure before
 /// the dispatch call, `done` is not called and the buffer is returned in the error.
 fn start_async<B, F>(
+    core: &Core,
     buf: B,
     offset: usize,
     len: usize,
@@ -267,6 +339,10 @@ where
 {
     let wb = match wsk_buf(&buf, offset, len) {
         Ok(w) => w,
+        Err(e) => return Err((e, buf)),
+    };
+    let guard = match core.enter() {
+        Ok(g) => g,
         Err(e) => return Err((e, buf)),
     };
     let irp = match OwnedIrp::allocate() {
@@ -293,6 +369,7 @@ where
         set_completion_routine(irp_ptr, async_completion::<B, F>, p as *mut c_void);
         let _ = start(irp_ptr, &mut (*p).wsk_buf, &mut (*p).addr);
     }
+    drop(guard);
     Ok(())
 }
 
@@ -446,7 +523,7 @@ impl StreamSocket {
         };
         let raw = self.core.raw.as_ptr();
         // SAFETY: open socket; the WSK_BUF lives in the async block until completion.
-        start_async(buf, offset, len, None, done, |irp, b, _| unsafe { send(raw, b, 0, irp) })
+        start_async(&self.core, buf, offset, len, None, done, |irp, b, _| unsafe { send(raw, b, 0, irp) })
     }
 
     /// The local address (`WskGetLocalAddress`). PASSIVE_LEVEL.
@@ -462,7 +539,7 @@ impl StreamSocket {
 
     /// Closes the socket with `WskCloseSocket`, which first completes every pending
     /// operation with `STATUS_CANCELLED`. PASSIVE_LEVEL. (Dropping also closes.)
-    pub fn close(mut self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.core.close()
     }
 }
@@ -626,7 +703,7 @@ impl DatagramSocket {
         };
         let raw = self.core.raw.as_ptr();
         let has_to = to.is_some();
-        start_async(buf, offset, len, to, done, |irp, b, addr| {
+        start_async(&self.core, buf, offset, len, to, done, |irp, b, addr| {
             let remote = if has_to {
                 // SAFETY: addr points into the live async block.
                 unsafe { (*addr).as_mut_ptr() }
@@ -649,7 +726,7 @@ impl DatagramSocket {
     }
 
     /// Closes the socket (`WskCloseSocket`). PASSIVE_LEVEL. (Dropping also closes.)
-    pub fn close(mut self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.core.close()
     }
 }

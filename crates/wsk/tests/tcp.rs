@@ -169,3 +169,26 @@ fn async_sends_return_their_buffers() {
         scope.assert_clean();
     }
 }
+
+/// On a kernel without ExAllocatePool2 (Wine 8.0, Windows before 2004) the client resolves
+/// it at run time, finds nothing, and allocates with ExAllocatePoolWithTag + zeroing.
+#[test]
+fn works_without_ex_allocate_pool2() {
+    let scope = begin(CompletionMode::Inline);
+    ntsim::config::set_ex_allocate_pool2_available(false);
+    let (addr, sink) = tcp_sink("127.0.0.1:0", Duration::from_secs(20));
+    let data = payload(10_000, 21);
+    {
+        let client = WskClient::register(1000).unwrap();
+        assert!(!wsk::pool::resolve());
+        let buf = NonPagedBuffer::new(10_000, TAG).unwrap();
+        assert!(buf.as_slice().iter().all(|&b| b == 0), "fallback zeroes the block");
+        let buf = NonPagedBuffer::from_slice(&data, TAG).unwrap();
+        let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
+        sock.send(&buf, 0, data.len()).unwrap();
+    }
+    ntsim::config::set_ex_allocate_pool2_available(true);
+    assert!(wsk::pool::resolve());
+    assert_eq!(sink.join().unwrap().unwrap(), data);
+    scope.assert_clean();
+}

@@ -279,11 +279,6 @@ impl SimSocket {
 }
 
 impl State {
-    /// True when an operation is queued behind which a new one must wait.
-    pub(crate) fn has_queued_sends(&self) -> bool {
-        !self.sends.is_empty() || !self.sendtos.is_empty()
-    }
-
     pub(crate) fn pump(&mut self, done: &mut Vec<Completion>) {
         let Some(os) = self.os.as_ref() else { return };
         if let Some((irp, info)) = self.connect {

@@ -1,0 +1,445 @@
+//! The portable device core: per-file-object socket tables, IOCTL dispatch onto `wsk`, and
+//! request completion from WSK completions. Both front-ends (WDM here, KMDF on Windows) sit
+//! on this module unchanged: they hand it the decoded request and a [`Completion`] that
+//! completes their own request object.
+//!
+//! IRQL: [`DeviceCore::device_control`] runs at PASSIVE_LEVEL (IRP_MJ_DEVICE_CONTROL of a
+//! top-level driver); completions of sends run at IRQL <= DISPATCH_LEVEL and touch only
+//! nonpaged state (atomics and the request).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+
+use windows_sys::Wdk::Foundation::MDL;
+use windows_sys::Win32::Foundation::*;
+use wsk::sync::SpinLock;
+use wsk::{DatagramSocket, MdlBuffer, StreamSocket, WskClient};
+use wskclient_ioctl as ioctl;
+use wskclient_ioctl::{
+    parse_request, write_response, CloseRequest, ContractError, InetAddress, OpenDatagramRequest,
+    OpenDatagramResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
+    SendRequest, SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse,
+};
+
+/// Most sockets one file object may hold.
+pub const MAX_SOCKETS_PER_FILE: usize = 4096;
+/// How long `OPEN_STREAM` waits for the connection before cancelling it.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `DriverEntry` waits for the WSK provider NPI, in milliseconds.
+pub const CAPTURE_WAIT_MS: u32 = 10_000;
+
+/// Completes one request of a front-end exactly once: sets `IoStatus.Status` and
+/// `IoStatus.Information` and completes it. Called at IRQL <= DISPATCH_LEVEL.
+pub trait Completion: Send + 'static {
+    /// Completes the request.
+    fn complete(self, status: NTSTATUS, information: usize);
+}
+
+/// The user data of a `METHOD_IN_DIRECT` request: its MDL (locked by the I/O manager for as
+/// long as the request is pending) and length.
+#[derive(Clone, Copy)]
+pub struct DataMdl {
+    /// `Irp->MdlAddress`.
+    pub mdl: NonNull<MDL>,
+    /// `Parameters.DeviceIoControl.OutputBufferLength`.
+    pub len: usize,
+}
+
+/// Device-wide counters (QUERY_STATS). Atomics: updated from completion routines.
+#[derive(Default)]
+pub struct Stats {
+    bytes_sent: AtomicU64,
+    sends: AtomicU64,
+    datagrams_sent: AtomicU64,
+    datagram_bytes_sent: AtomicU64,
+    connects: AtomicU64,
+    connect_fallbacks: AtomicU64,
+    closes: AtomicU64,
+    failed_requests: AtomicU64,
+    cancelled_requests: AtomicU64,
+    live_sockets: AtomicU32,
+    pending_requests: AtomicU32,
+    open_files: AtomicU32,
+}
+
+impl Stats {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn finished(&self, status: NTSTATUS) {
+        if status == STATUS_CANCELLED {
+            Self::add(&self.cancelled_requests, 1);
+        } else if status < 0 {
+            Self::add(&self.failed_requests, 1);
+        }
+    }
+
+    /// The counters as the QUERY_STATS response.
+    pub fn snapshot(&self) -> StatsResponse {
+        let mut r = StatsResponse::new();
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        r.bytes_sent = g(&self.bytes_sent);
+        r.sends = g(&self.sends);
+        r.datagrams_sent = g(&self.datagrams_sent);
+        r.datagram_bytes_sent = g(&self.datagram_bytes_sent);
+        r.connects = g(&self.connects);
+        r.connect_fallbacks = g(&self.connect_fallbacks);
+        r.closes = g(&self.closes);
+        r.failed_requests = g(&self.failed_requests);
+        r.cancelled_requests = g(&self.cancelled_requests);
+        r.live_sockets = self.live_sockets.load(Ordering::Relaxed);
+        r.pending_requests = self.pending_requests.load(Ordering::Relaxed);
+        r.open_files = self.open_files.load(Ordering::Relaxed);
+        r
+    }
+}
+
+enum Socket {
+    Stream(StreamSocket),
+    Datagram(DatagramSocket),
+}
+
+impl Socket {
+    fn close(&self) {
+        let _ = match self {
+            Socket::Stream(s) => s.close(),
+            Socket::Datagram(s) => s.close(),
+        };
+    }
+}
+
+struct Slot {
+    generation: u32,
+    socket: Option<Arc<Socket>>,
+}
+
+/// The per-file-object state (`FILE_OBJECT.FsContext`): its socket table. A handle opened
+/// through one file object does not exist for another.
+pub struct FileContext {
+    slots: SpinLock<Vec<Slot>>,
+}
+
+impl FileContext {
+    fn lookup(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
+        let slot = handle.slot()? as usize;
+        let slots = self.slots.lock();
+        let s = slots.get(slot)?;
+        if s.generation != handle.generation() {
+            return None;
+        }
+        s.socket.clone()
+    }
+
+    fn insert(&self, socket: Socket) -> Result<SocketHandle, NTSTATUS> {
+        let socket = Arc::new(socket);
+        let mut slots = self.slots.lock();
+        let index = match slots.iter().position(|s| s.socket.is_none()) {
+            Some(i) => i,
+            None if slots.len() < MAX_SOCKETS_PER_FILE => {
+                slots
+                    .try_reserve(1)
+                    .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+                slots.push(Slot {
+                    generation: 0,
+                    socket: None,
+                });
+                slots.len() - 1
+            }
+            None => return Err(STATUS_TOO_MANY_OPENED_FILES),
+        };
+        let slot = slots.get_mut(index).ok_or(STATUS_INTERNAL_ERROR)?;
+        slot.generation = SocketHandle::next_generation(slot.generation);
+        slot.socket = Some(socket);
+        SocketHandle::new(index as u32, slot.generation).ok_or(STATUS_INTERNAL_ERROR)
+    }
+
+    fn remove(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
+        let slot = handle.slot()? as usize;
+        let mut slots = self.slots.lock();
+        let s = slots.get_mut(slot)?;
+        if s.generation != handle.generation() {
+            return None;
+        }
+        s.socket.take()
+    }
+
+    fn take_all(&self) -> Vec<Arc<Socket>> {
+        let mut slots = self.slots.lock();
+        slots.iter_mut().filter_map(|s| s.socket.take()).collect()
+    }
+}
+
+/// The device: the WSK client registration and the counters.
+pub struct DeviceCore {
+    client: WskClient,
+    stats: Arc<Stats>,
+}
+
+/// The data buffer of a pending SEND/SEND_TO: the request's MDL, valid while the request is
+/// pending, which this value owns until the WSK completion hands it back.
+struct RequestData<C: Completion> {
+    data: DataMdl,
+    request: C,
+}
+
+// SAFETY: the MDL was locked by the I/O manager for the request this value owns; it stays
+// valid until that request is completed, which only happens by consuming this value.
+unsafe impl<C: Completion> MdlBuffer for RequestData<C> {
+    fn mdl(&self) -> *mut MDL {
+        self.data.mdl.as_ptr()
+    }
+    fn len(&self) -> usize {
+        self.data.len
+    }
+}
+
+// SAFETY: the MDL pointer is a kernel address usable from any thread; C is Send.
+unsafe impl<C: Completion> Send for RequestData<C> {}
+
+fn contract<T>(r: Result<T, ContractError>) -> Result<T, NTSTATUS> {
+    r.map_err(|e| e.ntstatus())
+}
+
+fn addr(a: &InetAddress) -> Result<SocketAddr, NTSTATUS> {
+    contract(a.to_socket_addr())
+}
+
+impl DeviceCore {
+    /// Registers with WSK (bounded wait for the provider). PASSIVE_LEVEL.
+    /// Errors: those of [`WskClient::register`].
+    pub fn new() -> Result<DeviceCore, NTSTATUS> {
+        let client = WskClient::register(CAPTURE_WAIT_MS).map_err(|e| e.status())?;
+        let stats = Arc::new(Stats::default());
+        Ok(DeviceCore { client, stats })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// IRP_MJ_CREATE: a new file context. PASSIVE_LEVEL.
+    pub fn open_file(&self) -> Result<FileContext, NTSTATUS> {
+        self.stats.open_files.fetch_add(1, Ordering::Relaxed);
+        Ok(FileContext {
+            slots: SpinLock::new(Vec::new()),
+        })
+    }
+
+    /// IRP_MJ_CLEANUP: closes every socket of the file object. `WskCloseSocket` first
+    /// completes the sockets' pending operations with `STATUS_CANCELLED`, which completes
+    /// the file object's pending SEND/SEND_TO requests. PASSIVE_LEVEL.
+    pub fn cleanup_file(&self, file: &FileContext) {
+        for s in file.take_all() {
+            s.close();
+            self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
+            Stats::add(&self.stats.closes, 1);
+        }
+    }
+
+    /// IRP_MJ_CLOSE: the file context goes away (after cleanup). PASSIVE_LEVEL.
+    pub fn close_file(&self, file: FileContext) {
+        self.cleanup_file(&file);
+        self.stats.open_files.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// IRP_MJ_DEVICE_CONTROL. `input` is the request's input buffer, `output` its output
+    /// buffer (the system buffer for METHOD_BUFFERED; empty for METHOD_IN_DIRECT), `data` the
+    /// MDL of a METHOD_IN_DIRECT request. Completes `request` exactly once, possibly after
+    /// returning (from a WSK completion). PASSIVE_LEVEL.
+    ///
+    /// The errors of every malformed request are those of `docs/ioctl.md`.
+    pub fn device_control<C: Completion>(
+        &self,
+        file: &FileContext,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+        data: Option<DataMdl>,
+        request: C,
+    ) {
+        let Some(op) = Operation::from_code(code) else {
+            self.stats.finished(STATUS_INVALID_DEVICE_REQUEST);
+            return request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
+        };
+        let r = match op {
+            Operation::Send => return self.send(file, input, data, request),
+            Operation::SendTo => return self.send_to(file, input, data, request),
+            Operation::OpenStream => self.open_stream(file, input, output),
+            Operation::OpenDatagram => self.open_datagram(file, input, output),
+            Operation::SetRemote => self.set_remote(file, input),
+            Operation::Close => self.close(file, input),
+            Operation::QueryStats => self.query_stats(input, output),
+        };
+        match r {
+            Ok(info) => request.complete(STATUS_SUCCESS, info),
+            Err(status) => {
+                self.stats.finished(status);
+                request.complete(status, 0)
+            }
+        }
+    }
+
+    fn open_stream(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+        let req: OpenStreamRequest = contract(parse_request(input))?;
+        let remote = addr(&req.remote_address)?;
+        if output.len() < core::mem::size_of::<OpenStreamResponse>() {
+            return Err(STATUS_BUFFER_TOO_SMALL);
+        }
+        if !req.local_address.is_unspecified() {
+            // v1 binds WskSocketConnect to the wildcard address; a specific local address is
+            // a later extension of the contract.
+            return Err(STATUS_NOT_SUPPORTED);
+        }
+        let sock = StreamSocket::connect(&self.client, remote, Some(CONNECT_TIMEOUT)).map_err(|e| e.status())?;
+        Stats::add(&self.stats.connects, 1);
+        if sock.used_fallback() {
+            Stats::add(&self.stats.connect_fallbacks, 1);
+        }
+        let local = sock.local_address().map_err(|e| e.status())?;
+        let remote = sock.remote_address().unwrap_or(remote);
+        let handle = file.insert(Socket::Stream(sock))?;
+        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        let resp = OpenStreamResponse::new(handle, InetAddress::from_socket_addr(&local), InetAddress::from_socket_addr(&remote));
+        contract(write_response(output, &resp))
+    }
+
+    fn open_datagram(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+        let req: OpenDatagramRequest = contract(parse_request(input))?;
+        let local = addr(&req.local_address)?;
+        if output.len() < core::mem::size_of::<OpenDatagramResponse>() {
+            return Err(STATUS_BUFFER_TOO_SMALL);
+        }
+        let sock = DatagramSocket::bind(&self.client, local).map_err(|e| e.status())?;
+        let bound = sock.local_address().map_err(|e| e.status())?;
+        let handle = file.insert(Socket::Datagram(sock))?;
+        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        contract(write_response(output, &OpenDatagramResponse::new(handle, InetAddress::from_socket_addr(&bound))))
+    }
+
+    fn set_remote(&self, file: &FileContext, input: &[u8]) -> Result<usize, NTSTATUS> {
+        let req: SetRemoteRequest = contract(parse_request(input))?;
+        let remote = contract(req.remote_address.to_optional())?;
+        let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+        let Socket::Datagram(d) = &*s else {
+            return Err(STATUS_NOT_SUPPORTED);
+        };
+        match remote {
+            Some(a) => d.set_remote(a).map_err(|e| e.status())?,
+            // SIO_WSK_UNSET_REMOTE_ADDRESS is not part of v1 of the provider emulation.
+            None => return Err(STATUS_NOT_SUPPORTED),
+        }
+        Ok(0)
+    }
+
+    fn close(&self, file: &FileContext, input: &[u8]) -> Result<usize, NTSTATUS> {
+        let req: CloseRequest = contract(parse_request(input))?;
+        let s = file.remove(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+        s.close();
+        self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
+        Stats::add(&self.stats.closes, 1);
+        Ok(0)
+    }
+
+    fn query_stats(&self, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+        let _req: QueryStatsRequest = contract(parse_request(input))?;
+        contract(write_response(output, &self.stats.snapshot()))
+    }
+
+    fn data_for(op: Operation, data: Option<DataMdl>) -> Result<DataMdl, NTSTATUS> {
+        let d = data.ok_or(ContractError::MissingDataBuffer.ntstatus())?;
+        contract(ioctl::check_data_length(op, d.len))?;
+        Ok(d)
+    }
+
+    fn send<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+        let r = (|| {
+            let req: SendRequest = contract(parse_request(input))?;
+            let data = Self::data_for(Operation::Send, data)?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((s, data))
+        })();
+        let (s, data) = match r {
+            Ok(v) => v,
+            Err(status) => {
+                self.stats.finished(status);
+                return request.complete(status, 0);
+            }
+        };
+        let Socket::Stream(sock) = &*s else {
+            self.stats.finished(STATUS_NOT_SUPPORTED);
+            return request.complete(STATUS_NOT_SUPPORTED, 0);
+        };
+        let stats = self.stats.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let len = data.len;
+        // Zero copy: WskSend reads the user's pages through the request's own MDL.
+        let started = sock.send_async(RequestData { data, request }, 0, len, move |result, rd| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(n) => {
+                    Stats::add(&stats.bytes_sent, n as u64);
+                    Stats::add(&stats.sends, 1);
+                    rd.request.complete(STATUS_SUCCESS, n)
+                }
+                Err(e) => {
+                    stats.finished(e.status());
+                    rd.request.complete(e.status(), 0)
+                }
+            }
+        });
+        if let Err((e, rd)) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.finished(e.status());
+            rd.request.complete(e.status(), 0);
+        }
+    }
+
+    fn send_to<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+        let r = (|| {
+            let req: SendToRequest = contract(parse_request(input))?;
+            let to = contract(req.remote_address.to_optional())?;
+            let data = Self::data_for(Operation::SendTo, data)?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((s, to, data))
+        })();
+        let (s, to, data) = match r {
+            Ok(v) => v,
+            Err(status) => {
+                self.stats.finished(status);
+                return request.complete(status, 0);
+            }
+        };
+        let Socket::Datagram(sock) = &*s else {
+            self.stats.finished(STATUS_NOT_SUPPORTED);
+            return request.complete(STATUS_NOT_SUPPORTED, 0);
+        };
+        let stats = self.stats.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let len = data.len;
+        let started = sock.send_to_async(RequestData { data, request }, 0, len, to, move |result, rd| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(n) => {
+                    Stats::add(&stats.datagram_bytes_sent, n as u64);
+                    Stats::add(&stats.datagrams_sent, 1);
+                    rd.request.complete(STATUS_SUCCESS, n)
+                }
+                Err(e) => {
+                    stats.finished(e.status());
+                    rd.request.complete(e.status(), 0)
+                }
+            }
+        });
+        if let Err((e, rd)) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.finished(e.status());
+            rd.request.complete(e.status(), 0);
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The WDM front-end: `DriverEntry`, the IRP_MJ_CREATE / CLEANUP / CLOSE / DEVICE_CONTROL
+//! dispatch routines and `DriverUnload`, over the real `DRIVER_OBJECT`, `DEVICE_OBJECT`,
+//! `FILE_OBJECT` and `IO_STACK_LOCATION` layouts. It serves the host emulation and Wine; the
+//! KMDF front-end sits on the same [`crate::core`].
+//!
+//! Sources: "Writing a DriverEntry Routine", "DispatchCreate, DispatchClose, and
+//! DispatchCreateClose Routines", "DispatchCleanup Routines", "Buffer Descriptions for I/O
+//! Control Codes" (learn.microsoft.com, WDM kernel-mode driver architecture).
+
+use alloc::boxed::Box;
+use core::ffi::c_void;
+use core::ptr::{null_mut, NonNull};
+
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
+use windows_sys::Wdk::System::SystemServices::{
+    IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IofCompleteRequest,
+};
+use windows_sys::Win32::Foundation::*;
+
+use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
+use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
+
+const IRP_MJ_CREATE: usize = 0x00;
+const IRP_MJ_CLOSE: usize = 0x02;
+const IRP_MJ_DEVICE_CONTROL: usize = 0x0e;
+const IRP_MJ_CLEANUP: usize = 0x12;
+const DO_DEVICE_INITIALIZING: u32 = 0x80;
+const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
+const SL_PENDING_RETURNED: u8 = 0x01;
+const IO_NETWORK_INCREMENT: i8 = 2;
+/// Largest input buffer any request of the contract has; longer inputs are oversized.
+const MAX_INPUT: usize = 256;
+
+/// Device class GUID of the control device: {5E0B1E37-7C1A-4D3B-9F36-2A3E5C1B4F77}, ours.
+const DEVICE_CLASS: windows_sys::core::GUID =
+    windows_sys::core::GUID::from_u128(0x5e0b1e37_7c1a_4d3b_9f36_2a3e5c1b4f77);
+
+/// The device extension: the device core.
+struct Extension {
+    core: DeviceCore,
+}
+
+unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: caller passes a live IRP dispatched to this driver.
+    unsafe { (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation }
+}
+
+unsafe fn extension(dev: *const DEVICE_OBJECT) -> *mut Extension {
+    // SAFETY: our device; DriverEntry initialised its extension.
+    unsafe { (*dev).DeviceExtension as *mut Extension }
+}
+
+unsafe fn complete(irp: *mut IRP, status: NTSTATUS, information: usize) -> NTSTATUS {
+    // SAFETY: caller owns the IRP and completes it once.
+    unsafe {
+        (*irp).IoStatus.Anonymous.Status = status;
+        (*irp).IoStatus.Information = information;
+        IofCompleteRequest(irp, 0);
+    }
+    status
+}
+
+/// A pending DEVICE_CONTROL IRP, completed by the core (possibly from a WSK completion at
+/// DISPATCH_LEVEL).
+struct IrpCompletion(NonNull<IRP>);
+
+// SAFETY: an IRP may be completed from any thread.
+unsafe impl Send for IrpCompletion {}
+
+impl Completion for IrpCompletion {
+    fn complete(self, status: NTSTATUS, information: usize) {
+        // SAFETY: the IRP was marked pending and this value is its only completer.
+        unsafe {
+            (*self.0.as_ptr()).IoStatus.Anonymous.Status = status;
+            (*self.0.as_ptr()).IoStatus.Information = information;
+            IofCompleteRequest(self.0.as_ptr(), IO_NETWORK_INCREMENT);
+        }
+    }
+}
+
+/// `DriverEntry`: registers with WSK, creates `\Device\WskClient` (SDDL: SYSTEM and
+/// Administrators only) and `\DosDevices\WskClient`, and sets the dispatch routines.
+/// PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the I/O manager with a valid DRIVER_OBJECT.
+#[no_mangle]
+pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry: *const UNICODE_STRING) -> NTSTATUS {
+    let core = match DeviceCore::new() {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let name = unicode(&DEVICE_NAME_W);
+    let link = unicode(&DOS_DEVICE_NAME_W);
+    let sddl = unicode(&SDDL_W);
+    let mut dev: *mut DEVICE_OBJECT = null_mut();
+    // SAFETY: documented call with locals that outlive it.
+    let status = unsafe {
+        nt_imports::IoCreateDeviceSecure(
+            driver,
+            core::mem::size_of::<Extension>() as u32,
+            &name,
+            wskclient_ioctl::FILE_DEVICE_WSKCLIENT,
+            FILE_DEVICE_SECURE_OPEN,
+            false,
+            &sddl,
+            &DEVICE_CLASS,
+            &mut dev,
+        )
+    };
+    if status < 0 {
+        return status;
+    }
+    // SAFETY: the extension is zeroed storage of size_of::<Extension>() bytes, ours to fill.
+    unsafe { extension(dev).write(Extension { core }) };
+    // SAFETY: both names are valid UNICODE_STRINGs.
+    let status = unsafe { IoCreateSymbolicLink(&link, &name) };
+    if status < 0 {
+        // SAFETY: undo the device creation.
+        unsafe {
+            core::ptr::drop_in_place(extension(dev));
+            IoDeleteDevice(dev);
+        }
+        return status;
+    }
+    // SAFETY: our driver object, being initialised.
+    unsafe {
+        let mf = &mut (*driver).MajorFunction;
+        if let Some(f) = mf.get_mut(IRP_MJ_CREATE) {
+            *f = Some(dispatch_create);
+        }
+        if let Some(f) = mf.get_mut(IRP_MJ_CLOSE) {
+            *f = Some(dispatch_close);
+        }
+        if let Some(f) = mf.get_mut(IRP_MJ_CLEANUP) {
+            *f = Some(dispatch_cleanup);
+        }
+        if let Some(f) = mf.get_mut(IRP_MJ_DEVICE_CONTROL) {
+            *f = Some(dispatch_device_control);
+        }
+        (*driver).DriverUnload = Some(driver_unload);
+        (*dev).Flags &= !DO_DEVICE_INITIALIZING;
+    }
+    STATUS_SUCCESS
+}
+
+/// `DriverUnload`: deletes the symbolic link, drops the core (every file object is closed by
+/// now, so every socket is; `WskDeregister` then returns at once), deletes the device.
+unsafe extern "system" fn driver_unload(driver: *const DRIVER_OBJECT) {
+    let link = unicode(&DOS_DEVICE_NAME_W);
+    // SAFETY: the device DriverEntry created, with its initialised extension.
+    unsafe {
+        IoDeleteSymbolicLink(&link);
+        let dev = (*driver).DeviceObject;
+        if !dev.is_null() {
+            core::ptr::drop_in_place(extension(dev));
+            IoDeleteDevice(dev);
+        }
+    }
+}
+
+unsafe extern "system" fn dispatch_create(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: our device and a create IRP with its file object.
+    unsafe {
+        let ext = &*extension(dev);
+        let file = (*current_stack_location(irp)).FileObject;
+        if file.is_null() {
+            return complete(irp, STATUS_INVALID_PARAMETER, 0);
+        }
+        match ext.core.open_file() {
+            Ok(ctx) => {
+                (*file).FsContext = Box::into_raw(Box::new(ctx)) as *mut c_void;
+                complete(irp, STATUS_SUCCESS, 0)
+            }
+            Err(s) => complete(irp, s, 0),
+        }
+    }
+}
+
+unsafe fn file_context(irp: *mut IRP) -> *mut FileContext {
+    // SAFETY: IRP of a file object opened by dispatch_create.
+    unsafe {
+        let file = (*current_stack_location(irp)).FileObject;
+        if file.is_null() {
+            return null_mut();
+        }
+        (*file).FsContext as *mut FileContext
+    }
+}
+
+unsafe extern "system" fn dispatch_cleanup(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: our device; the file context lives until IRP_MJ_CLOSE.
+    unsafe {
+        let ctx = file_context(irp);
+        if !ctx.is_null() {
+            (*extension(dev)).core.cleanup_file(&*ctx);
+        }
+        complete(irp, STATUS_SUCCESS, 0)
+    }
+}
+
+unsafe extern "system" fn dispatch_close(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: our device; CLOSE is the last IRP of the file object, so the context is ours to
+    // free.
+    unsafe {
+        let ctx = file_context(irp);
+        if !ctx.is_null() {
+            let file = (*current_stack_location(irp)).FileObject;
+            (*file).FsContext = null_mut();
+            (*extension(dev)).core.close_file(*Box::from_raw(ctx));
+        }
+        complete(irp, STATUS_SUCCESS, 0)
+    }
+}
+
+unsafe extern "system" fn dispatch_device_control(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: our device and a DEVICE_CONTROL IRP built by the I/O manager per its METHOD.
+    unsafe {
+        let sl = current_stack_location(irp);
+        let p = (*sl).Parameters.DeviceIoControl;
+        let (code, in_len, out_len) = (p.IoControlCode, p.InputBufferLength as usize, p.OutputBufferLength as usize);
+        let ctx = file_context(irp);
+        if ctx.is_null() {
+            return complete(irp, STATUS_INVALID_DEVICE_STATE, 0);
+        }
+        let sysbuf = (*irp).AssociatedIrp.SystemBuffer as *mut u8;
+        let method = wskclient_ioctl::method_of(code);
+        // The input is copied out of the system buffer before the response is written into
+        // the same buffer (METHOD_BUFFERED shares one buffer for both).
+        let mut input = [0u8; MAX_INPUT + 1];
+        let in_copy = in_len.min(MAX_INPUT + 1);
+        if in_copy > 0 && !sysbuf.is_null() {
+            core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_copy);
+        }
+        let input = input.get(..in_copy).unwrap_or(&[]);
+        let (output, data): (&mut [u8], Option<DataMdl>) = match method {
+            wskclient_ioctl::METHOD_BUFFERED if !sysbuf.is_null() && out_len > 0 => {
+                (core::slice::from_raw_parts_mut(sysbuf, out_len), None)
+            }
+            wskclient_ioctl::METHOD_IN_DIRECT => (
+                &mut [],
+                NonNull::new((*irp).MdlAddress).map(|mdl| DataMdl { mdl, len: out_len }),
+            ),
+            _ => (&mut [], None),
+        };
+        // IoMarkIrpPending before anyone can complete it: the core may complete it inline or
+        // later from a WSK completion routine.
+        (*sl).Control |= SL_PENDING_RETURNED;
+        let request = IrpCompletion(NonNull::new_unchecked(irp));
+        (*extension(dev)).core.device_control(&*ctx, code, input, output, data, request);
+        STATUS_PENDING
+    }
+}

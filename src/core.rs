@@ -301,11 +301,17 @@ impl DeviceCore {
         if sock.used_fallback() {
             Stats::add(&self.stats.connect_fallbacks, 1);
         }
-        let local = sock.local_address().map_err(|e| e.status())?;
+        // A provider without WskGetLocalAddress / WskGetRemoteAddress (Wine 8.0) still gives a
+        // usable socket: the response then carries AF_UNSPEC / the requested remote.
+        let local = sock.local_address().ok();
         let remote = sock.remote_address().unwrap_or(remote);
         let handle = file.insert(Socket::Stream(sock))?;
         self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
-        let resp = OpenStreamResponse::new(handle, InetAddress::from_socket_addr(&local), InetAddress::from_socket_addr(&remote));
+        let resp = OpenStreamResponse::new(
+            handle,
+            InetAddress::from_optional(local.as_ref()),
+            InetAddress::from_socket_addr(&remote),
+        );
         contract(write_response(output, &resp))
     }
 

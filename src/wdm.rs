@@ -95,19 +95,7 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry:
     let sddl = unicode(&SDDL_W);
     let mut dev: *mut DEVICE_OBJECT = null_mut();
     // SAFETY: documented call with locals that outlive it.
-    let status = unsafe {
-        nt_imports::IoCreateDeviceSecure(
-            driver,
-            core::mem::size_of::<Extension>() as u32,
-            &name,
-            wskclient_ioctl::FILE_DEVICE_WSKCLIENT,
-            FILE_DEVICE_SECURE_OPEN,
-            false,
-            &sddl,
-            &DEVICE_CLASS,
-            &mut dev,
-        )
-    };
+    let status = unsafe { create_device(driver, &name, &sddl, &mut dev) };
     if status < 0 {
         return status;
     }
@@ -142,6 +130,49 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry:
         (*dev).Flags &= !DO_DEVICE_INITIALIZING;
     }
     STATUS_SUCCESS
+}
+
+/// Creates the control device. On the host emulation: `IoCreateDeviceSecure` with the SDDL
+/// (checked by the tests). In the Windows-target WDM build (the one Wine loads) wdmsec.lib,
+/// a static library of the WDK, is not available: `IoCreateDevice` with
+/// FILE_DEVICE_SECURE_OPEN, and the SDDL restriction is the KMDF build's (which Windows
+/// users install). Wine does not enforce device ACLs either way.
+unsafe fn create_device(
+    driver: *mut DRIVER_OBJECT,
+    name: &UNICODE_STRING,
+    sddl: &UNICODE_STRING,
+    dev: &mut *mut DEVICE_OBJECT,
+) -> NTSTATUS {
+    let ext = core::mem::size_of::<Extension>() as u32;
+    #[cfg(not(windows))]
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        nt_imports::IoCreateDeviceSecure(
+            driver,
+            ext,
+            name,
+            wskclient_ioctl::FILE_DEVICE_WSKCLIENT,
+            FILE_DEVICE_SECURE_OPEN,
+            false,
+            sddl,
+            &DEVICE_CLASS,
+            dev,
+        )
+    }
+    #[cfg(windows)]
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        let _ = (sddl, &DEVICE_CLASS);
+        windows_sys::Wdk::System::SystemServices::IoCreateDevice(
+            driver,
+            ext,
+            name,
+            wskclient_ioctl::FILE_DEVICE_WSKCLIENT,
+            FILE_DEVICE_SECURE_OPEN,
+            false,
+            dev,
+        )
+    }
 }
 
 /// `DriverUnload`: deletes the symbolic link, drops the core (every file object is closed by

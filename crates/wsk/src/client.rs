@@ -14,6 +14,9 @@ use crate::pool::{PoolBox, WSK_TAG};
 struct Block {
     registration: WSK_REGISTRATION,
     dispatch: WSK_CLIENT_DISPATCH,
+    /// Kept for the registration's lifetime: a provider may keep the pointer given to
+    /// `WskRegister` (Wine 8.0's netio.sys does).
+    npi: WSK_CLIENT_NPI,
 }
 
 /// A registered WSK client with a captured provider NPI.
@@ -52,16 +55,21 @@ impl WskClient {
                     Reserved: 0,
                     WskClientEvent: None,
                 },
+                npi: WSK_CLIENT_NPI {
+                    ClientContext: core::ptr::null_mut(),
+                    Dispatch: core::ptr::null(),
+                },
             },
             WSK_TAG,
         )?;
-        let npi = WSK_CLIENT_NPI {
-            ClientContext: core::ptr::null_mut(),
-            Dispatch: &block.dispatch,
-        };
-        // SAFETY: the NPI and registration block live in `block`, which outlives the
-        // registration (deregistered in Drop before the block is freed).
-        check(unsafe { WskRegister(&npi, &mut block.registration) })?;
+        let b = block.as_ptr();
+        // SAFETY: the NPI, its dispatch table and the registration block live in `block`
+        // (nonpaged, never moved), which outlives the registration (deregistered in Drop
+        // before the block is freed).
+        check(unsafe {
+            (*b).npi.Dispatch = &(*b).dispatch;
+            WskRegister(&(*b).npi, &mut (*b).registration)
+        })?;
         let mut provider = WSK_PROVIDER_NPI {
             Client: core::ptr::null_mut(),
             Dispatch: core::ptr::null(),

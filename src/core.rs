@@ -218,6 +218,12 @@ impl DeviceCore {
         Ok(DeviceCore { client, stats })
     }
 
+    /// The WSK provider's dispatch version (`WSK_PROVIDER_DISPATCH.Version`, e.g. 0x0100),
+    /// for the driver's load message.
+    pub fn provider_version(&self) -> u16 {
+        self.client.dispatch().Version
+    }
+
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -23,6 +23,8 @@
 extern crate alloc;
 
 pub mod core;
+#[cfg(all(windows, not(test)))]
+mod rt;
 pub mod wdm;
 pub mod wide;
 

@@ -35,6 +35,38 @@ const MAX_INPUT: usize = 256;
 const DEVICE_CLASS: windows_sys::core::GUID =
     windows_sys::core::GUID::from_u128(0x5e0b1e37_7c1a_4d3b_9f36_2a3e5c1b4f77);
 
+/// `DPFLTR_IHVNETWORK_ID` (dpfilter.h): the DbgPrintEx component of network drivers.
+pub const DPFLTR_IHVNETWORK_ID: u32 = 80;
+/// `DPFLTR_ERROR_LEVEL` (0): always passes the kernel's default debug-print filter, so the
+/// driver's few lifecycle lines show on Windows without changing the filter mask, and in
+/// Wine's log (`WINEDEBUG=warn+debugstr`).
+pub const DPFLTR_ERROR_LEVEL: u32 = 0;
+
+/// `kdprint!("fmt", args...)`: one line to the kernel debugger, prefixed `wskclient: `.
+/// On Windows targets `DbgPrintEx(DPFLTR_IHVNETWORK_ID, DPFLTR_ERROR_LEVEL, ...)` through
+/// `nt-imports` (an ntoskrnl.exe import; windows-sys would import it from ntdll.dll); the
+/// format is C's (`%08x`, `%p`, `%u`; Wine does not support `%wZ`), the arguments must match
+/// it. On the host it evaluates nothing but a reference to each argument.
+macro_rules! kdprint {
+    ($fmt:literal $(, $arg:expr)* $(,)?) => {{
+        #[cfg(windows)]
+        // SAFETY: a NUL-terminated format literal whose conversions match the arguments;
+        // DbgPrintEx may be called at IRQL <= DIRQL with non-Unicode formats.
+        unsafe {
+            nt_imports::DbgPrintEx(
+                $crate::wdm::DPFLTR_IHVNETWORK_ID,
+                $crate::wdm::DPFLTR_ERROR_LEVEL,
+                concat!("wskclient: ", $fmt, "\n\0").as_ptr()
+                $(, $arg)*
+            );
+        }
+        #[cfg(not(windows))]
+        {
+            $(let _ = &$arg;)*
+        }
+    }};
+}
+
 /// The device extension: the device core.
 struct Extension {
     core: DeviceCore,
@@ -88,8 +120,15 @@ impl Completion for IrpCompletion {
 pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry: *const UNICODE_STRING) -> NTSTATUS {
     let core = match DeviceCore::new() {
         Ok(c) => c,
-        Err(s) => return s,
+        Err(s) => {
+            kdprint!("DriverEntry: WSK registration failed, status %08x", s);
+            return s;
+        }
     };
+    kdprint!(
+        "DriverEntry: WSK registered, provider version %04x",
+        u32::from(core.provider_version())
+    );
     let name = unicode(&DEVICE_NAME_W);
     let link = unicode(&DOS_DEVICE_NAME_W);
     let sddl = unicode(&SDDL_W);
@@ -97,6 +136,7 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry:
     // SAFETY: documented call with locals that outlive it.
     let status = unsafe { create_device(driver, &name, &sddl, &mut dev) };
     if status < 0 {
+        kdprint!("DriverEntry: device creation failed, status %08x", status);
         return status;
     }
     // SAFETY: the extension is zeroed storage of size_of::<Extension>() bytes, ours to fill.
@@ -129,6 +169,7 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry:
         (*driver).DriverUnload = Some(driver_unload);
         (*dev).Flags &= !DO_DEVICE_INITIALIZING;
     }
+    kdprint!("DriverEntry: device \\Device\\WskClient created, link \\DosDevices\\WskClient");
     STATUS_SUCCESS
 }
 
@@ -188,6 +229,7 @@ unsafe extern "system" fn driver_unload(driver: *const DRIVER_OBJECT) {
             IoDeleteDevice(dev);
         }
     }
+    kdprint!("DriverUnload: WSK deregistered, device deleted");
 }
 
 unsafe extern "system" fn dispatch_create(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {

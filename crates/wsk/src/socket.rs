@@ -474,6 +474,13 @@ impl StreamSocket {
             .map(|_| ())
     }
 
+    /// The provider's socket object, for calling WSK routines this crate does not wrap.
+    /// The pointer is valid until the socket is closed; calls made through it bypass this
+    /// type's rundown protection.
+    pub fn as_raw(&self) -> PWSK_SOCKET {
+        self.core.raw.as_ptr()
+    }
+
     /// True if the socket was connected with `WskSocket` + `WskBind` + `WskConnect` because
     /// the provider lacks `WskSocketConnect`.
     pub fn used_fallback(&self) -> bool {

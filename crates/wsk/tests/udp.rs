@@ -18,7 +18,7 @@ fn datagram(i: u32) -> Vec<u8> {
 
 fn two_thousand_datagrams(mode: CompletionMode, bind: &str) {
     let scope = begin(mode);
-    let (peer, rx) = udp_sink(bind, 2000, Duration::from_secs(20));
+    let (peer, rx, received) = udp_sink(bind, 2000, Duration::from_secs(20));
     {
         let client = WskClient::register(1000).expect("register");
         let local = format!("{}:0", if peer.is_ipv4() { "127.0.0.1" } else { "[::1]" });
@@ -26,12 +26,14 @@ fn two_thousand_datagrams(mode: CompletionMode, bind: &str) {
         assert_eq!(sock.local_address().expect("local").ip(), peer.ip());
         let mut buf = NonPagedBuffer::new(2048, TAG).expect("buffer");
         for i in 0..1000u32 {
+            wait_window(&received, i as usize, 32);
             let d = datagram(i);
             buf.as_mut_slice()[..d.len()].copy_from_slice(&d);
             assert_eq!(sock.send_to(&buf, 0, d.len(), Some(peer)).expect("send_to"), d.len());
         }
         sock.set_remote(peer).expect("SIO_WSK_SET_REMOTE_ADDRESS");
         for i in 1000..2000u32 {
+            wait_window(&received, i as usize, 32);
             let d = datagram(i);
             buf.as_mut_slice()[..d.len()].copy_from_slice(&d);
             assert_eq!(sock.send_to(&buf, 0, d.len(), None).expect("send_to NULL"), d.len());
@@ -68,7 +70,7 @@ fn udp_ipv6_pending_path() {
 #[test]
 fn udp_sendto_address_then_null() {
     let scope = begin(CompletionMode::Pending);
-    let (peer, rx) = udp_sink("127.0.0.1:0", 3, Duration::from_secs(10));
+    let (peer, rx, _) = udp_sink("127.0.0.1:0", 3, Duration::from_secs(10));
     {
         let client = WskClient::register(1000).unwrap();
         let sock = DatagramSocket::bind(&client, "127.0.0.1:0".parse().unwrap()).unwrap();

@@ -142,23 +142,34 @@ fn completion_routine_must_return_more_processing_required() {
 #[test]
 fn irp_freed_or_reused_while_pending() {
     let scope = begin(CompletionMode::Pending);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     {
-        let c = raw_client();
-        let (_, irp, mut ev) = create_socket(&c, signal);
-        // In pending mode the provider still owns the IRP here.
-        // SAFETY: deliberately broken calls; the emulator refuses them and records the rule.
+        let client = wsk::WskClient::register(1000).unwrap();
+        let sock = wsk::StreamSocket::connect(&client, listener.local_addr().unwrap(), None).unwrap();
+        let (_peer, _) = listener.accept().unwrap(); // never reads
+        let buf = wsk::NonPagedBuffer::new(64 << 20, 1).unwrap();
+        let mut ev = event();
+        // SAFETY: a raw WskSend whose IRP stays pending (64 MiB to a peer that never reads);
+        // the deliberately broken calls are refused by the emulator and recorded.
         unsafe {
+            use wsk::MdlBuffer;
+            let mut wb = WSK_BUF { Mdl: buf.mdl(), Offset: 0, Length: 64 << 20 };
+            let irp = IoAllocateIrp(1, false);
+            set_completion_routine(irp, signal, &mut *ev as *mut KEVENT as *mut c_void);
+            let raw = sock.as_raw();
+            let d = &*((*raw).Dispatch as *const WSK_PROVIDER_CONNECTION_DISPATCH);
+            assert_eq!(d.WskSend.unwrap()(raw, &mut wb, 0, irp), STATUS_PENDING);
             IoFreeIrp(irp);
             expect_rule(Rule::IrpFreedWhilePending);
             IoReuseIrp(irp, STATUS_SUCCESS);
             expect_rule(Rule::IrpReusedWhilePending);
-        }
-        wait(&mut ev);
-        // SAFETY: completed now.
-        unsafe {
-            close_socket((*irp).IoStatus.Information as PWSK_SOCKET);
+            // Cancel it for real and wait for the completion before freeing.
+            IoCancelIrp(irp);
+            wait(&mut ev);
+            assert_eq!((*irp).IoStatus.Anonymous.Status, STATUS_CANCELLED);
             IoFreeIrp(irp);
         }
+        sock.close().unwrap();
     }
     scope.assert_clean();
 }

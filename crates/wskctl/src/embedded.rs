@@ -1,19 +1,82 @@
-//! `--device embedded`: the emulated kernel and the driver, in process.
-//!
-//! PLACEHOLDER — the lead replaces the body of [`open`]: build the `ntsim`
-//! kernel, load the driver (DriverEntry, device `\Device\WskClient`), open a
-//! file object on it (`IRP_MJ_CREATE`) and return a [`Device`] that sends each
-//! call as an `IRP_MJ_DEVICE_CONTROL` Irp (METHOD_IN_DIRECT data described by
-//! an MDL, ideally overriding [`Device::ioctl_in_direct`] to build it over the
-//! caller's slice without a copy), waits (bounded) for completion and returns
-//! `IoStatus`; dropping it must send `IRP_MJ_CLEANUP` / `IRP_MJ_CLOSE`.
+//! `--device embedded`: the emulated kernel (`ntsim`) and the real driver source
+//! (`wskclient`), in process. The driver is loaded through its `DriverEntry`, the device is
+//! opened through `\\.\WskClient` as user mode opens it, and every call goes down as an
+//! `IRP_MJ_DEVICE_CONTROL` IRP built for its METHOD by the emulated I/O manager
+//! (METHOD_IN_DIRECT data reaches the driver through an MDL). Dropping the device closes the
+//! handle (IRP_MJ_CLEANUP, IRP_MJ_CLOSE), unloads the driver (DriverUnload, WskDeregister),
+//! and reports the verifier's verdict.
 
-use crate::device::Device;
+use std::sync::Mutex;
 
-/// Opens the in-process emulated device.
+use anyhow::{anyhow, Context};
+use ntsim::iomgr::{LoadedDriver, UserHandle};
+
+use crate::device::{Device, IoStatus};
+
+struct Embedded {
+    handle: Mutex<Option<UserHandle>>,
+    driver: Mutex<Option<LoadedDriver>>,
+}
+
+// SAFETY-free: UserHandle is Send + Sync; LoadedDriver is only touched under the mutex.
+unsafe impl Send for Embedded {}
+unsafe impl Sync for Embedded {}
+
+/// Opens the in-process emulated device: loads the driver and opens `\\.\WskClient`.
 ///
-/// Errors: always, until the lead wires the emulation in ("embedded backend
-/// not wired yet").
+/// Errors: the driver's `DriverEntry` status (for example `STATUS_DEVICE_NOT_READY` when no
+/// WSK provider is available), or the open's status.
 pub fn open() -> anyhow::Result<Box<dyn Device>> {
-    anyhow::bail!("embedded backend not wired yet")
+    ntsim::link();
+    let driver = ntsim::iomgr::load_driver(wskclient::DriverEntry, "wskclient")
+        .map_err(|s| anyhow!("DriverEntry failed: {}", crate::client::NtStatus(s)))?;
+    let handle = ntsim::iomgr::open(wskclient_ioctl::USER_PATH)
+        .map_err(|s| anyhow!("open {}: {}", wskclient_ioctl::USER_PATH, crate::client::NtStatus(s)))
+        .context("embedded device")?;
+    Ok(Box::new(Embedded {
+        handle: Mutex::new(Some(handle)),
+        driver: Mutex::new(Some(driver)),
+    }))
+}
+
+impl Device for Embedded {
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
+        let g = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(h) => {
+                let s = h.device_io_control(code, input, output);
+                IoStatus {
+                    status: s.status,
+                    information: s.information,
+                }
+            }
+            None => IoStatus {
+                status: wskclient_ioctl::status::STATUS_INVALID_HANDLE,
+                information: 0,
+            },
+        }
+    }
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        drop(self.handle.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(d) = self.driver.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Err(e) = d.unload() {
+                eprintln!("wskctl: driver unload: {e}");
+            }
+        }
+        ntsim::wait_quiescent(std::time::Duration::from_secs(5));
+        let s = ntsim::verifier::snapshot();
+        let v = ntsim::verifier::violations();
+        if std::env::var_os("WSKCTL_QUIET").is_none() {
+            eprintln!(
+                "verifier: {} live IRPs, {} live MDLs, {} live pool bytes, {} live sockets, {} violations",
+                s.live_irps, s.live_mdls, s.live_pool_bytes, s.live_sockets, v.len()
+            );
+        }
+        for x in &v {
+            eprintln!("verifier: {:?}: {}", x.rule, x.detail);
+        }
+    }
 }

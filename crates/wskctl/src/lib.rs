@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod device;
+#[cfg(not(windows))]
 pub mod embedded;
 pub mod payload;
 pub mod progress;

@@ -3,7 +3,8 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -45,11 +46,18 @@ pub fn tcp_sink(addr: &str, limit: Duration) -> (SocketAddr, JoinHandle<std::io:
     (a, h)
 }
 
-/// A real UDP socket that collects `count` datagrams (or stops at the deadline).
-pub fn udp_sink(addr: &str, count: usize, limit: Duration) -> (SocketAddr, mpsc::Receiver<Vec<Vec<u8>>>) {
+/// A real UDP socket that collects `count` datagrams (or stops at the deadline). The
+/// returned counter says how many it has received so far, for senders' flow control.
+pub fn udp_sink(
+    addr: &str,
+    count: usize,
+    limit: Duration,
+) -> (SocketAddr, mpsc::Receiver<Vec<Vec<u8>>>, Arc<AtomicUsize>) {
     let s = UdpSocket::bind(addr).expect("bind udp");
     let a = s.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel();
+    let received = Arc::new(AtomicUsize::new(0));
+    let r = received.clone();
     std::thread::spawn(move || {
         let deadline = Instant::now() + limit;
         let mut got = Vec::new();
@@ -58,9 +66,20 @@ pub fn udp_sink(addr: &str, count: usize, limit: Duration) -> (SocketAddr, mpsc:
             s.set_read_timeout(Some(Duration::from_millis(200))).ok();
             if let Ok(n) = s.recv(&mut buf) {
                 got.push(buf[..n].to_vec());
+                r.fetch_add(1, Ordering::SeqCst);
             }
         }
         let _ = tx.send(got);
     });
-    (a, rx)
+    (a, rx, received)
+}
+
+/// Flow control for datagram tests: waits (bounded, 10 s) until the receiver is at most
+/// `window` datagrams behind `sent`, so loopback's receive buffer never overflows.
+pub fn wait_window(received: &AtomicUsize, sent: usize, window: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::SeqCst) + window < sent {
+        assert!(Instant::now() < deadline, "receiver stalled at {} of {sent}", received.load(Ordering::SeqCst));
+        std::thread::yield_now();
+    }
 }

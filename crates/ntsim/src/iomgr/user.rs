@@ -1,0 +1,951 @@
+//! User-mode handles as user mode sees them: `CreateFile` (IRP_MJ_CREATE), `DeviceIoControl`
+//! (IRP_MJ_DEVICE_CONTROL built per the transfer method), `CancelIoEx`, `CloseHandle`
+//! (IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once every IRP of the file object has completed), and
+//! I/O completion for the IRPs the I/O manager issued.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use windows_sys::Wdk::Foundation::{
+    DEVICE_OBJECT, FILE_OBJECT, IO_SECURITY_CONTEXT, IO_STACK_LOCATION, IRP, MDL,
+};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
+    STATUS_IO_TIMEOUT, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
+};
+
+use super::objects::{self, Resolved};
+use super::ustr::UnicodeString;
+use crate::irp::{self, Origin};
+use crate::irql;
+use crate::verifier::{self, Rule, COUNTERS};
+
+/// `IRP_MJ_CREATE`.
+pub const IRP_MJ_CREATE: u8 = 0;
+/// `IRP_MJ_CLOSE`.
+pub const IRP_MJ_CLOSE: u8 = 2;
+/// `IRP_MJ_DEVICE_CONTROL`.
+pub const IRP_MJ_DEVICE_CONTROL: u8 = 14;
+/// `IRP_MJ_CLEANUP`.
+pub const IRP_MJ_CLEANUP: u8 = 18;
+/// `METHOD_BUFFERED`.
+pub const METHOD_BUFFERED: u32 = 0;
+/// `METHOD_IN_DIRECT`.
+pub const METHOD_IN_DIRECT: u32 = 1;
+/// `METHOD_OUT_DIRECT`.
+pub const METHOD_OUT_DIRECT: u32 = 2;
+/// `METHOD_NEITHER`.
+pub const METHOD_NEITHER: u32 = 3;
+/// `IO_TYPE_FILE`.
+pub const IO_TYPE_FILE: i16 = 5;
+/// `UserMode` (`KPROCESSOR_MODE`).
+pub const USER_MODE: i8 = 1;
+/// `KernelMode`.
+pub const KERNEL_MODE: i8 = 0;
+
+const IRP_SYNCHRONOUS_API: u32 = 0x0004;
+const IRP_BUFFERED_IO: u32 = 0x0010;
+const IRP_DEALLOCATE_BUFFER: u32 = 0x0020;
+const IRP_INPUT_OPERATION: u32 = 0x0040;
+const IRP_CREATE_OPERATION: u32 = 0x0080;
+const IRP_CLOSE_OPERATION: u32 = 0x0400;
+/// `IoReadAccess` / `IoWriteAccess` (`LOCK_OPERATION`).
+const IO_READ_ACCESS: i32 = 0;
+const IO_WRITE_ACCESS: i32 = 1;
+/// `FILE_GENERIC_READ | FILE_GENERIC_WRITE`: what `GENERIC_READ | GENERIC_WRITE` maps to for
+/// a file object.
+const DESIRED_ACCESS: u32 = 0x0012_019F;
+/// `FILE_OPEN` disposition, in the high byte of `Parameters.Create.Options`.
+const FILE_OPEN: u32 = 1;
+/// `FILE_NON_DIRECTORY_FILE`.
+const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
+
+/// How long a synchronous `DeviceIoControl` waits before cancelling its IRP.
+const SYNC_IOCTL_LIMIT: Duration = Duration::from_secs(60);
+
+/// The final status of a request, as `GetOverlappedResult` reports it
+/// (`IoStatus.Status`, `IoStatus.Information`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoStatus {
+    /// `IoStatus.Status`.
+    pub status: i32,
+    /// `IoStatus.Information` (bytes returned, for most requests).
+    pub information: usize,
+}
+
+/// Live system buffers (METHOD_BUFFERED / direct-I/O input copies): I/O-manager memory,
+/// kept out of the driver's pool accounting.
+static SYSTEM_BUFFER_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// What the I/O manager has outstanding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// IRPs the I/O manager issued that have not finished I/O completion.
+    pub pending_requests: usize,
+    /// Bytes of system buffers allocated now.
+    pub system_buffer_bytes: u64,
+}
+
+/// The I/O manager's outstanding work now.
+pub fn stats() -> Stats {
+    Stats {
+        pending_requests: requests().len(),
+        system_buffer_bytes: SYSTEM_BUFFER_BYTES.load(Ordering::SeqCst),
+    }
+}
+
+/// A nonpaged system buffer owned by the I/O manager.
+struct SystemBuffer {
+    ptr: usize,
+    len: usize,
+}
+
+impl SystemBuffer {
+    fn new(len: usize) -> Option<SystemBuffer> {
+        let layout = Layout::from_size_align(len.max(1), 16).ok()?;
+        // SAFETY: non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return None;
+        }
+        SYSTEM_BUFFER_BYTES.fetch_add(len as u64, Ordering::SeqCst);
+        Some(SystemBuffer {
+            ptr: ptr as usize,
+            len,
+        })
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr as *mut u8
+    }
+}
+
+impl Drop for SystemBuffer {
+    fn drop(&mut self) {
+        SYSTEM_BUFFER_BYTES.fetch_sub(self.len as u64, Ordering::SeqCst);
+        // SAFETY: allocated in `new` with this layout; dropped once.
+        unsafe {
+            dealloc(
+                self.ptr as *mut u8,
+                Layout::from_size_align_unchecked(self.len.max(1), 16),
+            )
+        };
+    }
+}
+
+/// A file object and what the I/O manager keeps for it.
+struct FileCtx {
+    file: usize,
+    dev: usize,
+    _file_name: UnicodeString,
+    /// IRPs issued on this file object that have not finished I/O completion, by address.
+    pending: Mutex<HashMap<usize, Arc<Request>>>,
+    drained: Condvar,
+}
+
+impl FileCtx {
+    fn pending(&self) -> MutexGuard<'_, HashMap<usize, Arc<Request>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct ReqState {
+    io: Option<IoStatus>,
+    /// Whether the top stack location was marked pending (`Irp->PendingReturned` at
+    /// completion).
+    pending_returned: bool,
+    /// What the dispatch routine returned, once it has.
+    dispatch_status: Option<NTSTATUS>,
+    /// Threads inside `IoCancelIrp` on this IRP: its memory must outlive them.
+    cancel_refs: u32,
+    free_claimed: bool,
+    /// The IRP is freed and the request is finished.
+    done: bool,
+}
+
+/// One IRP the I/O manager issued, and the user buffers it describes.
+struct Request {
+    irp: usize,
+    major: u8,
+    code: u32,
+    file: Arc<FileCtx>,
+    /// METHOD_BUFFERED copy-out target: (user output buffer, OutputBufferLength).
+    copy_out: Option<(usize, usize)>,
+    system_buffer: Mutex<Option<SystemBuffer>>,
+    /// The user buffers, alive until completion (the driver reads and writes them through
+    /// the MDL or the METHOD_NEITHER pointers).
+    _input: Vec<u8>,
+    output: Mutex<Vec<u8>>,
+    state: Mutex<ReqState>,
+    cv: Condvar,
+}
+
+impl Request {
+    fn state(&self) -> MutexGuard<'_, ReqState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait(&self, timeout: Duration) -> Option<IoStatus> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.state();
+        loop {
+            if s.done {
+                return s.io;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn what(&self) -> String {
+        match self.major {
+            IRP_MJ_CREATE => "IRP_MJ_CREATE".into(),
+            IRP_MJ_CLEANUP => "IRP_MJ_CLEANUP".into(),
+            IRP_MJ_CLOSE => "IRP_MJ_CLOSE".into(),
+            _ => format!("IRP_MJ_DEVICE_CONTROL {:#010x}", self.code),
+        }
+    }
+
+    /// A request that never reached a driver.
+    fn failed(file: &Arc<FileCtx>, major: u8, code: u32, status: NTSTATUS) -> Arc<Request> {
+        let r = Request::new(0, major, code, file, None, None, Vec::new(), Vec::new());
+        {
+            let mut s = r.state();
+            s.io = Some(IoStatus {
+                status,
+                information: 0,
+            });
+            s.done = true;
+        }
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        irp: usize,
+        major: u8,
+        code: u32,
+        file: &Arc<FileCtx>,
+        copy_out: Option<(usize, usize)>,
+        system_buffer: Option<SystemBuffer>,
+        input: Vec<u8>,
+        output: Vec<u8>,
+    ) -> Arc<Request> {
+        Arc::new(Request {
+            irp,
+            major,
+            code,
+            file: file.clone(),
+            copy_out,
+            system_buffer: Mutex::new(system_buffer),
+            _input: input,
+            output: Mutex::new(output),
+            state: Mutex::new(ReqState::default()),
+            cv: Condvar::new(),
+        })
+    }
+}
+
+/// IRPs issued by the I/O manager and not yet through I/O completion, by address.
+static REQUESTS: LazyLock<Mutex<HashMap<usize, Arc<Request>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn requests() -> MutexGuard<'static, HashMap<usize, Arc<Request>>> {
+    REQUESTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A stand-in for the requesting thread's ETHREAD / the process's EPROCESS: only their
+/// addresses are ever used.
+static FAKE_THREAD: u64 = 0;
+static FAKE_PROCESS: u64 = 0;
+
+/// `IoGetCurrentProcess`: a fake, non-NULL `PEPROCESS`.
+#[no_mangle]
+pub extern "system" fn IoGetCurrentProcess() -> windows_sys::Wdk::Foundation::PEPROCESS {
+    std::ptr::addr_of!(FAKE_PROCESS) as isize
+}
+
+/// Allocates an I/O-manager IRP for `file`'s device and fills what every request shares:
+/// the file object, the thread, the requestor mode, and the next stack location's major
+/// function and file object. Returns the IRP and that stack location.
+fn build_irp(
+    ctx: &FileCtx,
+    major: u8,
+    mode: i8,
+    flags: u32,
+) -> Option<(*mut IRP, *mut IO_STACK_LOCATION)> {
+    // SAFETY: the device is live while a file object references it.
+    let stack = unsafe { (*(ctx.dev as *const DEVICE_OBJECT)).StackSize };
+    let irp = irp::allocate(stack, Origin::IoManager);
+    if irp.is_null() {
+        return None;
+    }
+    // SAFETY: fresh IRP with `stack` >= 1 locations; IoGetNextIrpStackLocation is the
+    // location just below the current (one-past-the-end) one.
+    unsafe {
+        (*irp).RequestorMode = mode;
+        (*irp).Flags = flags;
+        (*irp).Tail.Overlay.OriginalFileObject = ctx.file as *mut FILE_OBJECT;
+        (*irp).Tail.Overlay.Thread = std::ptr::addr_of!(FAKE_THREAD) as isize;
+        let sl = irp::current_stack_location(irp).sub(1);
+        (*sl).MajorFunction = major;
+        (*sl).FileObject = ctx.file as *mut FILE_OBJECT;
+        Some((irp, sl))
+    }
+}
+
+/// Registers `req` and sends its IRP to the device (`IoCallDriver`) at PASSIVE_LEVEL, as a
+/// user thread's system call does; checks the dispatch routine's return against the IRP's
+/// pending state.
+fn submit(req: Arc<Request>) -> Arc<Request> {
+    let irp = req.irp as *mut IRP;
+    requests().insert(req.irp, req.clone());
+    req.file.pending().insert(req.irp, req.clone());
+    let dev = req.file.dev as *const DEVICE_OBJECT;
+    let old = irql::set(irql::PASSIVE_LEVEL);
+    // SAFETY: live IRP with its next stack location filled; live device.
+    let status = unsafe { super::IofCallDriver(dev, irp) };
+    let after = irql::set(old);
+    if after != irql::PASSIVE_LEVEL {
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            format!(
+                "dispatch routine for {} returned at IRQL {after}",
+                req.what()
+            ),
+        );
+    }
+    let mut s = req.state();
+    s.dispatch_status = Some(status);
+    if s.io.is_some() {
+        check_pending_protocol(&req, &s);
+        drop(s);
+    } else if status != STATUS_PENDING {
+        drop(s);
+        verifier::violation(
+            Rule::DriverObject,
+            format!(
+                "dispatch routine returned {status:#010x} for {} without completing the IRP (return STATUS_PENDING after IoMarkIrpPending, or complete it first)",
+                req.what()
+            ),
+        );
+    } else {
+        drop(s);
+    }
+    req
+}
+
+/// Driver Verifier's pending checks: STATUS_PENDING must go with IoMarkIrpPending and the
+/// reverse.
+fn check_pending_protocol(req: &Request, s: &ReqState) {
+    let Some(status) = s.dispatch_status else {
+        return;
+    };
+    if status == STATUS_PENDING && !s.pending_returned {
+        verifier::violation(
+            Rule::DriverObject,
+            format!(
+                "dispatch routine returned STATUS_PENDING for {} without IoMarkIrpPending",
+                req.what()
+            ),
+        );
+    } else if status != STATUS_PENDING && s.pending_returned {
+        verifier::violation(
+            Rule::DriverObject,
+            format!(
+                "dispatch routine marked {} pending (IoMarkIrpPending) but returned {status:#010x}, not STATUS_PENDING",
+                req.what()
+            ),
+        );
+    }
+}
+
+/// Frees the IRP of a completed request and wakes its waiters.
+fn finish(req: &Request) {
+    irp::free(req.irp as *const IRP, "I/O completion");
+    req.file.pending().remove(&req.irp);
+    req.file.drained.notify_all();
+    req.state().done = true;
+    req.cv.notify_all();
+}
+
+/// I/O completion: called by `IofCompleteRequest` when an I/O-manager IRP unwinds past its
+/// top stack location. Copies METHOD_BUFFERED output back, unlocks and frees the IRP's
+/// MDLs, frees the system buffer, records the status, frees the IRP and wakes the waiter.
+pub(crate) fn io_completion(irp: *mut IRP) {
+    let Some(req) = requests().remove(&(irp as usize)) else {
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("I/O completion of IRP {irp:p} that the I/O manager has no request for"),
+        );
+        irp::free(irp, "I/O completion");
+        return;
+    };
+    // SAFETY: the IRP is live and back with the I/O manager (IofCompleteRequest made its
+    // originator its holder); no driver may touch it now.
+    let (status, information, pending_returned) = unsafe {
+        (
+            (*irp).IoStatus.Anonymous.Status,
+            (*irp).IoStatus.Information,
+            (*irp).PendingReturned,
+        )
+    };
+    if let Some((dst, len)) = req.copy_out {
+        // NT_ERROR: severity 3. Success, informational and warning statuses copy out.
+        if (status as u32) >> 30 != 3 {
+            if information > len {
+                verifier::violation(
+                    Rule::DriverObject,
+                    format!(
+                        "{} completed with Information {information} > OutputBufferLength {len} (would overrun the caller's buffer)",
+                        req.what()
+                    ),
+                );
+            }
+            let n = information.min(len);
+            if let Some(sb) = req
+                .system_buffer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+            {
+                // SAFETY: the system buffer holds max(in, out) >= len >= n bytes; `dst` is the
+                // request's own output Vec, alive and not otherwise accessed while pending.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(sb.as_ptr(), dst as *mut u8, n.min(sb.len))
+                };
+                COUNTERS
+                    .io_manager_bytes_copied
+                    .fetch_add(n.min(sb.len) as u64, Ordering::SeqCst);
+            }
+        }
+    }
+    // SAFETY: as above; the MDL chain at MdlAddress belongs to the request now (Windows frees
+    // every MDL on it in I/O completion).
+    unsafe {
+        let mut mdl: *mut MDL = (*irp).MdlAddress;
+        (*irp).MdlAddress = std::ptr::null_mut();
+        while !mdl.is_null() {
+            let next = (*mdl).Next;
+            if (*mdl).MdlFlags & crate::mdl::MDL_PAGES_LOCKED != 0 {
+                crate::mdl::MmUnlockPages(mdl);
+            }
+            crate::mdl::IoFreeMdl(mdl);
+            mdl = next;
+        }
+    }
+    drop(
+        req.system_buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    let free_now = {
+        let mut s = req.state();
+        s.io = Some(IoStatus {
+            status,
+            information,
+        });
+        s.pending_returned = pending_returned;
+        if s.dispatch_status.is_some() {
+            check_pending_protocol(&req, &s);
+        }
+        s.free_claimed = s.cancel_refs == 0;
+        s.free_claimed
+    };
+    if free_now {
+        finish(&req);
+    }
+}
+
+/// `IoCancelIrp` on a request's IRP, keeping the IRP's memory alive across the call even if
+/// the cancel routine completes it.
+fn cancel(req: &Request) {
+    {
+        let mut s = req.state();
+        if s.io.is_some() || req.irp == 0 {
+            return;
+        }
+        s.cancel_refs += 1;
+    }
+    // SAFETY: the IRP is live: it has not been through I/O completion, and completion
+    // defers freeing it while cancel_refs > 0.
+    unsafe { irp::IoCancelIrp(req.irp as *const IRP) };
+    let free_now = {
+        let mut s = req.state();
+        s.cancel_refs -= 1;
+        let claim = s.io.is_some() && s.cancel_refs == 0 && !s.free_claimed;
+        if claim {
+            s.free_claimed = true;
+        }
+        claim
+    };
+    if free_now {
+        finish(req);
+    }
+}
+
+/// A user-mode handle to a device (a file object), as `CreateFile` returns it. Dropping it
+/// is `CloseHandle`.
+pub struct UserHandle {
+    ctx: Arc<FileCtx>,
+}
+
+// SAFETY: the file object is only touched by the I/O manager's request paths, which
+// serialise on the request and file-context locks; the raw addresses are plain integers.
+unsafe impl Send for FileCtx {}
+// SAFETY: as above.
+unsafe impl Sync for FileCtx {}
+// SAFETY: a request's raw addresses (IRP, user buffers) are used only under its locks and
+// the I/O manager's completion protocol.
+unsafe impl Send for Request {}
+// SAFETY: as above.
+unsafe impl Sync for Request {}
+
+impl std::fmt::Debug for UserHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserHandle")
+            .field("file_object", &(self.ctx.file as *const FILE_OBJECT))
+            .field("device", &(self.ctx.dev as *const DEVICE_OBJECT))
+            .finish()
+    }
+}
+
+/// Splits a user path into the object-manager name to look up and the remainder that
+/// becomes `FileObject->FileName`.
+fn parse_path(path: &str) -> Option<(String, String)> {
+    let rest = if let Some(r) = path
+        .strip_prefix("\\\\.\\")
+        .or_else(|| path.strip_prefix("\\\\?\\"))
+    {
+        // Win32 device namespace: the first component is a DOS device name.
+        format!("\\??\\{r}")
+    } else if path.starts_with('\\') {
+        path.to_owned()
+    } else {
+        return None;
+    };
+    let key = objects::name_key(&rest);
+    // The object to look up is a directory prefix plus one component: `\??\X` or
+    // `\Device\X`; anything after it is the file name within the device.
+    let comps: Vec<&str> = key.splitn(4, '\\').collect();
+    // ["", dir, name, remainder?]
+    if comps.len() < 3 || comps[1].is_empty() || comps[2].is_empty() {
+        return None;
+    }
+    let object = format!("\\{}\\{}", comps[1], comps[2]);
+    let remainder = match comps.get(3) {
+        Some(r) => {
+            // Preserve the caller's case for the file name.
+            let start = rest.len() - r.len() - 1;
+            rest[start..].to_owned()
+        }
+        None => String::new(),
+    };
+    Some((object, remainder))
+}
+
+/// `CreateFile(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, ...)`: resolves
+/// `path` (`\\.\X` through the symbolic link `\??\X`, or a native `\Device\X` name), creates a
+/// file object and sends IRP_MJ_CREATE, waiting (bounded by the hang limit) if it pends.
+pub fn open(path: &str) -> Result<UserHandle, i32> {
+    let Some((object, remainder)) = parse_path(path) else {
+        return Err(STATUS_OBJECT_NAME_INVALID);
+    };
+    let dev = match objects::reference_for_open(&object) {
+        Resolved::Device(d) => d,
+        Resolved::NotFound => return Err(STATUS_OBJECT_NAME_NOT_FOUND),
+        Resolved::Unavailable => return Err(STATUS_NO_SUCH_DEVICE),
+        Resolved::Exclusive => return Err(STATUS_ACCESS_DENIED),
+    };
+    let file_name = UnicodeString::new(&remainder);
+    // SAFETY: FILE_OBJECT is a plain C structure; all-zero is valid.
+    let file: *mut FILE_OBJECT = Box::into_raw(Box::new(unsafe { std::mem::zeroed() }));
+    // SAFETY: fresh allocation, ours.
+    unsafe {
+        (*file).Type = IO_TYPE_FILE;
+        (*file).Size = std::mem::size_of::<FILE_OBJECT>() as i16;
+        (*file).DeviceObject = dev as *mut DEVICE_OBJECT;
+        (*file).FileName = file_name.header();
+        (*file).ReadAccess = true;
+        (*file).WriteAccess = true;
+        crate::event::KeInitializeEvent(
+            std::ptr::addr_of_mut!((*file).Lock),
+            crate::event::SYNCHRONIZATION_EVENT,
+            false,
+        );
+        crate::event::KeInitializeEvent(
+            std::ptr::addr_of_mut!((*file).Event),
+            crate::event::NOTIFICATION_EVENT,
+            false,
+        );
+    }
+    let ctx = Arc::new(FileCtx {
+        file: file as usize,
+        dev,
+        _file_name: file_name,
+        pending: Mutex::new(HashMap::new()),
+        drained: Condvar::new(),
+    });
+    let discard = |ctx: Arc<FileCtx>| {
+        // SAFETY: no IRP references the file object any more; allocated by Box above.
+        unsafe { drop(Box::from_raw(ctx.file as *mut FILE_OBJECT)) };
+        objects::dereference(ctx.dev);
+    };
+    // SAFETY: IO_SECURITY_CONTEXT is a plain C structure; all-zero is valid.
+    let mut security: Box<IO_SECURITY_CONTEXT> = Box::new(unsafe { std::mem::zeroed() });
+    security.DesiredAccess = DESIRED_ACCESS;
+    let Some((irp, sl)) = build_irp(
+        &ctx,
+        IRP_MJ_CREATE,
+        USER_MODE,
+        IRP_CREATE_OPERATION | IRP_SYNCHRONOUS_API,
+    ) else {
+        discard(ctx);
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    };
+    // SAFETY: live IRP and its next stack location; `security` outlives the request (it is
+    // leaked below if the request never completes).
+    unsafe {
+        (*sl).Parameters.Create.SecurityContext = &mut *security;
+        (*sl).Parameters.Create.Options = (FILE_OPEN << 24) | FILE_NON_DIRECTORY_FILE;
+        (*sl).Parameters.Create.ShareAccess = 0;
+        (*sl).Parameters.Create.FileAttributes = 0;
+    }
+    let req = submit(Request::new(
+        irp as usize,
+        IRP_MJ_CREATE,
+        0,
+        &ctx,
+        None,
+        None,
+        Vec::new(),
+        Vec::new(),
+    ));
+    let Some(st) = req.wait(crate::config::hang_limit()) else {
+        verifier::violation(
+            Rule::HangSuspected,
+            format!(
+                "IRP_MJ_CREATE for {path} not completed within {:?}",
+                crate::config::hang_limit()
+            ),
+        );
+        // The driver still holds the IRP, which points at the file object and the security
+        // context: leave them to it.
+        std::mem::forget(security);
+        return Err(STATUS_IO_TIMEOUT);
+    };
+    drop(req);
+    drop(security);
+    if st.status < 0 {
+        discard(ctx);
+        return Err(st.status);
+    }
+    Ok(UserHandle { ctx })
+}
+
+/// An overlapped `DeviceIoControl` in flight (or finished): the `OVERLAPPED` plus the buffers
+/// the request owns until it completes.
+pub struct Overlapped {
+    req: Arc<Request>,
+}
+
+impl std::fmt::Debug for Overlapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlapped")
+            .field("request", &self.req.what())
+            .field("status", &self.req.state().io)
+            .finish()
+    }
+}
+
+impl Overlapped {
+    /// `GetOverlappedResult` with a bound: the final status once the IRP has been through I/O
+    /// completion, or `None` if it has not within `timeout`.
+    pub fn wait(&self, timeout: Duration) -> Option<IoStatus> {
+        self.req.wait(timeout)
+    }
+
+    /// Whether the request has finished (`HasOverlappedIoCompleted`).
+    pub fn is_complete(&self) -> bool {
+        self.req.state().done
+    }
+
+    /// The status, if complete.
+    pub fn status(&self) -> Option<IoStatus> {
+        let s = self.req.state();
+        if s.done {
+            s.io
+        } else {
+            None
+        }
+    }
+
+    /// `CancelIoEx(handle, &overlapped)`: cancels this one request.
+    pub fn cancel(&self) {
+        cancel(&self.req);
+    }
+
+    /// The output buffer after completion.
+    ///
+    /// # Panics
+    /// If the request has not completed (the driver may still write to the buffer).
+    pub fn output(self) -> Vec<u8> {
+        assert!(
+            self.is_complete(),
+            "Overlapped::output before the request completed"
+        );
+        std::mem::take(&mut *self.req.output.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl UserHandle {
+    /// The file object (for tests that look at what the driver stored in `FsContext`).
+    pub fn file_object(&self) -> *mut FILE_OBJECT {
+        self.ctx.file as *mut FILE_OBJECT
+    }
+
+    /// Requests of this handle that have not completed yet.
+    pub fn pending_requests(&self) -> usize {
+        self.ctx.pending().len()
+    }
+
+    /// Synchronous `DeviceIoControl`: waits for completion (up to 60 s; on expiry the IRP is
+    /// cancelled with `IoCancelIrp` and waited for again, bounded by the hang limit; if it
+    /// still does not complete, a [`Rule::HangSuspected`] violation is recorded and
+    /// `STATUS_IO_TIMEOUT` returned). The output buffer receives what the driver returned
+    /// (METHOD_BUFFERED: `Information` bytes, clamped to its length).
+    pub fn device_io_control(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
+        let ov = self.device_io_control_overlapped(code, input.to_vec(), output.to_vec());
+        let st = match ov.wait(SYNC_IOCTL_LIMIT) {
+            Some(st) => st,
+            None => {
+                eprintln!(
+                    "ntsim: synchronous DeviceIoControl {code:#010x} not complete after {SYNC_IOCTL_LIMIT:?}; cancelling it"
+                );
+                ov.cancel();
+                match ov.wait(crate::config::hang_limit()) {
+                    Some(st) => st,
+                    None => {
+                        verifier::violation(
+                            Rule::HangSuspected,
+                            format!(
+                                "DeviceIoControl {code:#010x}: IRP not completed after IoCancelIrp"
+                            ),
+                        );
+                        return IoStatus {
+                            status: STATUS_IO_TIMEOUT,
+                            information: 0,
+                        };
+                    }
+                }
+            }
+        };
+        let out = ov.output();
+        output.copy_from_slice(&out);
+        st
+    }
+
+    /// Overlapped `DeviceIoControl`: builds the IRP per the code's transfer method, calls the
+    /// driver, and returns once the dispatch routine has returned. The request owns `input`
+    /// and `output` until it completes ([`Overlapped::output`] gives the output back).
+    ///
+    /// - METHOD_BUFFERED: one system buffer of max(input, output) bytes in
+    ///   `AssociatedIrp.SystemBuffer`, the input copied in; on completion `Information` bytes
+    ///   (at most the output length) are copied back.
+    /// - METHOD_IN_DIRECT / METHOD_OUT_DIRECT: the input copied to a system buffer (if any);
+    ///   the output buffer described by a locked MDL in `MdlAddress`, not copied.
+    /// - METHOD_NEITHER: `Type3InputBuffer` and `UserBuffer` are the caller's buffers.
+    pub fn device_io_control_overlapped(
+        &self,
+        code: u32,
+        input: Vec<u8>,
+        mut output: Vec<u8>,
+    ) -> Overlapped {
+        let ctx = &self.ctx;
+        let fail = |status| Overlapped {
+            req: Request::failed(ctx, IRP_MJ_DEVICE_CONTROL, code, status),
+        };
+        let (Ok(in_len), Ok(out_len)) = (u32::try_from(input.len()), u32::try_from(output.len()))
+        else {
+            return fail(STATUS_INVALID_PARAMETER);
+        };
+        let method = code & 3;
+        let in_ptr = if input.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            input.as_ptr() as *mut c_void
+        };
+        let out_ptr: *mut c_void = if output.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            output.as_mut_ptr().cast()
+        };
+        // The system buffer and the IRP flags for it.
+        let sys_len = match method {
+            METHOD_BUFFERED => in_len.max(out_len) as usize,
+            METHOD_IN_DIRECT | METHOD_OUT_DIRECT => in_len as usize,
+            _ => 0,
+        };
+        let system_buffer = if sys_len > 0 {
+            let Some(sb) = SystemBuffer::new(sys_len) else {
+                return fail(STATUS_INSUFFICIENT_RESOURCES);
+            };
+            // SAFETY: the system buffer holds sys_len >= in_len bytes; `input` holds in_len.
+            unsafe { std::ptr::copy_nonoverlapping(input.as_ptr(), sb.as_ptr(), in_len as usize) };
+            COUNTERS
+                .io_manager_bytes_copied
+                .fetch_add(in_len as u64, Ordering::SeqCst);
+            Some(sb)
+        } else {
+            None
+        };
+        let mut flags = 0;
+        if system_buffer.is_some() {
+            flags |= IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER;
+            if method == METHOD_BUFFERED && out_len > 0 {
+                flags |= IRP_INPUT_OPERATION;
+            }
+        }
+        let Some((irp, sl)) = build_irp(ctx, IRP_MJ_DEVICE_CONTROL, USER_MODE, flags) else {
+            return fail(STATUS_INSUFFICIENT_RESOURCES);
+        };
+        // SAFETY: live IRP and its next stack location, ours until IoCallDriver; the buffers
+        // pointed to move into the request, which keeps them alive until completion.
+        unsafe {
+            (*irp).UserBuffer = out_ptr;
+            (*irp).AssociatedIrp.SystemBuffer = system_buffer
+                .as_ref()
+                .map_or(std::ptr::null_mut(), |sb| sb.as_ptr().cast());
+            let p = &mut (*sl).Parameters.DeviceIoControl;
+            p.OutputBufferLength = out_len;
+            p.InputBufferLength = in_len;
+            p.IoControlCode = code;
+            if method == METHOD_NEITHER {
+                p.Type3InputBuffer = in_ptr;
+            }
+            if (method == METHOD_IN_DIRECT || method == METHOD_OUT_DIRECT) && out_len > 0 {
+                let mdl = crate::mdl::IoAllocateMdl(out_ptr, out_len, false, false, irp);
+                if mdl.is_null() {
+                    irp::free(irp, "IoBuildDeviceIoControlRequest");
+                    return fail(STATUS_INSUFFICIENT_RESOURCES);
+                }
+                let op = if method == METHOD_IN_DIRECT {
+                    IO_READ_ACCESS
+                } else {
+                    IO_WRITE_ACCESS
+                };
+                crate::mdl::MmProbeAndLockPages(mdl, USER_MODE, op);
+            }
+        }
+        let copy_out = (method == METHOD_BUFFERED && out_len > 0)
+            .then_some((out_ptr as usize, out_len as usize));
+        let req = Request::new(
+            irp as usize,
+            IRP_MJ_DEVICE_CONTROL,
+            code,
+            ctx,
+            copy_out,
+            system_buffer,
+            input,
+            output,
+        );
+        Overlapped { req: submit(req) }
+    }
+
+    /// `CancelIoEx(handle, NULL)`: `IoCancelIrp` on every pending IRP of this handle.
+    pub fn cancel_io(&self) {
+        let reqs: Vec<Arc<Request>> = self.ctx.pending().values().cloned().collect();
+        for r in reqs {
+            cancel(&r);
+        }
+    }
+
+    /// Sends a cleanup or close IRP and waits for it (bounded). False if it never completed.
+    fn close_irp(&self, major: u8) -> bool {
+        let flags = IRP_CLOSE_OPERATION | IRP_SYNCHRONOUS_API;
+        let Some((irp, _sl)) = build_irp(&self.ctx, major, KERNEL_MODE, flags) else {
+            verifier::violation(Rule::DriverObject, "could not allocate a cleanup/close IRP");
+            return false;
+        };
+        let req = submit(Request::new(
+            irp as usize,
+            major,
+            0,
+            &self.ctx,
+            None,
+            None,
+            Vec::new(),
+            Vec::new(),
+        ));
+        if req.wait(crate::config::hang_limit()).is_none() {
+            verifier::violation(
+                Rule::HangSuspected,
+                format!(
+                    "{} not completed within {:?}",
+                    req.what(),
+                    crate::config::hang_limit()
+                ),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+impl Drop for UserHandle {
+    /// `CloseHandle`: IRP_MJ_CLEANUP (the driver must complete the file object's pending
+    /// requests), then — once every IRP of the file object has completed, i.e. when the last
+    /// reference to it goes — IRP_MJ_CLOSE, then the file object is freed. If requests stay
+    /// pending (bounded by the hang limit) a violation is recorded and the file object is
+    /// left alive (Windows would never send IRP_MJ_CLOSE).
+    fn drop(&mut self) {
+        if !self.close_irp(IRP_MJ_CLEANUP) {
+            return;
+        }
+        let limit = crate::config::hang_limit();
+        let deadline = Instant::now() + limit;
+        let mut pending = self.ctx.pending();
+        while !pending.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                let what: Vec<String> = pending.values().map(|r| r.what()).collect();
+                drop(pending);
+                verifier::violation(
+                    Rule::HangSuspected,
+                    format!(
+                        "file object {:#x}: IRPs still pending {limit:?} after IRP_MJ_CLEANUP (the driver must complete them in its cleanup): {what:?}",
+                        self.ctx.file
+                    ),
+                );
+                return;
+            }
+            pending = self
+                .ctx
+                .drained
+                .wait_timeout(pending, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(pending);
+        if !self.close_irp(IRP_MJ_CLOSE) {
+            return;
+        }
+        // SAFETY: every IRP of the file object has completed; allocated by Box in `open`.
+        unsafe { drop(Box::from_raw(self.ctx.file as *mut FILE_OBJECT)) };
+        objects::dereference(self.ctx.dev);
+    }
+}

@@ -48,6 +48,16 @@ extern "system" {
     pub fn MmGetSystemRoutineAddress(
         SystemRoutineName: *const windows_sys::Win32::Foundation::UNICODE_STRING,
     ) -> *mut c_void;
+    /// Stops the system with a bug check code and four parameters; never returns. Any IRQL.
+    /// Drivers call it only for unrecoverable inconsistencies (the driver's panic handler).
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kebugcheckex>
+    pub fn KeBugCheckEx(
+        BugCheckCode: u32,
+        BugCheckParameter1: usize,
+        BugCheckParameter2: usize,
+        BugCheckParameter3: usize,
+        BugCheckParameter4: usize,
+    ) -> !;
 }
 
 // wdmsec.lib is a static library of the WDK, not an ntoskrnl.exe export: on Windows the

@@ -20,6 +20,8 @@ type ExAllocatePool2Fn = unsafe extern "system" fn(u64, usize, u32) -> *mut c_vo
 /// `ExAllocatePool2` as resolved by [`resolve`]: 0 = not (yet) available.
 static EX_ALLOCATE_POOL2: AtomicUsize = AtomicUsize::new(0);
 
+// Evaluated at compile time: an out-of-range index fails the build, never the driver.
+#[allow(clippy::indexing_slicing)]
 static NAME: [u16; 15] = {
     let b = b"ExAllocatePool2";
     let mut w = [0u16; 15];

@@ -3,7 +3,12 @@
 //! - [`WskClient`]: registration (`WskRegister` + `WskCaptureProviderNPI`).
 //! - [`StreamSocket`]: `WskSocketConnect` (with a `WskSocket` + `WskBind` + `WskConnect`
 //!   fallback), `WskSend`, `WskCloseSocket`.
-//! - [`DatagramSocket`]: `WskSocket` + `WskBind`, `WskSendTo`, fixed remote addresses.
+//!   `WskReceive` (`WSK_FLAG_WAITALL`), `WskDisconnect` (graceful, with optional final data,
+//!   and abortive).
+//! - [`DatagramSocket`]: `WskSocket` + `WskBind`, `WskSendTo`, `WskReceiveFrom`, fixed
+//!   remote addresses.
+//! - [`ListenSocket`]: `WskSocket(WSK_FLAG_LISTEN_SOCKET)` + `WskBind`, `WskAccept` with
+//!   the accepted connection's local and remote addresses ([`Accepted`]).
 //! - [`buf`]: MDL-described buffers whose types keep them alive until their IRP completes.
 //!
 //! Every operation owns an IRP whose completion routine returns
@@ -41,4 +46,4 @@ pub mod sync;
 pub use buf::{BorrowedMdl, BufferChain, MdlBuffer, NonPagedBuffer};
 pub use client::WskClient;
 pub use error::{check, Error, Result};
-pub use socket::{DatagramSocket, StreamSocket};
+pub use socket::{Accepted, DatagramSocket, ListenSocket, StreamSocket};

@@ -38,6 +38,8 @@ struct OpBlock {
     irp: OwnedIrp,
     buf: WSK_BUF,
     addr: SockAddrBuf,
+    /// A second address (WskAccept returns local and remote).
+    addr2: SockAddrBuf,
 }
 
 fn new_op() -> Result<PoolBox<OpBlock>> {
@@ -52,6 +54,7 @@ fn new_op() -> Result<PoolBox<OpBlock>> {
                 Length: 0,
             },
             addr: SockAddrBuf::zeroed(),
+            addr2: SockAddrBuf::zeroed(),
         },
         WSK_TAG,
     )
@@ -76,13 +79,19 @@ fn require_passive() -> Result<()> {
 fn run_sync(
     op: &mut OpBlock,
     timeout: Option<Duration>,
-    start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
+    start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
 ) -> Result<usize> {
     require_passive()?;
     op.irp.reuse();
-    let OpBlock { wait, irp, buf, addr } = op;
+    let OpBlock {
+        wait,
+        irp,
+        buf,
+        addr,
+        addr2,
+    } = op;
     wait.arm(irp);
-    let _ = start(irp.as_ptr(), buf, addr);
+    let _ = start(irp.as_ptr(), buf, addr, addr2);
     let (status, info, timed_out) = wait.wait(irp, timeout_100ns(timeout));
     if timed_out && status == STATUS_CANCELLED {
         return Err(Error::Timeout);
@@ -182,17 +191,27 @@ impl Core {
         timeout: Option<Duration>,
         start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
     ) -> Result<(usize, SockAddrBuf)> {
+        self.sync_addr2(timeout, |irp, b, a, _| start(irp, b, a))
+            .map(|(n, a, _)| (n, a))
+    }
+
+    /// Like [`Core::sync_addr`] with both of the op block's addresses.
+    fn sync_addr2(
+        &self,
+        timeout: Option<Duration>,
+        start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
+    ) -> Result<(usize, SockAddrBuf, SockAddrBuf)> {
         let mut op = self.take_op()?;
-        let r = run_sync(&mut op, timeout, |irp, b, a| match self.enter() {
+        let r = run_sync(&mut op, timeout, |irp, b, a, a2| match self.enter() {
             // The guard ends when the dispatch call returns; the wait that follows is outside.
-            Ok(_guard) => start(irp, b, a),
+            Ok(_guard) => start(irp, b, a, a2),
             Err(_) => {
                 // Not started: complete our own IRP so the waiter sees STATUS_INVALID_HANDLE.
                 fail_unstarted(irp);
                 STATUS_INVALID_HANDLE
             }
         })
-        .map(|n| (n, op.addr));
+        .map(|n| (n, op.addr, op.addr2));
         self.put_op(op);
         r
     }
@@ -219,7 +238,7 @@ impl Core {
         let mut op = self.take_op()?;
         // WskCloseSocket completes (cancelling) every pending IRP of the socket first.
         // SAFETY: open socket, closed once; the IRP is ours until completion.
-        let r = run_sync(&mut op, None, |irp, _, _| unsafe { close(raw, irp) });
+        let r = run_sync(&mut op, None, |irp, _, _, _| unsafe { close(raw, irp) });
         self.put_op(op);
         r.map(|_| ())
     }
@@ -291,32 +310,58 @@ fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
     }
 }
 
+/// How an asynchronous operation hands its result back: with or without the address the
+/// provider wrote into the operation's block.
+trait Deliver<B>: Send + 'static {
+    fn deliver(self, result: Result<usize>, addr: &SockAddrBuf, buf: B);
+}
+
+/// Delivers `(Result<bytes>, buffer)`.
+struct Plain<F>(F);
+
+impl<B, F: FnOnce(Result<usize>, B) + Send + 'static> Deliver<B> for Plain<F> {
+    fn deliver(self, result: Result<usize>, _addr: &SockAddrBuf, buf: B) {
+        (self.0)(result, buf)
+    }
+}
+
+/// Delivers `(Result<(bytes, address)>, buffer)`; an unknown family is `STATUS_INVALID_PARAMETER`.
+struct WithAddr<F>(F);
+
+impl<B, F: FnOnce(Result<(usize, SocketAddr)>, B) + Send + 'static> Deliver<B> for WithAddr<F> {
+    fn deliver(self, result: Result<usize>, addr: &SockAddrBuf, buf: B) {
+        let r = result.and_then(|n| addr.get().map(|a| (n, a)).ok_or(Error::InvalidParameter));
+        (self.0)(r, buf)
+    }
+}
+
 /// State of one asynchronous operation; freed in its completion routine.
-struct AsyncOp<B, F> {
+struct AsyncOp<B, D> {
     irp: Option<OwnedIrp>,
     wsk_buf: WSK_BUF,
     addr: SockAddrBuf,
     buf: Option<B>,
-    done: Option<F>,
+    done: Option<D>,
 }
 
-unsafe extern "system" fn async_completion<B, F>(
+unsafe extern "system" fn async_completion<B, D>(
     _dev: *mut DEVICE_OBJECT,
     _irp: *mut IRP,
     context: *mut c_void,
 ) -> NTSTATUS
 where
-    F: FnOnce(Result<usize>, B),
+    D: Deliver<B>,
 {
     // SAFETY: context is the AsyncOp leaked by start_async; this routine runs once.
-    let mut op = unsafe { PoolBox::from_raw(context as *mut AsyncOp<B, F>, WSK_TAG) };
+    let mut op = unsafe { PoolBox::from_raw(context as *mut AsyncOp<B, D>, WSK_TAG) };
     let (status, info) = op.irp.as_ref().map_or((STATUS_CANCELLED, 0), |i| i.io_status());
     let result = check(status).map(|_| info);
     let buf = op.buf.take();
     let done = op.done.take();
+    let addr = op.addr;
     drop(op); // frees the IRP (IoFreeIrp inside a completion routine, as in seed 000)
     if let (Some(buf), Some(done)) = (buf, done) {
-        done(result, buf);
+        done.deliver(result, &addr, buf);
     }
     STATUS_MORE_PROCESSING_REQUIRED
 }
@@ -337,6 +382,22 @@ where
     B: MdlBuffer + Send + 'static,
     F: FnOnce(Result<usize>, B) + Send + 'static,
 {
+    start_async_with(core, buf, offset, len, addr, Plain(done), start)
+}
+
+fn start_async_with<B, D>(
+    core: &Core,
+    buf: B,
+    offset: usize,
+    len: usize,
+    addr: Option<SocketAddr>,
+    done: D,
+    start: impl FnOnce(*mut IRP, *mut WSK_BUF, *mut SockAddrBuf) -> NTSTATUS,
+) -> core::result::Result<(), (Error, B)>
+where
+    B: MdlBuffer + Send + 'static,
+    D: Deliver<B>,
+{
     let wb = match wsk_buf(&buf, offset, len) {
         Ok(w) => w,
         Err(e) => return Err((e, buf)),
@@ -350,7 +411,7 @@ where
         Err(e) => return Err((e, buf)),
     };
     let irp_ptr = irp.as_ptr();
-    let op = AsyncOp::<B, F> {
+    let op = AsyncOp::<B, D> {
         irp: Some(irp),
         wsk_buf: wb,
         addr: addr.map_or(SockAddrBuf::zeroed(), SockAddrBuf::new),
@@ -366,7 +427,7 @@ where
     let p = op.into_raw();
     // SAFETY: p is the live block; the completion routine frees it exactly once.
     unsafe {
-        set_completion_routine(irp_ptr, async_completion::<B, F>, p as *mut c_void);
+        set_completion_routine(irp_ptr, async_completion::<B, D>, p as *mut c_void);
         let _ = start(irp_ptr, &mut (*p).wsk_buf, &mut (*p).addr);
     }
     drop(guard);
@@ -402,7 +463,7 @@ impl StreamSocket {
         let mut local = SockAddrBuf::unspecified_like(&remote);
         let mut remote_buf = SockAddrBuf::new(remote);
         let raw_client = client.raw_client();
-        let r = run_sync(&mut op, timeout, |irp, _, _| {
+        let r = run_sync(&mut op, timeout, |irp, _, _, _| {
             // SAFETY: addresses live on this frame until the synchronous call returns.
             unsafe {
                 socket_connect(
@@ -533,6 +594,120 @@ impl StreamSocket {
         start_async(&self.core, buf, offset, len, None, done, |irp, b, _| unsafe { send(raw, b, 0, irp) })
     }
 
+    /// Receives into `len` bytes of `buf` from `offset` with `WskReceive` and waits; returns
+    /// the bytes received. With `wait_all` (`WSK_FLAG_WAITALL`) the call completes only when
+    /// the range is full, the peer disconnected gracefully, the connection was aborted, or the
+    /// IRP was cancelled (timeout); otherwise as soon as some bytes arrived.
+    ///
+    /// **`Ok(0)` for a non-empty range means the peer disconnected gracefully** (its FIN was
+    /// received), as `recv` returning 0 does in Winsock
+    /// (<https://learn.microsoft.com/en-us/windows/win32/api/winsock/nf-winsock-recv>: "If the
+    /// connection has been gracefully closed, the return value is zero"); with `wait_all`, a
+    /// count below `len` means the same.
+    ///
+    /// PASSIVE_LEVEL; steady state allocates nothing (the socket's IRP is reused). `buf` is
+    /// borrowed mutably for the whole call, which returns only after the IRP completed.
+    /// Errors: `STATUS_CONNECTION_RESET` (peer's RST), `STATUS_CONNECTION_ABORTED` (after
+    /// [`StreamSocket::abort`]), `STATUS_INVALID_CONNECTION` (not connected),
+    /// `STATUS_IO_TIMEOUT` (the socket's timeout expired: the IRP was cancelled and no byte
+    /// is lost, since a cancelled receive completes with none), `STATUS_INVALID_PARAMETER`
+    /// (range outside `buf`), `STATUS_INVALID_DEVICE_STATE` (above PASSIVE_LEVEL).
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+    pub fn receive<B: MdlBuffer + ?Sized>(
+        &self,
+        buf: &mut B,
+        offset: usize,
+        len: usize,
+        wait_all: bool,
+    ) -> Result<usize> {
+        let wb = wsk_buf(&*buf, offset, len)?;
+        let receive = self.dispatch().WskReceive.ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        let flags = if wait_all { WSK_FLAG_WAITALL } else { 0 };
+        self.core.sync(self.core.timeout, |irp, b, _| {
+            *b = wb;
+            // SAFETY: open socket; the WSK_BUF lives in the op block and `buf` is borrowed
+            // mutably until completion.
+            unsafe { receive(raw, b, flags, irp) }
+        })
+    }
+
+    /// Receives without waiting; `done(result, buf)` runs in the completion routine (IRQL <=
+    /// DISPATCH_LEVEL, possibly before this call returns) with the bytes received (`Ok(0)`:
+    /// graceful disconnect by the peer) and the buffer. IRQL <= DISPATCH_LEVEL. Errors before
+    /// the receive starts come back with the buffer; see [`StreamSocket::receive`] for the
+    /// rest. A pending receive completes with `STATUS_CANCELLED` when the socket is closed.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+    pub fn receive_async<B, F>(
+        &self,
+        buf: B,
+        offset: usize,
+        len: usize,
+        wait_all: bool,
+        done: F,
+    ) -> core::result::Result<(), (Error, B)>
+    where
+        B: MdlBuffer + Send + 'static,
+        F: FnOnce(Result<usize>, B) + Send + 'static,
+    {
+        let Some(receive) = self.dispatch().WskReceive else {
+            return Err((Error::NotImplemented, buf));
+        };
+        let raw = self.core.raw.as_ptr();
+        let flags = if wait_all { WSK_FLAG_WAITALL } else { 0 };
+        // SAFETY: open socket; the WSK_BUF lives in the async block, which owns the buffer,
+        // until completion.
+        start_async(&self.core, buf, offset, len, None, done, |irp, b, _| unsafe {
+            receive(raw, b, flags, irp)
+        })
+    }
+
+    /// Graceful disconnect (`WskDisconnect`, no flags): queued sends go out, then the peer
+    /// reads end-of-stream (FIN). Receiving stays possible until the peer disconnects too.
+    /// PASSIVE_LEVEL. Errors: `STATUS_INVALID_CONNECTION` (not connected),
+    /// `STATUS_INVALID_DEVICE_STATE` (already disconnected), `STATUS_IO_TIMEOUT`, any status
+    /// of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+    pub fn disconnect(&self) -> Result<()> {
+        self.disconnect_raw(None, 0).map(|_| ())
+    }
+
+    /// Graceful disconnect that first sends `len` bytes of `buf` from `offset` (the optional
+    /// final data of `WskDisconnect`); returns the bytes of final data sent. PASSIVE_LEVEL.
+    /// Errors: as [`StreamSocket::disconnect`], and `STATUS_INVALID_PARAMETER` for a range
+    /// outside `buf`.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+    pub fn disconnect_with<B: MdlBuffer + ?Sized>(&self, buf: &B, offset: usize, len: usize) -> Result<usize> {
+        let wb = wsk_buf(buf, offset, len)?;
+        self.disconnect_raw(Some(wb), 0)
+    }
+
+    /// Abortive disconnect (`WskDisconnect` with `WSK_FLAG_ABORTIVE`): the peer sees a reset
+    /// (RST); pending operations on this socket complete with `STATUS_CONNECTION_ABORTED`.
+    /// The socket is then only good for closing. PASSIVE_LEVEL. Errors:
+    /// `STATUS_INVALID_CONNECTION` (not connected), any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+    pub fn abort(&self) -> Result<()> {
+        self.disconnect_raw(None, WSK_FLAG_ABORTIVE).map(|_| ())
+    }
+
+    fn disconnect_raw(&self, wb: Option<WSK_BUF>, flags: u32) -> Result<usize> {
+        let disconnect = self.dispatch().WskDisconnect.ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        self.core.sync(self.core.timeout, |irp, b, _| {
+            let p = match wb {
+                Some(w) => {
+                    *b = w;
+                    b as *mut WSK_BUF
+                }
+                None => core::ptr::null_mut(),
+            };
+            // SAFETY: open socket; the optional WSK_BUF lives in the op block and its buffer
+            // is borrowed until completion.
+            unsafe { disconnect(raw, p, flags, irp) }
+        })
+    }
+
     /// The local address (`WskGetLocalAddress`). PASSIVE_LEVEL.
     pub fn local_address(&self) -> Result<SocketAddr> {
         self.core.local_address(self.dispatch().WskGetLocalAddress)
@@ -561,7 +736,7 @@ fn create_socket(
 ) -> Result<NonNull<WSK_SOCKET>> {
     let socket = client.dispatch().WskSocket.ok_or(Error::NotImplemented)?;
     let raw_client = client.raw_client();
-    let info = run_sync(op, None, |irp, _, _| {
+    let info = run_sync(op, None, |irp, _, _, _| {
         // SAFETY: plain WskSocket call; no context or callbacks.
         unsafe {
             socket(
@@ -722,6 +897,84 @@ impl DatagramSocket {
         })
     }
 
+    /// Receives one datagram into `len` bytes of `buf` from `offset` with `WskReceiveFrom`
+    /// and waits; returns its length and the sender's address.
+    ///
+    /// PASSIVE_LEVEL; steady state allocates nothing. Errors: `STATUS_IO_TIMEOUT` (the
+    /// socket's timeout expired; the IRP was cancelled), `STATUS_BUFFER_OVERFLOW` (the
+    /// datagram was larger than `len`: the emulator's choice, see
+    /// `docs/ntstatus-mapping.md`), `STATUS_INVALID_DEVICE_STATE` (not bound, or above
+    /// PASSIVE_LEVEL), `STATUS_INVALID_PARAMETER` (range outside `buf`, or an address of an
+    /// unknown family), any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
+    pub fn receive_from<B: MdlBuffer + ?Sized>(
+        &self,
+        buf: &mut B,
+        offset: usize,
+        len: usize,
+    ) -> Result<(usize, SocketAddr)> {
+        let wb = wsk_buf(&*buf, offset, len)?;
+        let receive_from = self.dispatch().WskReceiveFrom.ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        let (n, from) = self.core.sync_addr(self.core.timeout, |irp, b, addr| {
+            *b = wb;
+            *addr = SockAddrBuf::zeroed();
+            // SAFETY: open socket; WSK_BUF and the address buffer (28 bytes, enough for
+            // either family) live in the op block, `buf` is borrowed until completion.
+            unsafe {
+                receive_from(
+                    raw,
+                    b,
+                    0,
+                    addr.as_mut_ptr(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })?;
+        Ok((n, from.get().ok_or(Error::InvalidParameter)?))
+    }
+
+    /// Receives one datagram without waiting; `done(result, buf)` runs in the completion
+    /// routine (IRQL <= DISPATCH_LEVEL) with `(length, sender)` and the buffer. IRQL <=
+    /// DISPATCH_LEVEL. A pending receive completes with `STATUS_CANCELLED` when the socket
+    /// closes. Errors as [`DatagramSocket::receive_from`].
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
+    pub fn receive_from_async<B, F>(
+        &self,
+        buf: B,
+        offset: usize,
+        len: usize,
+        done: F,
+    ) -> core::result::Result<(), (Error, B)>
+    where
+        B: MdlBuffer + Send + 'static,
+        F: FnOnce(Result<(usize, SocketAddr)>, B) + Send + 'static,
+    {
+        let Some(receive_from) = self.dispatch().WskReceiveFrom else {
+            return Err((Error::NotImplemented, buf));
+        };
+        let raw = self.core.raw.as_ptr();
+        start_async_with(&self.core, buf, offset, len, None, WithAddr(done), |irp, b, addr| {
+            // SAFETY: open socket; WSK_BUF and address live in the async block until
+            // completion.
+            unsafe {
+                receive_from(
+                    raw,
+                    b,
+                    0,
+                    (*addr).as_mut_ptr(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })
+    }
+
     /// Sets the default timeout of this socket's synchronous calls.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.core.timeout = timeout;
@@ -736,4 +989,202 @@ impl DatagramSocket {
     pub fn close(&self) -> Result<()> {
         self.core.close()
     }
+}
+
+/// A listening (TCP) WSK socket: `WskSocket(WSK_FLAG_LISTEN_SOCKET)` + `WskBind`, after
+/// which it listens ("After a WSK application binds a listening socket to a local transport
+/// address, the socket begins listening for incoming connections":
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections>).
+pub struct ListenSocket {
+    core: Core,
+}
+
+/// A connection accepted by [`ListenSocket::accept`], with its addresses (the kernel
+/// counterpart of `GetAcceptExSockaddrs`).
+pub struct Accepted {
+    /// The connected socket.
+    pub socket: StreamSocket,
+    /// Its local address (the listener's address, with a concrete IP if it listened on the
+    /// wildcard).
+    pub local: SocketAddr,
+    /// The remote peer's address.
+    pub remote: SocketAddr,
+}
+
+impl ListenSocket {
+    fn dispatch(&self) -> &WSK_PROVIDER_LISTEN_DISPATCH {
+        // SAFETY: created as a listening socket, so Dispatch is the listen table.
+        unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_LISTEN_DISPATCH) }
+    }
+
+    /// Creates a listening socket of `local`'s family and binds it to `local` (port 0 picks
+    /// an ephemeral port); it listens from then on. PASSIVE_LEVEL.
+    /// Errors: `STATUS_ADDRESS_ALREADY_EXISTS` (address in use),
+    /// `STATUS_INVALID_ADDRESS_COMPONENT`, `STATUS_INSUFFICIENT_RESOURCES`, any status of the
+    /// provider.
+    /// Sources: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>,
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>
+    pub fn bind(client: &WskClient, local: SocketAddr) -> Result<ListenSocket> {
+        require_passive()?;
+        let mut op = new_op()?;
+        let raw = create_socket(client, &mut op, family_of(&local), SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET)?;
+        let s = ListenSocket {
+            core: Core::new(raw, op),
+        };
+        let bind = s.dispatch().WskBind.ok_or(Error::NotImplemented)?;
+        let rawp = s.core.raw.as_ptr();
+        s.core.sync(None, |irp, _, addr| {
+            *addr = SockAddrBuf::new(local);
+            // SAFETY: open socket; addr lives in the op block until completion.
+            unsafe { bind(rawp, addr.as_mut_ptr(), 0, irp) }
+        })?;
+        Ok(s)
+    }
+
+    /// Accepts one incoming connection (`WskAccept`), waiting for it (bounded by the
+    /// socket's timeout, see [`ListenSocket::set_timeout`]). The accepted socket has no event
+    /// callbacks. PASSIVE_LEVEL.
+    ///
+    /// Errors: `STATUS_CANCELLED` when the listening socket is closed while the accept is
+    /// pending (WskCloseSocket cancels pending operations), `STATUS_IO_TIMEOUT`,
+    /// `STATUS_INSUFFICIENT_RESOURCES`, any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>
+    pub fn accept(&self) -> Result<Accepted> {
+        let accept = self.dispatch().WskAccept.ok_or(Error::NotImplemented)?;
+        // The accepted socket's op block is allocated first, so that an accepted socket never
+        // has to be dropped for want of memory.
+        let op = new_op()?;
+        let raw = self.core.raw.as_ptr();
+        let (info, local, remote) = self.core.sync_addr2(self.core.timeout, |irp, _, l, r| {
+            *l = SockAddrBuf::zeroed();
+            *r = SockAddrBuf::zeroed();
+            // SAFETY: open socket; both address buffers live in the op block until
+            // completion.
+            unsafe {
+                accept(
+                    raw,
+                    0,
+                    core::ptr::null_mut(),
+                    core::ptr::null(),
+                    l.as_mut_ptr(),
+                    r.as_mut_ptr(),
+                    irp,
+                )
+            }
+        })?;
+        let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
+        let socket = StreamSocket {
+            core: Core::new(raw, op),
+            fallback: false,
+        };
+        let local = local.get().ok_or(Error::InvalidParameter)?;
+        let remote = remote.get().ok_or(Error::InvalidParameter)?;
+        Ok(Accepted { socket, local, remote })
+    }
+
+    /// Accepts one incoming connection without waiting: `done(result)` runs in the
+    /// completion routine (IRQL <= DISPATCH_LEVEL, possibly before this call returns) with the
+    /// [`Accepted`] connection. A socket dropped in `done` is closed without waiting. When
+    /// this call returns `Ok`, the accept is queued at the provider: closing the listening
+    /// socket then completes it with `STATUS_CANCELLED` (WskCloseSocket "cancels and
+    /// completes all pending IRPs from prior calls to the socket's functions":
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>).
+    /// IRQL <= DISPATCH_LEVEL. Errors before the start: `STATUS_INSUFFICIENT_RESOURCES`,
+    /// `STATUS_INVALID_HANDLE` (closing); later ones reach `done`.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>
+    pub fn accept_async<F>(&self, done: F) -> Result<()>
+    where
+        F: FnOnce(Result<Accepted>) + Send + 'static,
+    {
+        let accept = self.dispatch().WskAccept.ok_or(Error::NotImplemented)?;
+        let guard = self.core.enter()?;
+        let op = new_op()?;
+        let irp = OwnedIrp::allocate()?;
+        let irp_ptr = irp.as_ptr();
+        let block = PoolBox::try_new(
+            AcceptBlock {
+                irp: Some(irp),
+                local: SockAddrBuf::zeroed(),
+                remote: SockAddrBuf::zeroed(),
+                op: Some(op),
+                done: Some(done),
+            },
+            WSK_TAG,
+        )?;
+        let p = block.into_raw();
+        let raw = self.core.raw.as_ptr();
+        // SAFETY: p is the live block; the completion routine frees it exactly once; the
+        // address buffers live in it until completion.
+        unsafe {
+            set_completion_routine(irp_ptr, accept_completion::<F>, p as *mut c_void);
+            let _ = accept(
+                raw,
+                0,
+                core::ptr::null_mut(),
+                core::ptr::null(),
+                (*p).local.as_mut_ptr(),
+                (*p).remote.as_mut_ptr(),
+                irp_ptr,
+            );
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    /// Sets the timeout of [`ListenSocket::accept`] (`None`: wait indefinitely).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.core.timeout = timeout;
+    }
+
+    /// The bound local address (`WskGetLocalAddress`). PASSIVE_LEVEL.
+    pub fn local_address(&self) -> Result<SocketAddr> {
+        self.core.local_address(self.dispatch().WskGetLocalAddress)
+    }
+
+    /// Closes the socket (`WskCloseSocket`); a pending accept completes with
+    /// `STATUS_CANCELLED`. PASSIVE_LEVEL. (Dropping also closes.)
+    pub fn close(&self) -> Result<()> {
+        self.core.close()
+    }
+}
+
+/// State of one asynchronous accept; freed in its completion routine.
+struct AcceptBlock<F> {
+    irp: Option<OwnedIrp>,
+    local: SockAddrBuf,
+    remote: SockAddrBuf,
+    /// The accepted socket's op block, allocated before the accept starts.
+    op: Option<PoolBox<OpBlock>>,
+    done: Option<F>,
+}
+
+unsafe extern "system" fn accept_completion<F>(
+    _dev: *mut DEVICE_OBJECT,
+    _irp: *mut IRP,
+    context: *mut c_void,
+) -> NTSTATUS
+where
+    F: FnOnce(Result<Accepted>) + Send + 'static,
+{
+    // SAFETY: context is the AcceptBlock leaked by accept_async; this routine runs once.
+    let mut b = unsafe { PoolBox::from_raw(context as *mut AcceptBlock<F>, WSK_TAG) };
+    let (status, info) = b.irp.as_ref().map_or((STATUS_CANCELLED, 0), |i| i.io_status());
+    let (op, done, local, remote) = (b.op.take(), b.done.take(), b.local, b.remote);
+    drop(b);
+    let result = check(status).and_then(|_| {
+        let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
+        let op = op.ok_or(Error::InsufficientResources)?;
+        let socket = StreamSocket {
+            core: Core::new(raw, op),
+            fallback: false,
+        };
+        // On a decoding failure `socket` drops here, which closes it.
+        let local = local.get().ok_or(Error::InvalidParameter)?;
+        let remote = remote.get().ok_or(Error::InvalidParameter)?;
+        Ok(Accepted { socket, local, remote })
+    });
+    if let Some(done) = done {
+        done(result);
+    }
+    STATUS_MORE_PROCESSING_REQUIRED
 }

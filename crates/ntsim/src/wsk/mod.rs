@@ -640,10 +640,17 @@ unsafe extern "system" fn wsk_bind(
         Some(os) => os.bind(&a.into()),
         None => return finish(irp, STATUS_INVALID_DEVICE_STATE, 0),
     };
+    // A listening socket listens from its bind on: "After a WSK application binds a
+    // listening socket to a local transport address, the socket begins listening for
+    // incoming connections" (https://learn.microsoft.com/en-us/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections).
+    let r = match (r, sock.kind, st.os.as_ref()) {
+        (Ok(()), Kind::Listen, Some(os)) => os.listen(LISTEN_BACKLOG),
+        (r, _, _) => r,
+    };
     let status = match r {
         Ok(()) => {
             st.bound = true;
-            if sock.kind == Kind::Datagram {
+            if sock.kind != Kind::Connection {
                 sock.ensure_registered(&mut st);
             }
             STATUS_SUCCESS
@@ -818,18 +825,189 @@ unsafe extern "system" fn wsk_send_to(
     run_queued(&sock, st, irp)
 }
 
-/// Stub for operations that a later stage of the emulator implements: the IRP completes
-/// with `STATUS_NOT_IMPLEMENTED`.
-unsafe extern "system" fn not_implemented_buf_op(
-    _socket: PWSK_SOCKET,
-    _buf: PWSK_BUF,
-    _flags: u32,
+/// Backlog of emulated listening sockets (the host's SOMAXCONN caps it).
+const LISTEN_BACKLOG: i32 = 512;
+
+/// The connection-socket dispatch table (for sockets that listening sockets accept).
+pub(crate) fn connection_dispatch() -> *const c_void {
+    &CONNECTION_DISPATCH as *const _ as *const c_void
+}
+
+/// `WskReceive`: `WSK_FLAG_WAITALL` completes when the buffer is full, at the peer's FIN, on
+/// an abortive disconnect, or on cancel (WskReceive docs); without it, as soon as some bytes
+/// arrived. A completion with 0 bytes means the peer disconnected gracefully.
+/// `WSK_FLAG_DRAIN` is not emulated: `STATUS_NOT_SUPPORTED` ("a specified flag is not
+/// supported", a status the WskReceive docs list). Not connected: `STATUS_INVALID_CONNECTION`
+/// (our choice, as for WskSend).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+unsafe extern "system" fn wsk_receive(
+    socket: PWSK_SOCKET,
+    buf: PWSK_BUF,
+    flags: u32,
     irp: PIRP,
 ) -> NTSTATUS {
-    if !take_irp(irp, "WSK (not implemented)") {
+    if !take_irp(irp, "WskReceive") {
         return STATUS_INVALID_PARAMETER;
     }
-    finish(irp, STATUS_NOT_IMPLEMENTED, 0)
+    let Some(sock) = lookup(socket, "WskReceive") else {
+        return finish(irp, STATUS_INVALID_HANDLE, 0);
+    };
+    if buf.is_null() || sock.kind != Kind::Connection {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    if flags & WSK_FLAG_DRAIN != 0 || flags & !(WSK_FLAG_WAITALL | WSK_FLAG_DRAIN) != 0 {
+        return finish(irp, STATUS_NOT_SUPPORTED, 0);
+    }
+    // SAFETY: WSK_BUF per the WSK contract.
+    let b = unsafe { *buf };
+    if !validate_buf(&b, "WskReceive") {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    let mut st = sock.lock();
+    if st.aborted {
+        return finish(irp, STATUS_CONNECTION_ABORTED, 0);
+    }
+    if !st.connected {
+        return finish(irp, STATUS_INVALID_CONNECTION, 0);
+    }
+    sock.queue_recv(&mut st, irp, b, flags & WSK_FLAG_WAITALL != 0);
+    run_queued(&sock, st, irp)
+}
+
+/// `WskReceiveFrom`: one datagram into `buf`, the sender's address into `remote` (optional).
+/// `ControlLength`, if given, is set to 0 (no control information is emulated).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn wsk_receive_from(
+    socket: PWSK_SOCKET,
+    buf: PWSK_BUF,
+    _flags: u32,
+    remote: PSOCKADDR,
+    control_len: *mut u32,
+    _control: PCMSGHDR,
+    control_flags: *mut u32,
+    irp: PIRP,
+) -> NTSTATUS {
+    if !take_irp(irp, "WskReceiveFrom") {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let Some(sock) = lookup(socket, "WskReceiveFrom") else {
+        return finish(irp, STATUS_INVALID_HANDLE, 0);
+    };
+    if buf.is_null() || sock.kind != Kind::Datagram {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    // SAFETY: WSK_BUF per the WSK contract.
+    let b = unsafe { *buf };
+    if !validate_buf(&b, "WskReceiveFrom") {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    // SAFETY: optional caller-provided ULONGs.
+    unsafe {
+        if !control_len.is_null() {
+            *control_len = 0;
+        }
+        if !control_flags.is_null() {
+            *control_flags = 0;
+        }
+    }
+    let mut st = sock.lock();
+    if !st.bound {
+        return finish(irp, STATUS_INVALID_DEVICE_STATE, 0);
+    }
+    sock.queue_recv_from(&mut st, irp, b, remote as usize);
+    run_queued(&sock, st, irp)
+}
+
+/// `WskAccept`: completes with the accepted connection socket in `IoStatus.Information`, and
+/// its local and remote addresses in the optional buffers. The accepted socket gets
+/// `AcceptSocketContext` / `AcceptSocketDispatch` for its event callbacks.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>
+unsafe extern "system" fn wsk_accept(
+    socket: PWSK_SOCKET,
+    _flags: u32,
+    context: *mut c_void,
+    dispatch: *const WSK_CLIENT_CONNECTION_DISPATCH,
+    local: PSOCKADDR,
+    remote: PSOCKADDR,
+    irp: PIRP,
+) -> NTSTATUS {
+    if !take_irp(irp, "WskAccept") {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let Some(sock) = lookup(socket, "WskAccept") else {
+        return finish(irp, STATUS_INVALID_HANDLE, 0);
+    };
+    if sock.kind != Kind::Listen {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    let mut st = sock.lock();
+    if !st.bound {
+        return finish(irp, STATUS_INVALID_DEVICE_STATE, 0);
+    }
+    sock.queue_accept(
+        &mut st,
+        socket::AcceptOp {
+            irp: irp as usize,
+            context: context as usize,
+            dispatch: dispatch as usize,
+            local: local as usize,
+            remote: remote as usize,
+        },
+    );
+    run_queued(&sock, st, irp)
+}
+
+/// `WskDisconnect`: graceful (after queued sends and the optional final `Buffer`,
+/// shutdown(SHUT_WR): the peer reads EOF) or abortive with `WSK_FLAG_ABORTIVE` (the peer gets
+/// an RST; `Buffer` must then be NULL, else `STATUS_INVALID_PARAMETER`). Not connected:
+/// `STATUS_INVALID_CONNECTION` (our choice).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+unsafe extern "system" fn wsk_disconnect(
+    socket: PWSK_SOCKET,
+    buf: PWSK_BUF,
+    flags: u32,
+    irp: PIRP,
+) -> NTSTATUS {
+    if !take_irp(irp, "WskDisconnect") {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let Some(sock) = lookup(socket, "WskDisconnect") else {
+        return finish(irp, STATUS_INVALID_HANDLE, 0);
+    };
+    if sock.kind != Kind::Connection {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    let abortive = flags & WSK_FLAG_ABORTIVE != 0;
+    // WskDisconnect docs: "If WSK_FLAG_ABORTIVE is specified in the Flags parameter, the
+    // Buffer parameter must be NULL."
+    if abortive && !buf.is_null() {
+        return finish(irp, STATUS_INVALID_PARAMETER, 0);
+    }
+    let b = if buf.is_null() {
+        None
+    } else {
+        // SAFETY: WSK_BUF per the WSK contract.
+        let b = unsafe { *buf };
+        if !validate_buf(&b, "WskDisconnect") {
+            return finish(irp, STATUS_INVALID_PARAMETER, 0);
+        }
+        Some(b)
+    };
+    let mut st = sock.lock();
+    if !st.connected {
+        return finish(irp, STATUS_INVALID_CONNECTION, 0);
+    }
+    if abortive {
+        let cancelled = sock.abort(&mut st);
+        drop(st);
+        complete_all(cancelled);
+        return finish(irp, STATUS_SUCCESS, 0);
+    }
+    if st.send_shutdown || !sock.queue_disconnect(&mut st, irp, b) {
+        return finish(irp, STATUS_INVALID_DEVICE_STATE, 0);
+    }
+    run_queued(&sock, st, irp)
 }
 
 static PROVIDER_DISPATCH: WSK_PROVIDER_DISPATCH = WSK_PROVIDER_DISPATCH {
@@ -855,8 +1033,8 @@ static CONNECTION_DISPATCH: WSK_PROVIDER_CONNECTION_DISPATCH = WSK_PROVIDER_CONN
     WskGetLocalAddress: Some(wsk_get_local_address),
     WskGetRemoteAddress: Some(wsk_get_remote_address),
     WskSend: Some(wsk_send),
-    WskReceive: Some(not_implemented_buf_op),
-    WskDisconnect: Some(not_implemented_buf_op),
+    WskReceive: Some(wsk_receive),
+    WskDisconnect: Some(wsk_disconnect),
     WskRelease: None,
     WskConnectEx: None,
     WskSendEx: None,
@@ -867,7 +1045,7 @@ static DATAGRAM_DISPATCH: WSK_PROVIDER_DATAGRAM_DISPATCH = WSK_PROVIDER_DATAGRAM
     Basic: BASIC,
     WskBind: Some(wsk_bind),
     WskSendTo: Some(wsk_send_to),
-    WskReceiveFrom: None,
+    WskReceiveFrom: Some(wsk_receive_from),
     WskRelease: None,
     WskGetLocalAddress: Some(wsk_get_local_address),
     WskSendMessages: None,
@@ -876,7 +1054,7 @@ static DATAGRAM_DISPATCH: WSK_PROVIDER_DATAGRAM_DISPATCH = WSK_PROVIDER_DATAGRAM
 static LISTEN_DISPATCH: WSK_PROVIDER_LISTEN_DISPATCH = WSK_PROVIDER_LISTEN_DISPATCH {
     Basic: BASIC,
     WskBind: Some(wsk_bind),
-    WskAccept: None,
+    WskAccept: Some(wsk_accept),
     WskInspectComplete: None,
     WskGetLocalAddress: Some(wsk_get_local_address),
 };

@@ -46,6 +46,38 @@ struct SendToOp {
     to: Option<SocketAddr>,
 }
 
+/// A queued `WskReceive`.
+struct RecvOp {
+    irp: usize,
+    buf: WSK_BUF,
+    waitall: bool,
+    received: usize,
+}
+
+/// A queued `WskReceiveFrom`: the sender's address goes to `remote` (client memory that the
+/// WSK contract keeps valid until the IRP completes), if not NULL.
+struct RecvFromOp {
+    irp: usize,
+    buf: WSK_BUF,
+    remote: usize,
+}
+
+/// A queued `WskAccept`.
+pub(crate) struct AcceptOp {
+    pub(crate) irp: usize,
+    pub(crate) context: usize,
+    pub(crate) dispatch: usize,
+    pub(crate) local: usize,
+    pub(crate) remote: usize,
+}
+
+/// A queued graceful `WskDisconnect`: its optional final data, then shutdown(SHUT_WR).
+struct DisconnectOp {
+    irp: usize,
+    buf: Option<WSK_BUF>,
+    sent: usize,
+}
+
 pub(crate) struct State {
     pub(crate) os: Option<Socket>,
     pub(crate) bound: bool,
@@ -54,6 +86,18 @@ pub(crate) struct State {
     connect: Option<(usize, usize)>, // (irp, information on success)
     sends: VecDeque<SendOp>,
     sendtos: VecDeque<SendToOp>,
+    recvs: VecDeque<RecvOp>,
+    recvfroms: VecDeque<RecvFromOp>,
+    accepts: VecDeque<AcceptOp>,
+    disconnect: Option<DisconnectOp>,
+    /// The peer's FIN was read: every later receive completes at once with 0 bytes.
+    pub(crate) eof: bool,
+    /// Our side was shut down for sending (graceful disconnect done or under way).
+    pub(crate) send_shutdown: bool,
+    /// The connection was abortively disconnected by this side (`WSK_FLAG_ABORTIVE`).
+    pub(crate) aborted: bool,
+    /// Accepted-socket sockets need these to be created by the listener's pump.
+    registration: usize,
     pub(crate) fixed_remote: Option<SocketAddr>,
     pub(crate) sendto_addr: Option<SocketAddr>,
     /// The socket was created by `WskSocketConnect`: if its connect fails or is cancelled,
@@ -115,6 +159,14 @@ impl SimSocket {
                 connect: None,
                 sends: VecDeque::new(),
                 sendtos: VecDeque::new(),
+                recvs: VecDeque::new(),
+                recvfroms: VecDeque::new(),
+                accepts: VecDeque::new(),
+                disconnect: None,
+                eof: false,
+                send_shutdown: false,
+                aborted: false,
+                registration,
                 fixed_remote: None,
                 sendto_addr: None,
                 discard_on_connect_failure: false,
@@ -243,8 +295,76 @@ impl SimSocket {
         });
     }
 
+    pub(crate) fn queue_recv(&self, st: &mut State, irp: *mut IRP, buf: WSK_BUF, waitall: bool) {
+        st.recvs.push_back(RecvOp {
+            irp: irp as usize,
+            buf,
+            waitall,
+            received: 0,
+        });
+    }
+
+    pub(crate) fn queue_recv_from(&self, st: &mut State, irp: *mut IRP, buf: WSK_BUF, remote: usize) {
+        st.recvfroms.push_back(RecvFromOp {
+            irp: irp as usize,
+            buf,
+            remote,
+        });
+    }
+
+    pub(crate) fn queue_accept(&self, st: &mut State, op: AcceptOp) {
+        st.accepts.push_back(op);
+    }
+
+    /// Queues a graceful disconnect; false if one is already queued.
+    pub(crate) fn queue_disconnect(&self, st: &mut State, irp: *mut IRP, buf: Option<WSK_BUF>) -> bool {
+        if st.disconnect.is_some() {
+            return false;
+        }
+        st.disconnect = Some(DisconnectOp {
+            irp: irp as usize,
+            buf,
+            sent: 0,
+        });
+        true
+    }
+
+    /// Abortive disconnect (`WSK_FLAG_ABORTIVE`): SO_LINGER 0 and close, so the peer gets an
+    /// RST; every queued operation completes with `STATUS_CONNECTION_ABORTED` (WskReceive
+    /// docs: a WSK_FLAG_WAITALL receive completes when "the connection is abortively
+    /// disconnected by either the WSK application or by the remote sender"). The WSK socket
+    /// stays open (for WskCloseSocket) with no host socket behind it.
+    pub(crate) fn abort(&self, st: &mut State) -> Vec<Completion> {
+        if let Some(os) = st.os.as_ref() {
+            let _ = os.set_linger(Some(std::time::Duration::ZERO));
+        }
+        let mut out = self.shutdown(st);
+        for c in out.iter_mut() {
+            c.1 = STATUS_CONNECTION_ABORTED;
+        }
+        st.aborted = true;
+        st.connected = false;
+        out
+    }
+
     /// Removes a queued operation by IRP (cancellation). Returns true if found.
     pub(crate) fn remove_irp(&self, st: &mut State, irp: usize) -> bool {
+        if let Some(p) = st.recvs.iter().position(|o| o.irp == irp) {
+            st.recvs.remove(p);
+            return true;
+        }
+        if let Some(p) = st.recvfroms.iter().position(|o| o.irp == irp) {
+            st.recvfroms.remove(p);
+            return true;
+        }
+        if let Some(p) = st.accepts.iter().position(|o| o.irp == irp) {
+            st.accepts.remove(p);
+            return true;
+        }
+        if st.disconnect.as_ref().is_some_and(|d| d.irp == irp) {
+            st.disconnect = None;
+            return true;
+        }
         if st.connect.is_some_and(|(i, _)| i == irp) {
             st.connect = None;
             st.failed = st.discard_on_connect_failure;
@@ -269,6 +389,10 @@ impl SimSocket {
         }
         out.extend(st.sends.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
         out.extend(st.sendtos.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        out.extend(st.recvs.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        out.extend(st.recvfroms.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        out.extend(st.accepts.drain(..).map(|o| (o.irp, STATUS_CANCELLED, 0)));
+        out.extend(st.disconnect.take().map(|o| (o.irp, STATUS_CANCELLED, 0)));
         if let Some(os) = st.os.take() {
             if st.registered {
                 io().deregister(os.as_raw_fd());
@@ -365,7 +489,223 @@ impl State {
                 }
             }
         }
+        self.pump_disconnect(done);
+        self.pump_recvs(done);
+        self.pump_recvfroms(done);
+        self.pump_accepts(done);
     }
+
+    fn pump_disconnect(&mut self, done: &mut Vec<Completion>) {
+        if !self.sends.is_empty() {
+            return;
+        }
+        let Some(os) = self.os.as_ref() else { return };
+        let Some(op) = self.disconnect.as_mut() else { return };
+        if let Some(b) = op.buf {
+            while op.sent < b.Length {
+                let Some(iov) = gather(&b, op.sent, MAX_IOV) else {
+                    let irp = op.irp;
+                    self.disconnect = None;
+                    done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                    return;
+                };
+                let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
+                match os.send_vectored_with_flags(&slices, MSG_NOSIGNAL) {
+                    Ok(n) => {
+                        op.sent += n;
+                        COUNTERS.bytes_sent_from_mdl.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let irp = op.irp;
+                        self.disconnect = None;
+                        done.push((irp, crate::status::from_io_error(&e), 0));
+                        return;
+                    }
+                }
+            }
+        }
+        let (irp, sent) = (op.irp, op.sent);
+        self.disconnect = None;
+        let status = match os.shutdown(std::net::Shutdown::Write) {
+            Ok(()) => {
+                self.send_shutdown = true;
+                STATUS_SUCCESS
+            }
+            Err(e) => crate::status::from_io_error(&e),
+        };
+        done.push((irp, status, sent));
+    }
+
+    fn pump_recvs(&mut self, done: &mut Vec<Completion>) {
+        while let Some(op) = self.recvs.front_mut() {
+            let want = op.buf.Length - op.received;
+            if want == 0 || self.eof {
+                // Filled (or a zero-length receive), or the peer's FIN was already read: a
+                // receive after a graceful disconnect completes with the bytes it has (0 =
+                // the peer disconnected gracefully).
+                let (irp, n) = (op.irp, op.received);
+                self.recvs.pop_front();
+                done.push((irp, STATUS_SUCCESS, n));
+                continue;
+            }
+            let Some(os) = self.os.as_ref() else { return };
+            let mut tmp = vec![0u8; want.min(256 * 1024)];
+            match os.recv(as_uninit(&mut tmp)) {
+                Ok(0) => {
+                    self.eof = true;
+                    continue;
+                }
+                Ok(n) => {
+                    if !scatter(&op.buf, op.received, &tmp[..n]) {
+                        let irp = op.irp;
+                        self.recvs.pop_front();
+                        done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                        continue;
+                    }
+                    op.received += n;
+                    if !op.waitall || op.received == op.buf.Length {
+                        let (irp, n) = (op.irp, op.received);
+                        self.recvs.pop_front();
+                        done.push((irp, STATUS_SUCCESS, n));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let irp = op.irp;
+                    self.recvs.pop_front();
+                    done.push((irp, crate::status::from_io_error(&e), 0));
+                }
+            }
+        }
+    }
+
+    fn pump_recvfroms(&mut self, done: &mut Vec<Completion>) {
+        while let Some(op) = self.recvfroms.front() {
+            let Some(os) = self.os.as_ref() else { return };
+            let mut tmp = vec![0u8; 65536];
+            match os.recv_from(as_uninit(&mut tmp)) {
+                Ok((n, from)) => {
+                    let (irp, buf, remote) = (op.irp, op.buf, op.remote);
+                    self.recvfroms.pop_front();
+                    let fit = n.min(buf.Length);
+                    if !scatter(&buf, 0, &tmp[..fit]) {
+                        done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                        continue;
+                    }
+                    if remote != 0 {
+                        if let Some(a) = from.as_socket() {
+                            // SAFETY: the client's nonpaged SOCKADDR buffer of the socket's
+                            // family, valid until this IRP completes (WskReceiveFrom docs).
+                            unsafe { super::addr::write(remote as *mut _, &a) };
+                        }
+                    }
+                    // A datagram larger than the buffer: the part that fits, and
+                    // STATUS_BUFFER_OVERFLOW (our choice, the AFD pairing of WSAEMSGSIZE on
+                    // receive; unverified on Windows).
+                    let status = if n > buf.Length { STATUS_BUFFER_OVERFLOW } else { STATUS_SUCCESS };
+                    done.push((irp, status, fit));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let irp = op.irp;
+                    self.recvfroms.pop_front();
+                    done.push((irp, crate::status::from_io_error(&e), 0));
+                }
+            }
+        }
+    }
+
+    fn pump_accepts(&mut self, done: &mut Vec<Completion>) {
+        while let Some(op) = self.accepts.front() {
+            let Some(os) = self.os.as_ref() else { return };
+            match os.accept() {
+                Ok((conn, peer)) => {
+                    let (irp, context, dispatch, local, remote) =
+                        (op.irp, op.context, op.dispatch, op.local, op.remote);
+                    self.accepts.pop_front();
+                    let family = if peer.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+                    if let Err(e) = conn.set_nonblocking(true) {
+                        done.push((irp, crate::status::from_io_error(&e), 0));
+                        continue;
+                    }
+                    let l = conn.local_addr().ok().and_then(|a| a.as_socket());
+                    let r = peer.as_socket();
+                    let sock = SimSocket::new(
+                        Kind::Connection,
+                        family,
+                        super::connection_dispatch(),
+                        self.registration,
+                        context,
+                        dispatch,
+                        conn,
+                    );
+                    {
+                        let mut st = sock.lock();
+                        st.bound = true;
+                        st.connected = true;
+                        sock.ensure_registered(&mut st);
+                    }
+                    sock.publish();
+                    // SAFETY: the client's optional nonpaged SOCKADDR buffers, valid until
+                    // the IRP completes (WskAccept docs).
+                    unsafe {
+                        if let (true, Some(a)) = (local != 0, l) {
+                            super::addr::write(local as *mut _, &a);
+                        }
+                        if let (true, Some(a)) = (remote != 0, r) {
+                            super::addr::write(remote as *mut _, &a);
+                        }
+                    }
+                    done.push((irp, STATUS_SUCCESS, sock.key()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let irp = op.irp;
+                    self.accepts.pop_front();
+                    done.push((irp, crate::status::from_io_error(&e), 0));
+                }
+            }
+        }
+    }
+}
+
+fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+    // SAFETY: initialised bytes viewed as possibly-uninitialised ones; recv only writes.
+    unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
+}
+
+/// Copies `data` into the memory a `WSK_BUF` describes, from `skip` bytes in. The buffer was
+/// validated against its MDL chain at dispatch time. False if the chain ends early.
+fn scatter(buf: &WSK_BUF, skip: usize, data: &[u8]) -> bool {
+    let mut mdl = buf.Mdl as *const MDL;
+    let mut offset = buf.Offset as usize + skip;
+    let mut left = data;
+    while !left.is_empty() {
+        if mdl.is_null() {
+            return false;
+        }
+        let Some((va, len)) = crate::mdl::mdl_region(mdl) else {
+            return false;
+        };
+        if offset >= len {
+            offset -= len;
+        } else {
+            let n = (len - offset).min(left.len());
+            // SAFETY: the MDL describes locked client memory, writable for a receive, valid
+            // until the IRP that carries it completes (after this copy).
+            unsafe { std::ptr::copy_nonoverlapping(left.as_ptr(), va.add(offset), n) };
+            left = &left[n..];
+            offset = 0;
+        }
+        // SAFETY: live MDL (checked by mdl_region).
+        mdl = unsafe { (*mdl).Next };
+    }
+    true
 }
 
 /// The byte slices a `WSK_BUF` describes, skipping `skip` bytes, at most `max_iov` slices.

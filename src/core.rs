@@ -17,12 +17,14 @@ use core::time::Duration;
 use windows_sys::Wdk::Foundation::MDL;
 use windows_sys::Win32::Foundation::*;
 use wsk::sync::SpinLock;
-use wsk::{DatagramSocket, MdlBuffer, StreamSocket, WskClient};
+use wsk::{DatagramSocket, ListenSocket, MdlBuffer, NonPagedBuffer, StreamSocket, WskClient};
 use wskclient_ioctl as ioctl;
 use wskclient_ioctl::{
-    parse_request, write_response, CloseRequest, ContractError, InetAddress, OpenDatagramRequest,
-    OpenDatagramResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
-    SendRequest, SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse,
+    parse_request, write_response, AcceptRequest, AcceptResponse, CloseRequest, ContractError,
+    DisconnectRequest, InetAddress, OpenDatagramRequest, OpenDatagramResponse, OpenListenRequest,
+    OpenListenResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
+    ReceiveFromRequest, ReceiveFromResponse, ReceiveRequest, SendRequest, SendToRequest,
+    SetRemoteRequest, SocketHandle, StatsResponse,
 };
 
 /// Most sockets one file object may hold.
@@ -39,8 +41,11 @@ pub trait Completion: Send + 'static {
     fn complete(self, status: NTSTATUS, information: usize);
 }
 
-/// The user data of a `METHOD_IN_DIRECT` request: its MDL (locked by the I/O manager for as
-/// long as the request is pending) and length.
+/// Pool tag of RECEIVE_FROM bounce buffers (`RWsk` in a pool dump).
+pub const RECEIVE_FROM_TAG: u32 = u32::from_le_bytes(*b"RWsk");
+
+/// The user data of a `METHOD_IN_DIRECT` / `METHOD_OUT_DIRECT` request: its MDL (locked by the
+/// I/O manager for as long as the request is pending) and length.
 #[derive(Clone, Copy)]
 pub struct DataMdl {
     /// `Irp->MdlAddress`.
@@ -102,6 +107,7 @@ impl Stats {
 enum Socket {
     Stream(StreamSocket),
     Datagram(DatagramSocket),
+    Listen(ListenSocket),
 }
 
 impl Socket {
@@ -109,8 +115,43 @@ impl Socket {
         let _ = match self {
             Socket::Stream(s) => s.close(),
             Socket::Datagram(s) => s.close(),
+            Socket::Listen(s) => s.close(),
         };
     }
+}
+
+/// The system buffer of a pending METHOD_BUFFERED request (ACCEPT, RECEIVE_FROM), written
+/// when WSK completes. Valid until the request is completed, which only happens by
+/// consuming the value that carries this one.
+struct OutBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the system buffer is nonpaged kernel memory usable from any thread.
+unsafe impl Send for OutBuf {}
+
+impl OutBuf {
+    fn new(output: &mut [u8]) -> Option<OutBuf> {
+        NonNull::new(output.as_mut_ptr()).map(|ptr| OutBuf {
+            ptr,
+            len: output.len(),
+        })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: by the contract of DeviceCore::device_control, the buffer stays valid and
+        // ours until the request this value travels with is completed; `&mut self` makes the
+        // slice unique.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+struct Table {
+    slots: Vec<Slot>,
+    /// Set by IRP_MJ_CLEANUP: no more sockets may enter (an accept completing after it is
+    /// refused and its socket closed).
+    closed: bool,
 }
 
 struct Slot {
@@ -121,14 +162,14 @@ struct Slot {
 /// The per-file-object state (`FILE_OBJECT.FsContext`): its socket table. A handle opened
 /// through one file object does not exist for another.
 pub struct FileContext {
-    slots: SpinLock<Vec<Slot>>,
+    table: Arc<SpinLock<Table>>,
 }
 
 impl FileContext {
     fn lookup(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
         let slot = handle.slot()? as usize;
-        let slots = self.slots.lock();
-        let s = slots.get(slot)?;
+        let t = self.table.lock();
+        let s = t.slots.get(slot)?;
         if s.generation != handle.generation() {
             return None;
         }
@@ -136,8 +177,37 @@ impl FileContext {
     }
 
     fn insert(&self, socket: Socket) -> Result<SocketHandle, NTSTATUS> {
-        let socket = Arc::new(socket);
-        let mut slots = self.slots.lock();
+        insert(&self.table, socket)
+    }
+
+    fn remove(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
+        let slot = handle.slot()? as usize;
+        let mut t = self.table.lock();
+        let s = t.slots.get_mut(slot)?;
+        if s.generation != handle.generation() {
+            return None;
+        }
+        s.socket.take()
+    }
+
+    fn take_all(&self) -> Vec<Arc<Socket>> {
+        let mut t = self.table.lock();
+        t.closed = true;
+        t.slots.iter_mut().filter_map(|s| s.socket.take()).collect()
+    }
+}
+
+/// Inserts `socket` into `table`; IRQL <= DISPATCH_LEVEL (the spin lock raises). Errors:
+/// `STATUS_CANCELLED` after cleanup, `STATUS_TOO_MANY_OPENED_FILES` when full,
+/// `STATUS_INSUFFICIENT_RESOURCES`. On error the socket is dropped, which closes it.
+fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTATUS> {
+    let socket = Arc::new(socket);
+    let mut t = table.lock();
+    if t.closed {
+        return Err(STATUS_CANCELLED);
+    }
+    let slots = &mut t.slots;
+    {
         let index = match slots.iter().position(|s| s.socket.is_none()) {
             Some(i) => i,
             None if slots.len() < MAX_SOCKETS_PER_FILE => {
@@ -156,21 +226,6 @@ impl FileContext {
         slot.generation = SocketHandle::next_generation(slot.generation);
         slot.socket = Some(socket);
         SocketHandle::new(index as u32, slot.generation).ok_or(STATUS_INTERNAL_ERROR)
-    }
-
-    fn remove(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
-        let slot = handle.slot()? as usize;
-        let mut slots = self.slots.lock();
-        let s = slots.get_mut(slot)?;
-        if s.generation != handle.generation() {
-            return None;
-        }
-        s.socket.take()
-    }
-
-    fn take_all(&self) -> Vec<Arc<Socket>> {
-        let mut slots = self.slots.lock();
-        slots.iter_mut().filter_map(|s| s.socket.take()).collect()
     }
 }
 
@@ -233,7 +288,10 @@ impl DeviceCore {
     pub fn open_file(&self) -> Result<FileContext, NTSTATUS> {
         self.stats.open_files.fetch_add(1, Ordering::Relaxed);
         Ok(FileContext {
-            slots: SpinLock::new(Vec::new()),
+            table: Arc::new(SpinLock::new(Table {
+                slots: Vec::new(),
+                closed: false,
+            })),
         })
     }
 
@@ -255,12 +313,20 @@ impl DeviceCore {
     }
 
     /// IRP_MJ_DEVICE_CONTROL. `input` is the request's input buffer, `output` its output
-    /// buffer (the system buffer for METHOD_BUFFERED; empty for METHOD_IN_DIRECT), `data` the
-    /// MDL of a METHOD_IN_DIRECT request. Completes `request` exactly once, possibly after
-    /// returning (from a WSK completion). PASSIVE_LEVEL.
+    /// buffer (the system buffer for METHOD_BUFFERED; empty for the direct methods), `data`
+    /// the MDL of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request. Completes `request` exactly
+    /// once, possibly after returning (from a WSK completion, at IRQL <= DISPATCH_LEVEL).
+    /// PASSIVE_LEVEL.
     ///
     /// The errors of every malformed request are those of `docs/ioctl.md`.
-    pub fn device_control<C: Completion>(
+    ///
+    /// # Safety
+    /// `output` must stay valid, and be written by no one else, until `request` is completed:
+    /// ACCEPT and RECEIVE_FROM pend and write their response into it from the WSK completion.
+    /// The METHOD_BUFFERED system buffer (WDM) and the framework's output buffer (KMDF) are
+    /// exactly that: they live until the request completes
+    /// (<https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/buffer-descriptions-for-i-o-control-codes>).
+    pub unsafe fn device_control<C: Completion>(
         &self,
         file: &FileContext,
         code: u32,
@@ -276,6 +342,11 @@ impl DeviceCore {
         let r = match op {
             Operation::Send => return self.send(file, input, data, request),
             Operation::SendTo => return self.send_to(file, input, data, request),
+            Operation::Accept => return self.accept(file, input, output, request),
+            Operation::Receive => return self.receive(file, input, data, request),
+            Operation::ReceiveFrom => return self.receive_from(file, input, output, request),
+            Operation::OpenListen => self.open_listen(file, input, output),
+            Operation::Disconnect => self.disconnect(file, input),
             Operation::OpenStream => self.open_stream(file, input, output),
             Operation::OpenDatagram => self.open_datagram(file, input, output),
             Operation::SetRemote => self.set_remote(file, input),
@@ -468,5 +539,191 @@ impl DeviceCore {
             Stats::add(&self.stats.closes, 1);
             drop(s);
         }
+    }
+}
+
+/// The server-side and receive operations: OPEN_LISTEN, ACCEPT, RECEIVE, DISCONNECT,
+/// RECEIVE_FROM (docs/ioctl.md).
+impl DeviceCore {
+    fn fail<C: Completion>(&self, request: C, status: NTSTATUS) {
+        self.stats.finished(status);
+        request.complete(status, 0)
+    }
+
+    fn open_listen(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+        let req: OpenListenRequest = contract(parse_request(input))?;
+        let local = addr(&req.local_address)?;
+        if output.len() < core::mem::size_of::<OpenListenResponse>() {
+            return Err(STATUS_BUFFER_TOO_SMALL);
+        }
+        let sock = ListenSocket::bind(&self.client, local).map_err(|e| e.status())?;
+        let bound = sock.local_address().map_err(|e| e.status())?;
+        let handle = file.insert(Socket::Listen(sock))?;
+        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        contract(write_response(output, &OpenListenResponse::new(handle, InetAddress::from_socket_addr(&bound))))
+    }
+
+    /// ACCEPT: `WskAccept` without waiting; the WSK completion inserts the new socket into the
+    /// file's table, writes the response into the system buffer and completes the request.
+    /// Closing the listening handle (CLOSE or cleanup) makes WSK complete the accept with
+    /// `STATUS_CANCELLED`, which completes the request with it.
+    fn accept<C: Completion>(&self, file: &FileContext, input: &[u8], output: &mut [u8], request: C) {
+        let r = (|| {
+            let req: AcceptRequest = contract(parse_request(input))?;
+            if output.len() < core::mem::size_of::<AcceptResponse>() {
+                return Err(STATUS_BUFFER_TOO_SMALL);
+            }
+            let out = OutBuf::new(output).ok_or(STATUS_BUFFER_TOO_SMALL)?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((s, out))
+        })();
+        let (s, mut out) = match r {
+            Ok(v) => v,
+            Err(status) => return self.fail(request, status),
+        };
+        let Socket::Listen(listener) = &*s else {
+            return self.fail(request, STATUS_NOT_SUPPORTED);
+        };
+        let stats = self.stats.clone();
+        let table = file.table.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        // The request is completed by exactly one of: the completion below, or the failure
+        // path after it when the accept never started. A SpinLock<Option<C>> hands it over.
+        let slot = Arc::new(SpinLock::new(Some(request)));
+        let in_done = slot.clone();
+        let started = listener.accept_async(move |result| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            let Some(request) = in_done.lock().take() else {
+                return;
+            };
+            let r = result.map_err(|e| e.status()).and_then(|a| {
+                let local = InetAddress::from_socket_addr(&a.local);
+                let remote = InetAddress::from_socket_addr(&a.remote);
+                let handle = insert(&table, Socket::Stream(a.socket))?;
+                stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+                contract(write_response(out.as_mut_slice(), &AcceptResponse::new(handle, local, remote)))
+            });
+            match r {
+                Ok(n) => request.complete(STATUS_SUCCESS, n),
+                Err(status) => {
+                    stats.finished(status);
+                    request.complete(status, 0)
+                }
+            }
+        });
+        if let Err(e) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            if let Some(request) = slot.lock().take() {
+                self.fail(request, e.status());
+            }
+        }
+    }
+
+    /// RECEIVE: `WskReceive` straight into the request's MDL (METHOD_OUT_DIRECT, no copy).
+    fn receive<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+        let r = (|| {
+            let req: ReceiveRequest = contract(parse_request(input))?;
+            let data = Self::data_for(Operation::Receive, data)?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((s, data))
+        })();
+        let (s, data) = match r {
+            Ok(v) => v,
+            Err(status) => return self.fail(request, status),
+        };
+        let Socket::Stream(sock) = &*s else {
+            return self.fail(request, STATUS_NOT_SUPPORTED);
+        };
+        let stats = self.stats.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let len = data.len;
+        let started = sock.receive_async(RequestData { data, request }, 0, len, false, move |result, rd| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(n) => rd.request.complete(STATUS_SUCCESS, n),
+                Err(e) => {
+                    stats.finished(e.status());
+                    rd.request.complete(e.status(), 0)
+                }
+            }
+        });
+        if let Err((e, rd)) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.fail(rd.request, e.status());
+        }
+    }
+
+    /// RECEIVE_FROM: `WskReceiveFrom` into a nonpaged bounce buffer, then the datagram is
+    /// copied after the 40-byte response in the system buffer (METHOD_BUFFERED: the sender's
+    /// address travels with the data in one request).
+    fn receive_from<C: Completion>(&self, file: &FileContext, input: &[u8], output: &mut [u8], request: C) {
+        let r = (|| {
+            let req: ReceiveFromRequest = contract(parse_request(input))?;
+            let room = output.len().saturating_sub(ReceiveFromResponse::SIZE);
+            if room == 0 {
+                return Err(STATUS_BUFFER_TOO_SMALL);
+            }
+            let out = OutBuf::new(output).ok_or(STATUS_BUFFER_TOO_SMALL)?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            let buf = NonPagedBuffer::new(room.min(ioctl::MAX_RECEIVE_FROM_BYTES), RECEIVE_FROM_TAG)
+                .map_err(|e| e.status())?;
+            Ok((s, out, buf))
+        })();
+        let (s, mut out, buf) = match r {
+            Ok(v) => v,
+            Err(status) => return self.fail(request, status),
+        };
+        let Socket::Datagram(sock) = &*s else {
+            return self.fail(request, STATUS_NOT_SUPPORTED);
+        };
+        let stats = self.stats.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let len = buf.len();
+        let slot = Arc::new(SpinLock::new(Some(request)));
+        let in_done = slot.clone();
+        let started = sock.receive_from_async(buf, 0, len, move |result, buf| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            let Some(request) = in_done.lock().take() else {
+                return;
+            };
+            let r = result.map_err(|e| e.status()).and_then(|(n, from)| {
+                let o = out.as_mut_slice();
+                let dst = o
+                    .get_mut(ReceiveFromResponse::SIZE..ReceiveFromResponse::SIZE + n)
+                    .ok_or(STATUS_BUFFER_OVERFLOW)?;
+                dst.copy_from_slice(buf.as_slice().get(..n).ok_or(STATUS_BUFFER_OVERFLOW)?);
+                let resp = ReceiveFromResponse::new(InetAddress::from_socket_addr(&from), n as u32);
+                contract(write_response(o, &resp)).map(|h| h + n)
+            });
+            drop(buf);
+            match r {
+                Ok(n) => request.complete(STATUS_SUCCESS, n),
+                Err(status) => {
+                    stats.finished(status);
+                    request.complete(status, 0)
+                }
+            }
+        });
+        if let Err((e, _buf)) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            if let Some(request) = slot.lock().take() {
+                self.fail(request, e.status());
+            }
+        }
+    }
+
+    /// DISCONNECT: `WskDisconnect`, graceful or abortive; waits (PASSIVE_LEVEL).
+    fn disconnect(&self, file: &FileContext, input: &[u8]) -> Result<usize, NTSTATUS> {
+        let req: DisconnectRequest = contract(parse_request(input))?;
+        let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+        let Socket::Stream(sock) = &*s else {
+            return Err(STATUS_NOT_SUPPORTED);
+        };
+        if req.is_abortive() {
+            sock.abort().map_err(|e| e.status())?;
+        } else {
+            sock.disconnect().map_err(|e| e.status())?;
+        }
+        Ok(0)
     }
 }

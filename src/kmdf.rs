@@ -275,7 +275,7 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
             // SAFETY: the framework's output buffer of `len` bytes, ours until completion.
             output = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) };
         }
-    } else if method == wskclient_ioctl::METHOD_IN_DIRECT {
+    } else if method == wskclient_ioctl::METHOD_IN_DIRECT || method == wskclient_ioctl::METHOD_OUT_DIRECT {
         let mut mdl: PMDL = null_mut();
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestretrieveoutputwdmmdl
         // SAFETY: out pointer to a local; the MDL lives until the request completes.
@@ -292,5 +292,7 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
             return finish(&pending);
         }
     }
-    core.device_control(file, code, input.get(..n).unwrap_or(&[]), output, data, KmdfCompletion(pending));
+    // SAFETY: `output` is the framework's output buffer, valid and ours until the request
+    // completes (device_control's contract).
+    unsafe { core.device_control(file, code, input.get(..n).unwrap_or(&[]), output, data, KmdfCompletion(pending)) };
 }

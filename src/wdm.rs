@@ -52,6 +52,7 @@ macro_rules! kdprint {
         #[cfg(windows)]
         // SAFETY: a NUL-terminated format literal whose conversions match the arguments;
         // DbgPrintEx may be called at IRQL <= DIRQL with non-Unicode formats.
+        #[allow(unused_unsafe)] // also used inside the dispatch routines' unsafe blocks
         unsafe {
             nt_imports::DbgPrintEx(
                 $crate::wdm::DPFLTR_IHVNETWORK_ID,
@@ -290,7 +291,9 @@ unsafe extern "system" fn dispatch_device_control(dev: *const DEVICE_OBJECT, irp
     // SAFETY: our device and a DEVICE_CONTROL IRP built by the I/O manager per its METHOD.
     unsafe {
         let sl = current_stack_location(irp);
-        let p = (*sl).Parameters.DeviceIoControl;
+        // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
+        // nt_imports::DeviceIoControlParameters).
+        let p = *nt_imports::device_io_control(sl);
         let (code, in_len, out_len) = (p.IoControlCode, p.InputBufferLength as usize, p.OutputBufferLength as usize);
         let ctx = file_context(irp);
         if ctx.is_null() {
@@ -310,7 +313,7 @@ unsafe extern "system" fn dispatch_device_control(dev: *const DEVICE_OBJECT, irp
             wskclient_ioctl::METHOD_BUFFERED if !sysbuf.is_null() && out_len > 0 => {
                 (core::slice::from_raw_parts_mut(sysbuf, out_len), None)
             }
-            wskclient_ioctl::METHOD_IN_DIRECT => (
+            wskclient_ioctl::METHOD_IN_DIRECT | wskclient_ioctl::METHOD_OUT_DIRECT => (
                 &mut [],
                 NonNull::new((*irp).MdlAddress).map(|mdl| DataMdl { mdl, len: out_len }),
             ),

@@ -120,6 +120,65 @@ pub fn current_irql() -> KIRQL {
     }
 }
 
+/// `IO_STACK_LOCATION.Parameters.DeviceIoControl` with wdm.h's layout:
+///
+/// ```c
+/// struct {
+///     ULONG OutputBufferLength;
+///     ULONG POINTER_ALIGNMENT InputBufferLength;
+///     ULONG POINTER_ALIGNMENT IoControlCode;
+///     PVOID Type3InputBuffer;
+/// } DeviceIoControl;
+/// ```
+///
+/// `POINTER_ALIGNMENT` is `DECLSPEC_ALIGN(8)` on 64-bit targets, so on x64 the fields sit
+/// at offsets 0, 8, 16 and 24. windows-sys 0.61's `IO_STACK_LOCATION_0_16` drops the
+/// alignment (offsets 0, 4, 8, 16; microsoft/windows-rs#4404), which reads the input length
+/// from padding and the control code from the input length on real Windows and on Wine.
+/// Read and write these parameters only through [`device_io_control`]. Source:
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/ns-wdm-_io_stack_location>
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceIoControlParameters {
+    /// `OutputBufferLength`.
+    pub OutputBufferLength: u32,
+    #[cfg(target_pointer_width = "64")]
+    _align_input: u32,
+    /// `InputBufferLength` (pointer-aligned).
+    pub InputBufferLength: u32,
+    #[cfg(target_pointer_width = "64")]
+    _align_code: u32,
+    /// `IoControlCode` (pointer-aligned).
+    pub IoControlCode: u32,
+    /// `Type3InputBuffer` (METHOD_NEITHER's user input pointer).
+    pub Type3InputBuffer: *mut c_void,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(core::mem::offset_of!(DeviceIoControlParameters, InputBufferLength) == 8);
+    assert!(core::mem::offset_of!(DeviceIoControlParameters, IoControlCode) == 16);
+    assert!(core::mem::offset_of!(DeviceIoControlParameters, Type3InputBuffer) == 24);
+    assert!(core::mem::size_of::<DeviceIoControlParameters>() == 32);
+};
+const _: () = assert!(
+    core::mem::size_of::<DeviceIoControlParameters>()
+        <= core::mem::size_of::<windows_sys::Wdk::Foundation::IO_STACK_LOCATION_0>()
+);
+
+/// The `Parameters.DeviceIoControl` of stack location `sl`, with the correct layout.
+///
+/// # Safety
+/// `sl` points to a live `IO_STACK_LOCATION` the caller may access (read, or write while
+/// building the IRP).
+pub unsafe fn device_io_control(
+    sl: *mut windows_sys::Wdk::Foundation::IO_STACK_LOCATION,
+) -> *mut DeviceIoControlParameters {
+    // SAFETY: the Parameters union is at least as large as DeviceIoControlParameters (checked
+    // above) and pointer-aligned; addr_of_mut! creates no intermediate reference.
+    unsafe { core::ptr::addr_of_mut!((*sl).Parameters) as *mut DeviceIoControlParameters }
+}
+
 /// `NT_SUCCESS`: true for success and informational statuses.
 #[inline]
 pub const fn nt_success(status: NTSTATUS) -> bool {

@@ -286,7 +286,7 @@ unsafe extern "system" fn dispatch_device_control(
     // SAFETY: the I/O manager's IRP, ours until completed; buffers as the method describes.
     unsafe {
         let sl = current_sl(irp);
-        let p = (*sl).Parameters.DeviceIoControl;
+        let p = *nt_imports::device_io_control(sl);
         let (in_len, out_len) = (p.InputBufferLength as usize, p.OutputBufferLength as usize);
         match p.IoControlCode {
             IOCTL_ECHO => {

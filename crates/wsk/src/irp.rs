@@ -164,6 +164,16 @@ impl SyncWait {
         }
     }
 
+    /// Whether the completion routine has already signalled: a zero-timeout wait on the
+    /// notification event (which does not reset it). PASSIVE_LEVEL (any IRQL <= DISPATCH_LEVEL
+    /// is allowed for a zero timeout).
+    pub(crate) fn completed(&mut self) -> bool {
+        let zero: i64 = 0;
+        // SAFETY: our event, alive across the call; a zero timeout never blocks.
+        let s = unsafe { KeWaitForSingleObject(&mut self.event as *mut KEVENT as *const c_void, 0, 0, false, &zero) };
+        s != STATUS_TIMEOUT
+    }
+
     /// Waits for the completion routine after the dispatch call returned `dispatch_status`.
     /// With a timeout (100 ns units), an expired wait cancels the IRP with `IoCancelIrp`,
     /// waits for its completion (which the provider must deliver), and reports

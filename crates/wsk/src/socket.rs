@@ -15,7 +15,7 @@ use core::time::Duration;
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_CANCELLED, STATUS_INVALID_HANDLE, STATUS_MORE_PROCESSING_REQUIRED,
-    STATUS_NOT_IMPLEMENTED,
+    STATUS_NOT_IMPLEMENTED, STATUS_PENDING,
 };
 use wsk_sys::*;
 
@@ -91,7 +91,16 @@ fn run_sync(
         addr2,
     } = op;
     wait.arm(irp);
-    let _ = start(irp.as_ptr(), buf, addr, addr2);
+    let dispatch_status = start(irp.as_ptr(), buf, addr, addr2);
+    // An error returned without completing the IRP: the routine refused it outright and never
+    // will complete it (Wine 8.0's netio.sys stubs -- WskSocketConnect, WskGetLocalAddress,
+    // WskControlSocket, WskDisconnect -- return STATUS_NOT_IMPLEMENTED this way). By the IRP
+    // rules a driver returning a final status has completed the IRP already, so the event
+    // would be signalled by now; waiting for it would hang forever (IoCancelIrp cannot help
+    // an IRP nobody holds). The IRP stays ours.
+    if dispatch_status < 0 && dispatch_status != STATUS_PENDING && !wait.completed() {
+        return Err(check(dispatch_status).err().unwrap_or(Error::Status(dispatch_status)));
+    }
     let (status, info, timed_out) = wait.wait(irp, timeout_100ns(timeout));
     if timed_out && status == STATUS_CANCELLED {
         return Err(Error::Timeout);

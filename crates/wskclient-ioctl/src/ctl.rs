@@ -13,8 +13,8 @@
 //!
 //! | range           | group                                                         |
 //! |-----------------|---------------------------------------------------------------|
-//! | `0x800..=0x80F` | stream sockets: OPEN_STREAM 0x800, SEND 0x801; reserved for listen, accept, receive, disconnect, transmit-file |
-//! | `0x810..=0x81F` | datagram sockets: OPEN_DATAGRAM 0x810, SET_REMOTE 0x811, SEND_TO 0x812; reserved for receive-from |
+//! | `0x800..=0x80F` | stream sockets: OPEN_STREAM 0x800, SEND 0x801, OPEN_LISTEN 0x802, ACCEPT 0x803, RECEIVE 0x804, DISCONNECT 0x805; 0x806.. reserved (transmit-file) |
+//! | `0x810..=0x81F` | datagram sockets: OPEN_DATAGRAM 0x810, SET_REMOTE 0x811, SEND_TO 0x812, RECEIVE_FROM 0x813 |
 //! | `0x820..=0x82F` | any socket / driver: CLOSE 0x820, QUERY_STATS 0x821; reserved for resolve (WskGetAddressInfo) |
 //! | `0x830..=0xFFF` | unassigned                                                    |
 
@@ -90,6 +90,16 @@ pub const USER_PATH: &str = "\\\\.\\WskClient";
 pub const FUNCTION_OPEN_STREAM: u32 = 0x800;
 /// Function code of [`IOCTL_WSKCLIENT_SEND`].
 pub const FUNCTION_SEND: u32 = 0x801;
+/// Function code of [`IOCTL_WSKCLIENT_OPEN_LISTEN`].
+pub const FUNCTION_OPEN_LISTEN: u32 = 0x802;
+/// Function code of [`IOCTL_WSKCLIENT_ACCEPT`].
+pub const FUNCTION_ACCEPT: u32 = 0x803;
+/// Function code of [`IOCTL_WSKCLIENT_RECEIVE`].
+pub const FUNCTION_RECEIVE: u32 = 0x804;
+/// Function code of [`IOCTL_WSKCLIENT_DISCONNECT`].
+pub const FUNCTION_DISCONNECT: u32 = 0x805;
+/// Function code of [`IOCTL_WSKCLIENT_RECEIVE_FROM`].
+pub const FUNCTION_RECEIVE_FROM: u32 = 0x813;
 /// Function code of [`IOCTL_WSKCLIENT_OPEN_DATAGRAM`].
 pub const FUNCTION_OPEN_DATAGRAM: u32 = 0x810;
 /// Function code of [`IOCTL_WSKCLIENT_SET_REMOTE`].
@@ -129,6 +139,81 @@ pub const IOCTL_WSKCLIENT_SEND: u32 = ctl_code(
     FUNCTION_SEND,
     METHOD_IN_DIRECT,
     FILE_WRITE_ACCESS,
+);
+
+/// Open a listening (TCP) socket and bind it via `WskSocket(WSK_FLAG_LISTEN_SOCKET)` +
+/// `WskBind`; it listens from then on.
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS | FILE_WRITE_ACCESS`. Value `0x8A57_E008`.
+/// Input [`crate::OpenListenRequest`] (36 bytes); output [`crate::OpenListenResponse`]
+/// (48 bytes).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections>
+pub const IOCTL_WSKCLIENT_OPEN_LISTEN: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_OPEN_LISTEN,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+
+/// Accept one connection on a listening socket via `WskAccept`; the request pends until a
+/// client arrives, and completes with `STATUS_CANCELLED` when the listening handle (or the
+/// file object) is closed first.
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS | FILE_WRITE_ACCESS`. Value `0x8A57_E00C`.
+/// Input [`crate::AcceptRequest`] (16 bytes); output [`crate::AcceptResponse`] (72 bytes):
+/// the new stream socket's handle and both addresses (the `GetAcceptExSockaddrs`
+/// counterpart).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>
+pub const IOCTL_WSKCLIENT_ACCEPT: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_ACCEPT,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+
+/// Receive on a connected stream socket via `WskReceive`, into the caller's buffer with no
+/// copy.
+///
+/// `METHOD_OUT_DIRECT`, `FILE_READ_ACCESS`. Value `0x8A57_6012`.
+/// Input [`crate::ReceiveRequest`] (16 bytes). The DeviceIoControl output buffer (1 ..=
+/// [`crate::MAX_RECEIVE_BYTES`] bytes) is probed for write access and described by
+/// `Irp->MdlAddress`, which the driver hands to `WskReceive` as the `WSK_BUF`.
+/// `IoStatus.Information` = bytes received; 0 = the peer closed its side (FIN).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
+pub const IOCTL_WSKCLIENT_RECEIVE: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_RECEIVE,
+    METHOD_OUT_DIRECT,
+    FILE_READ_ACCESS,
+);
+
+/// Disconnect a stream socket via `WskDisconnect`: graceful (FIN) or abortive (RST,
+/// `WSK_FLAG_ABORTIVE`).
+///
+/// `METHOD_BUFFERED`, `FILE_WRITE_ACCESS`. Value `0x8A57_A014`.
+/// Input [`crate::DisconnectRequest`] (24 bytes); no output.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+pub const IOCTL_WSKCLIENT_DISCONNECT: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_DISCONNECT,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
+
+/// Receive one datagram and its sender's address via `WskReceiveFrom`.
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS`. Value `0x8A57_604C`.
+/// Input [`crate::ReceiveFromRequest`] (16 bytes). Output: [`crate::ReceiveFromResponse`]
+/// (40 bytes: sender, data length) followed by the datagram, copied; the output buffer must
+/// hold the 40-byte header and at least one data byte, and at most
+/// [`crate::MAX_RECEIVE_FROM_BYTES`] data bytes are received.
+/// `IoStatus.Information` = 40 + data length.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
+pub const IOCTL_WSKCLIENT_RECEIVE_FROM: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_RECEIVE_FROM,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
 );
 
 /// Open a datagram (UDP) socket and bind it via `WskSocket` + `WskBind`.
@@ -205,12 +290,22 @@ pub enum Operation {
     OpenStream,
     /// [`IOCTL_WSKCLIENT_SEND`].
     Send,
+    /// [`IOCTL_WSKCLIENT_OPEN_LISTEN`].
+    OpenListen,
+    /// [`IOCTL_WSKCLIENT_ACCEPT`].
+    Accept,
+    /// [`IOCTL_WSKCLIENT_RECEIVE`].
+    Receive,
+    /// [`IOCTL_WSKCLIENT_DISCONNECT`].
+    Disconnect,
     /// [`IOCTL_WSKCLIENT_OPEN_DATAGRAM`].
     OpenDatagram,
     /// [`IOCTL_WSKCLIENT_SET_REMOTE`].
     SetRemote,
     /// [`IOCTL_WSKCLIENT_SEND_TO`].
     SendTo,
+    /// [`IOCTL_WSKCLIENT_RECEIVE_FROM`].
+    ReceiveFrom,
     /// [`IOCTL_WSKCLIENT_CLOSE`].
     Close,
     /// [`IOCTL_WSKCLIENT_QUERY_STATS`].
@@ -219,12 +314,17 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in function-code order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 12] = [
         Operation::OpenStream,
         Operation::Send,
+        Operation::OpenListen,
+        Operation::Accept,
+        Operation::Receive,
+        Operation::Disconnect,
         Operation::OpenDatagram,
         Operation::SetRemote,
         Operation::SendTo,
+        Operation::ReceiveFrom,
         Operation::Close,
         Operation::QueryStats,
     ];
@@ -236,6 +336,11 @@ impl Operation {
         match code {
             IOCTL_WSKCLIENT_OPEN_STREAM => Some(Operation::OpenStream),
             IOCTL_WSKCLIENT_SEND => Some(Operation::Send),
+            IOCTL_WSKCLIENT_OPEN_LISTEN => Some(Operation::OpenListen),
+            IOCTL_WSKCLIENT_ACCEPT => Some(Operation::Accept),
+            IOCTL_WSKCLIENT_RECEIVE => Some(Operation::Receive),
+            IOCTL_WSKCLIENT_DISCONNECT => Some(Operation::Disconnect),
+            IOCTL_WSKCLIENT_RECEIVE_FROM => Some(Operation::ReceiveFrom),
             IOCTL_WSKCLIENT_OPEN_DATAGRAM => Some(Operation::OpenDatagram),
             IOCTL_WSKCLIENT_SET_REMOTE => Some(Operation::SetRemote),
             IOCTL_WSKCLIENT_SEND_TO => Some(Operation::SendTo),
@@ -250,6 +355,11 @@ impl Operation {
         match self {
             Operation::OpenStream => IOCTL_WSKCLIENT_OPEN_STREAM,
             Operation::Send => IOCTL_WSKCLIENT_SEND,
+            Operation::OpenListen => IOCTL_WSKCLIENT_OPEN_LISTEN,
+            Operation::Accept => IOCTL_WSKCLIENT_ACCEPT,
+            Operation::Receive => IOCTL_WSKCLIENT_RECEIVE,
+            Operation::Disconnect => IOCTL_WSKCLIENT_DISCONNECT,
+            Operation::ReceiveFrom => IOCTL_WSKCLIENT_RECEIVE_FROM,
             Operation::OpenDatagram => IOCTL_WSKCLIENT_OPEN_DATAGRAM,
             Operation::SetRemote => IOCTL_WSKCLIENT_SET_REMOTE,
             Operation::SendTo => IOCTL_WSKCLIENT_SEND_TO,
@@ -263,6 +373,11 @@ impl Operation {
         match self {
             Operation::OpenStream => "IOCTL_WSKCLIENT_OPEN_STREAM",
             Operation::Send => "IOCTL_WSKCLIENT_SEND",
+            Operation::OpenListen => "IOCTL_WSKCLIENT_OPEN_LISTEN",
+            Operation::Accept => "IOCTL_WSKCLIENT_ACCEPT",
+            Operation::Receive => "IOCTL_WSKCLIENT_RECEIVE",
+            Operation::Disconnect => "IOCTL_WSKCLIENT_DISCONNECT",
+            Operation::ReceiveFrom => "IOCTL_WSKCLIENT_RECEIVE_FROM",
             Operation::OpenDatagram => "IOCTL_WSKCLIENT_OPEN_DATAGRAM",
             Operation::SetRemote => "IOCTL_WSKCLIENT_SET_REMOTE",
             Operation::SendTo => "IOCTL_WSKCLIENT_SEND_TO",
@@ -271,10 +386,12 @@ impl Operation {
         }
     }
 
-    /// Whether the DeviceIoControl output buffer carries data the driver sends
-    /// (`METHOD_IN_DIRECT`, described by `Irp->MdlAddress`) rather than a response.
+    /// Whether the DeviceIoControl output buffer is a data buffer described by
+    /// `Irp->MdlAddress` (`METHOD_IN_DIRECT`: data the driver sends; `METHOD_OUT_DIRECT`:
+    /// data the driver receives) rather than a response.
     pub const fn has_data_buffer(self) -> bool {
-        method_of(self.code()) == METHOD_IN_DIRECT
+        let m = method_of(self.code());
+        m == METHOD_IN_DIRECT || m == METHOD_OUT_DIRECT
     }
 }
 
@@ -310,6 +427,11 @@ mod tests {
         assert_eq!(IOCTL_WSKCLIENT_SEND_TO, 0x8A57_A049);
         assert_eq!(IOCTL_WSKCLIENT_CLOSE, 0x8A57_2080);
         assert_eq!(IOCTL_WSKCLIENT_QUERY_STATS, 0x8A57_6084);
+        assert_eq!(IOCTL_WSKCLIENT_OPEN_LISTEN, 0x8A57_E008);
+        assert_eq!(IOCTL_WSKCLIENT_ACCEPT, 0x8A57_E00C);
+        assert_eq!(IOCTL_WSKCLIENT_RECEIVE, 0x8A57_6012);
+        assert_eq!(IOCTL_WSKCLIENT_DISCONNECT, 0x8A57_A014);
+        assert_eq!(IOCTL_WSKCLIENT_RECEIVE_FROM, 0x8A57_604C);
     }
 
     #[test]
@@ -322,12 +444,25 @@ mod tests {
             ),
             (FUNCTION_SEND, METHOD_IN_DIRECT, FILE_WRITE_ACCESS),
             (
+                FUNCTION_OPEN_LISTEN,
+                METHOD_BUFFERED,
+                FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+            ),
+            (
+                FUNCTION_ACCEPT,
+                METHOD_BUFFERED,
+                FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+            ),
+            (FUNCTION_RECEIVE, METHOD_OUT_DIRECT, FILE_READ_ACCESS),
+            (FUNCTION_DISCONNECT, METHOD_BUFFERED, FILE_WRITE_ACCESS),
+            (
                 FUNCTION_OPEN_DATAGRAM,
                 METHOD_BUFFERED,
                 FILE_READ_ACCESS | FILE_WRITE_ACCESS,
             ),
             (FUNCTION_SET_REMOTE, METHOD_BUFFERED, FILE_WRITE_ACCESS),
             (FUNCTION_SEND_TO, METHOD_IN_DIRECT, FILE_WRITE_ACCESS),
+            (FUNCTION_RECEIVE_FROM, METHOD_BUFFERED, FILE_READ_ACCESS),
             (FUNCTION_CLOSE, METHOD_BUFFERED, FILE_ANY_ACCESS),
             (FUNCTION_QUERY_STATS, METHOD_BUFFERED, FILE_READ_ACCESS),
         ];
@@ -339,7 +474,10 @@ mod tests {
             assert_eq!(access_of(code), access, "{}", op.name());
             assert!(function >= 0x800, "custom function codes start at 0x800");
             assert_eq!(Operation::from_code(code), Some(op));
-            assert_eq!(op.has_data_buffer(), method == METHOD_IN_DIRECT);
+            assert_eq!(
+                op.has_data_buffer(),
+                method == METHOD_IN_DIRECT || method == METHOD_OUT_DIRECT
+            );
         }
         // Every field round-trips at its extremes, and wide inputs are masked.
         let code = ctl_code(0xFFFF, 0xFFF, 3, 3);

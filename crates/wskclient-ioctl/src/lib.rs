@@ -7,6 +7,8 @@
 //!   `IOCTL_WSKCLIENT_*` codes ([`Operation`] enumerates them);
 //! * [`message`]: the versioned, fixed-layout request and response structs and
 //!   the parsers the driver and the app use on raw buffers;
+//! * [`listen`]: the structs of the listen / accept / receive / disconnect /
+//!   receive-from operations;
 //! * [`InetAddress`]: a 28-byte `SOCKADDR_INET`-compatible address;
 //! * [`SocketHandle`]: the opaque handle the driver hands out for each socket;
 //! * [`status`]: the NTSTATUS values the contract uses and their names;
@@ -26,6 +28,7 @@ pub mod address;
 pub mod ctl;
 pub mod error;
 pub mod handle;
+pub mod listen;
 pub mod message;
 pub mod status;
 
@@ -33,5 +36,6 @@ pub use address::{InetAddress, AF_INET, AF_INET6, AF_UNSPEC};
 pub use ctl::*;
 pub use error::ContractError;
 pub use handle::SocketHandle;
+pub use listen::*;
 pub use message::*;
 pub use status::ntstatus_name;

@@ -166,7 +166,8 @@ pub fn parse_request<T: Request>(input: &[u8]) -> Result<T, ContractError> {
 /// Checks the length of the data buffer (`METHOD_IN_DIRECT` output buffer) of
 /// `operation`: `len` is `Parameters.DeviceIoControl.OutputBufferLength`.
 ///
-/// SEND needs 1 ..= [`MAX_SEND_BYTES`], SEND_TO 1 ..= [`MAX_SEND_TO_BYTES`]:
+/// SEND needs 1 ..= [`MAX_SEND_BYTES`], SEND_TO 1 ..= [`MAX_SEND_TO_BYTES`], RECEIVE
+/// (`METHOD_OUT_DIRECT`) 1 ..= [`crate::MAX_RECEIVE_BYTES`]:
 /// 0 is [`ContractError::ZeroLength`], more is [`ContractError::DataTooLarge`].
 /// Other operations have no data buffer and always pass. The driver must
 /// separately fail a required data buffer with `Irp->MdlAddress == NULL` with
@@ -175,6 +176,7 @@ pub const fn check_data_length(operation: Operation, len: usize) -> Result<(), C
     let max = match operation {
         Operation::Send => MAX_SEND_BYTES,
         Operation::SendTo => MAX_SEND_TO_BYTES,
+        Operation::Receive => crate::MAX_RECEIVE_BYTES,
         _ => return Ok(()),
     };
     if len == 0 {
@@ -242,7 +244,7 @@ pub fn parse_response<T: Response>(output: &[u8]) -> Result<T, ContractError> {
     Ok(response)
 }
 
-fn check_handle(handle: SocketHandle) -> Result<(), ContractError> {
+pub(crate) fn check_handle(handle: SocketHandle) -> Result<(), ContractError> {
     if handle.is_well_formed() {
         Ok(())
     } else {
@@ -250,7 +252,7 @@ fn check_handle(handle: SocketHandle) -> Result<(), ContractError> {
     }
 }
 
-fn check_zero(reserved: u32) -> Result<(), ContractError> {
+pub(crate) fn check_zero(reserved: u32) -> Result<(), ContractError> {
     if reserved == 0 {
         Ok(())
     } else {

@@ -132,6 +132,10 @@ pub struct DemoArgs {
     /// Bound on each wait, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// Report a failed IPv6 connect as skipped, not failed (WSK providers without IPv6,
+    /// e.g. Wine 8.0's netio.sys). Never reported as passed.
+    #[arg(long)]
+    pub ipv6_optional: bool,
 }
 
 /// Parses `HOST:PORT`: a literal socket address, else resolved with the system
@@ -198,6 +202,7 @@ pub fn run(
                 datagrams: args.datagrams,
                 timeout: Duration::from_secs(args.timeout_secs.max(1)),
                 progress: Progress::allowed(args.json),
+                ipv6_optional: args.ipv6_optional,
                 ..DemoOptions::default()
             };
             let report = demo::run(&client, &options);
@@ -271,7 +276,10 @@ fn connect(
     writeln!(
         out,
         "sent {sent} bytes in {sends} sends from {} to {}",
-        socket.local, socket.remote
+        socket
+            .local
+            .map_or_else(|| "(local address unknown)".to_string(), |a| a.to_string()),
+        socket.remote
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use wskclient_ioctl::status::STATUS_SUCCESS;
 use wskclient_ioctl::{
-    ntstatus_name, parse_response, CloseRequest, ContractError, OpenDatagramRequest,
+    ntstatus_name, parse_response, CloseRequest, ContractError, InetAddress, OpenDatagramRequest,
     OpenDatagramResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
     Request, Response, SendRequest, SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse,
 };
@@ -78,8 +78,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct StreamSocket {
     /// The driver's handle.
     pub handle: SocketHandle,
-    /// Bound local address.
-    pub local: SocketAddr,
+    /// Bound local address; `None` when the driver reports `AF_UNSPEC` because the WSK
+    /// provider cannot tell it (Wine 8.0's netio.sys lacks `WskGetLocalAddress`).
+    pub local: Option<SocketAddr>,
     /// Connected remote address.
     pub remote: SocketAddr,
 }
@@ -158,7 +159,11 @@ impl<'a> Client<'a> {
         };
         Ok(StreamSocket {
             handle: response.handle,
-            local: response.local_address.to_socket_addr().map_err(bad)?,
+            local: if response.local_address == InetAddress::UNSPECIFIED {
+                None
+            } else {
+                Some(response.local_address.to_socket_addr().map_err(bad)?)
+            },
             remote: response.remote_address.to_socket_addr().map_err(bad)?,
         })
     }

@@ -118,6 +118,13 @@ impl State {
                 stats.bytes_sent += output.len() as u64;
                 Ok(output.len())
             }
+            // The server-side and receive operations are not modelled by this test double;
+            // they are tested through the driver core (tests/server.rs).
+            Operation::OpenListen
+            | Operation::Accept
+            | Operation::Receive
+            | Operation::Disconnect
+            | Operation::ReceiveFrom => Err(STATUS_NOT_SUPPORTED),
             Operation::OpenDatagram => {
                 let request: OpenDatagramRequest = parse_request(input).map_err(contract)?;
                 if output.len() < size_of::<OpenDatagramResponse>() {
@@ -236,7 +243,7 @@ mod tests {
         client.close(socket.handle).unwrap();
         let report = rx.wait(T).unwrap();
         assert_eq!(report.bytes, 5);
-        assert_eq!(report.peer, socket.local);
+        assert_eq!(Some(report.peer), socket.local);
         // The handle is stale now.
         let err = client.send(socket.handle, b"x").unwrap_err();
         assert_eq!(err.status(), Some(STATUS_INVALID_HANDLE));
@@ -437,5 +444,72 @@ mod tests {
         let code = run(&device, &cli.command, &mut out).unwrap();
         assert_eq!(code, std::process::ExitCode::FAILURE);
         assert!(String::from_utf8(out).unwrap().contains("demo: FAILED"));
+    }
+
+    /// A provider like Wine 8.0's netio.sys behind the driver: no datagram sockets
+    /// (OPEN_DATAGRAM fails with STATUS_NOT_IMPLEMENTED) and IPv6 connects failing with
+    /// another status; everything else works.
+    struct WineLikeDevice(FakeDevice);
+
+    impl Device for WineLikeDevice {
+        fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
+            let fail = |status| IoStatus { status, information: 0 };
+            if code == Operation::OpenDatagram.code() {
+                return fail(STATUS_NOT_IMPLEMENTED);
+            }
+            if code == Operation::OpenStream.code() {
+                let request: OpenStreamRequest = parse_request(input).unwrap();
+                if request.remote_address.to_socket_addr().unwrap().is_ipv6() {
+                    return fail(0xC000_0017_u32 as i32); // STATUS_NO_MEMORY, as Wine returns
+                }
+            }
+            self.0.ioctl(code, input, output)
+        }
+    }
+
+    #[test]
+    fn demo_skips_what_the_provider_lacks_and_never_passes_it() {
+        let device = WineLikeDevice(FakeDevice::default());
+        let client = Client::new(&device);
+        let mut options = DemoOptions {
+            bytes: 100_000,
+            datagrams: 10,
+            timeout: Duration::from_secs(5),
+            ..DemoOptions::default()
+        };
+        let verdicts = |report: &demo::DemoReport| -> Vec<(String, String, String)> {
+            report
+                .results
+                .iter()
+                .map(|r| (r.operation.clone(), r.family.clone(), r.verified.clone()))
+                .collect()
+        };
+        let ipv6_bindable = TcpListener::bind("[::1]:0").is_ok();
+        // Without --ipv6-optional an IPv6 failure other than NOT_IMPLEMENTED/NOT_SUPPORTED
+        // fails the demo; datagrams are skipped either way.
+        let report = demo::run(&client, &options);
+        let rows = verdicts(&report);
+        assert_eq!(rows[0].2, "yes");
+        if ipv6_bindable {
+            assert!(!report.ok, "{}", report.table());
+            assert_eq!(rows[1].2, "no");
+            assert!(report.results[1].detail.contains("0xC0000017"), "{}", report.results[1].detail);
+        }
+        for r in report.results.iter().filter(|r| r.operation.contains("send_to")) {
+            assert_eq!(r.verified, "skipped", "{}", report.table());
+            assert_eq!(r.count, 0);
+            assert!(r.detail.starts_with("skipped: provider lacks datagram sockets"), "{}", r.detail);
+            assert!(r.detail.contains("STATUS_NOT_IMPLEMENTED"), "{}", r.detail);
+        }
+        // With it the IPv6 row is skipped (not passed) and the demo is OK.
+        options.ipv6_optional = true;
+        let report = demo::run(&client, &options);
+        assert!(report.ok, "{}", report.table());
+        let rows = verdicts(&report);
+        assert_eq!(rows[1].2, "skipped");
+        assert!(report.results[1].detail.starts_with("skipped:"));
+        let passed: Vec<_> = rows.iter().filter(|r| r.2 == "yes").map(|r| r.0.as_str()).collect();
+        assert_eq!(passed, ["open_stream+send+close", "query_stats"]);
+        assert!(report.table().contains("skipped: provider lacks datagram sockets"));
     }
 }

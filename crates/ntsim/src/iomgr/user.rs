@@ -830,7 +830,8 @@ impl UserHandle {
             (*irp).AssociatedIrp.SystemBuffer = system_buffer
                 .as_ref()
                 .map_or(std::ptr::null_mut(), |sb| sb.as_ptr().cast());
-            let p = &mut (*sl).Parameters.DeviceIoControl;
+            // wdm.h's x64 layout (windows-sys's struct lacks POINTER_ALIGNMENT).
+            let p = &mut *nt_imports::device_io_control(sl);
             p.OutputBufferLength = out_len;
             p.InputBufferLength = in_len;
             p.IoControlCode = code;

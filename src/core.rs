@@ -362,7 +362,12 @@ impl DeviceCore {
         }
     }
 
-    fn open_stream(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+    fn open_stream(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NTSTATUS> {
         let req: OpenStreamRequest = contract(parse_request(input))?;
         let remote = addr(&req.remote_address)?;
         if output.len() < core::mem::size_of::<OpenStreamResponse>() {
@@ -373,7 +378,8 @@ impl DeviceCore {
             // a later extension of the contract.
             return Err(STATUS_NOT_SUPPORTED);
         }
-        let sock = StreamSocket::connect(&self.client, remote, Some(CONNECT_TIMEOUT)).map_err(|e| e.status())?;
+        let sock = StreamSocket::connect(&self.client, remote, Some(CONNECT_TIMEOUT))
+            .map_err(|e| e.status())?;
         Stats::add(&self.stats.connects, 1);
         if sock.used_fallback() {
             Stats::add(&self.stats.connect_fallbacks, 1);
@@ -392,7 +398,12 @@ impl DeviceCore {
         contract(write_response(output, &resp))
     }
 
-    fn open_datagram(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+    fn open_datagram(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NTSTATUS> {
         let req: OpenDatagramRequest = contract(parse_request(input))?;
         let local = addr(&req.local_address)?;
         if output.len() < core::mem::size_of::<OpenDatagramResponse>() {
@@ -402,7 +413,10 @@ impl DeviceCore {
         let bound = sock.local_address().map_err(|e| e.status())?;
         let handle = file.insert(Socket::Datagram(sock))?;
         self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
-        contract(write_response(output, &OpenDatagramResponse::new(handle, InetAddress::from_socket_addr(&bound))))
+        contract(write_response(
+            output,
+            &OpenDatagramResponse::new(handle, InetAddress::from_socket_addr(&bound)),
+        ))
     }
 
     fn set_remote(&self, file: &FileContext, input: &[u8]) -> Result<usize, NTSTATUS> {
@@ -440,7 +454,13 @@ impl DeviceCore {
         Ok(d)
     }
 
-    fn send<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+    fn send<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        data: Option<DataMdl>,
+        request: C,
+    ) {
         let r = (|| {
             let req: SendRequest = contract(parse_request(input))?;
             let data = Self::data_for(Operation::Send, data)?;
@@ -483,7 +503,13 @@ impl DeviceCore {
         }
     }
 
-    fn send_to<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+    fn send_to<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        data: Option<DataMdl>,
+        request: C,
+    ) {
         let r = (|| {
             let req: SendToRequest = contract(parse_request(input))?;
             let to = contract(req.remote_address.to_optional())?;
@@ -505,20 +531,26 @@ impl DeviceCore {
         let stats = self.stats.clone();
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
         let len = data.len;
-        let started = sock.send_to_async(RequestData { data, request }, 0, len, to, move |result, rd| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            match result {
-                Ok(n) => {
-                    Stats::add(&stats.datagram_bytes_sent, n as u64);
-                    Stats::add(&stats.datagrams_sent, 1);
-                    rd.request.complete(STATUS_SUCCESS, n)
+        let started = sock.send_to_async(
+            RequestData { data, request },
+            0,
+            len,
+            to,
+            move |result, rd| {
+                stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+                match result {
+                    Ok(n) => {
+                        Stats::add(&stats.datagram_bytes_sent, n as u64);
+                        Stats::add(&stats.datagrams_sent, 1);
+                        rd.request.complete(STATUS_SUCCESS, n)
+                    }
+                    Err(e) => {
+                        stats.finished(e.status());
+                        rd.request.complete(e.status(), 0)
+                    }
                 }
-                Err(e) => {
-                    stats.finished(e.status());
-                    rd.request.complete(e.status(), 0)
-                }
-            }
-        });
+            },
+        );
         if let Err((e, rd)) = started {
             self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
             self.stats.finished(e.status());
@@ -550,7 +582,12 @@ impl DeviceCore {
         request.complete(status, 0)
     }
 
-    fn open_listen(&self, file: &FileContext, input: &[u8], output: &mut [u8]) -> Result<usize, NTSTATUS> {
+    fn open_listen(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NTSTATUS> {
         let req: OpenListenRequest = contract(parse_request(input))?;
         let local = addr(&req.local_address)?;
         if output.len() < core::mem::size_of::<OpenListenResponse>() {
@@ -560,14 +597,23 @@ impl DeviceCore {
         let bound = sock.local_address().map_err(|e| e.status())?;
         let handle = file.insert(Socket::Listen(sock))?;
         self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
-        contract(write_response(output, &OpenListenResponse::new(handle, InetAddress::from_socket_addr(&bound))))
+        contract(write_response(
+            output,
+            &OpenListenResponse::new(handle, InetAddress::from_socket_addr(&bound)),
+        ))
     }
 
     /// ACCEPT: `WskAccept` without waiting; the WSK completion inserts the new socket into the
     /// file's table, writes the response into the system buffer and completes the request.
     /// Closing the listening handle (CLOSE or cleanup) makes WSK complete the accept with
     /// `STATUS_CANCELLED`, which completes the request with it.
-    fn accept<C: Completion>(&self, file: &FileContext, input: &[u8], output: &mut [u8], request: C) {
+    fn accept<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+        request: C,
+    ) {
         let r = (|| {
             let req: AcceptRequest = contract(parse_request(input))?;
             if output.len() < core::mem::size_of::<AcceptResponse>() {
@@ -601,7 +647,10 @@ impl DeviceCore {
                 let remote = InetAddress::from_socket_addr(&a.remote);
                 let handle = insert(&table, Socket::Stream(a.socket))?;
                 stats.live_sockets.fetch_add(1, Ordering::Relaxed);
-                contract(write_response(out.as_mut_slice(), &AcceptResponse::new(handle, local, remote)))
+                contract(write_response(
+                    out.as_mut_slice(),
+                    &AcceptResponse::new(handle, local, remote),
+                ))
             });
             match r {
                 Ok(n) => request.complete(STATUS_SUCCESS, n),
@@ -620,7 +669,13 @@ impl DeviceCore {
     }
 
     /// RECEIVE: `WskReceive` straight into the request's MDL (METHOD_OUT_DIRECT, no copy).
-    fn receive<C: Completion>(&self, file: &FileContext, input: &[u8], data: Option<DataMdl>, request: C) {
+    fn receive<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        data: Option<DataMdl>,
+        request: C,
+    ) {
         let r = (|| {
             let req: ReceiveRequest = contract(parse_request(input))?;
             let data = Self::data_for(Operation::Receive, data)?;
@@ -637,16 +692,22 @@ impl DeviceCore {
         let stats = self.stats.clone();
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
         let len = data.len;
-        let started = sock.receive_async(RequestData { data, request }, 0, len, false, move |result, rd| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            match result {
-                Ok(n) => rd.request.complete(STATUS_SUCCESS, n),
-                Err(e) => {
-                    stats.finished(e.status());
-                    rd.request.complete(e.status(), 0)
+        let started = sock.receive_async(
+            RequestData { data, request },
+            0,
+            len,
+            false,
+            move |result, rd| {
+                stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+                match result {
+                    Ok(n) => rd.request.complete(STATUS_SUCCESS, n),
+                    Err(e) => {
+                        stats.finished(e.status());
+                        rd.request.complete(e.status(), 0)
+                    }
                 }
-            }
-        });
+            },
+        );
         if let Err((e, rd)) = started {
             self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
             self.fail(rd.request, e.status());
@@ -656,7 +717,13 @@ impl DeviceCore {
     /// RECEIVE_FROM: `WskReceiveFrom` into a nonpaged bounce buffer, then the datagram is
     /// copied after the 40-byte response in the system buffer (METHOD_BUFFERED: the sender's
     /// address travels with the data in one request).
-    fn receive_from<C: Completion>(&self, file: &FileContext, input: &[u8], output: &mut [u8], request: C) {
+    fn receive_from<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+        request: C,
+    ) {
         let r = (|| {
             let req: ReceiveFromRequest = contract(parse_request(input))?;
             let room = output.len().saturating_sub(ReceiveFromResponse::SIZE);
@@ -665,8 +732,9 @@ impl DeviceCore {
             }
             let out = OutBuf::new(output).ok_or(STATUS_BUFFER_TOO_SMALL)?;
             let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
-            let buf = NonPagedBuffer::new(room.min(ioctl::MAX_RECEIVE_FROM_BYTES), RECEIVE_FROM_TAG)
-                .map_err(|e| e.status())?;
+            let buf =
+                NonPagedBuffer::new(room.min(ioctl::MAX_RECEIVE_FROM_BYTES), RECEIVE_FROM_TAG)
+                    .map_err(|e| e.status())?;
             Ok((s, out, buf))
         })();
         let (s, mut out, buf) = match r {

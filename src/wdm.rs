@@ -75,7 +75,14 @@ struct Extension {
 
 unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: caller passes a live IRP dispatched to this driver.
-    unsafe { (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation }
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation
+    }
 }
 
 unsafe fn extension(dev: *const DEVICE_OBJECT) -> *mut Extension {
@@ -118,7 +125,10 @@ impl Completion for IrpCompletion {
 /// # Safety
 /// Called by the I/O manager with a valid DRIVER_OBJECT.
 #[no_mangle]
-pub unsafe extern "system" fn DriverEntry(driver: *mut DRIVER_OBJECT, _registry: *const UNICODE_STRING) -> NTSTATUS {
+pub unsafe extern "system" fn DriverEntry(
+    driver: *mut DRIVER_OBJECT,
+    _registry: *const UNICODE_STRING,
+) -> NTSTATUS {
     let core = match DeviceCore::new() {
         Ok(c) => c,
         Err(s) => {
@@ -287,14 +297,21 @@ unsafe extern "system" fn dispatch_close(dev: *const DEVICE_OBJECT, irp: *mut IR
     }
 }
 
-unsafe extern "system" fn dispatch_device_control(dev: *const DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+unsafe extern "system" fn dispatch_device_control(
+    dev: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+) -> NTSTATUS {
     // SAFETY: our device and a DEVICE_CONTROL IRP built by the I/O manager per its METHOD.
     unsafe {
         let sl = current_stack_location(irp);
         // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
         // nt_imports::DeviceIoControlParameters).
         let p = *nt_imports::device_io_control(sl);
-        let (code, in_len, out_len) = (p.IoControlCode, p.InputBufferLength as usize, p.OutputBufferLength as usize);
+        let (code, in_len, out_len) = (
+            p.IoControlCode,
+            p.InputBufferLength as usize,
+            p.OutputBufferLength as usize,
+        );
         let ctx = file_context(irp);
         if ctx.is_null() {
             return complete(irp, STATUS_INVALID_DEVICE_STATE, 0);
@@ -323,7 +340,9 @@ unsafe extern "system" fn dispatch_device_control(dev: *const DEVICE_OBJECT, irp
         // later from a WSK completion routine.
         (*sl).Control |= SL_PENDING_RETURNED;
         let request = IrpCompletion(NonNull::new_unchecked(irp));
-        (*extension(dev)).core.device_control(&*ctx, code, input, output, data, request);
+        (*extension(dev))
+            .core
+            .device_control(&*ctx, code, input, output, data, request);
         STATUS_PENDING
     }
 }

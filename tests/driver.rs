@@ -56,7 +56,12 @@ fn ioctl(h: &UserHandle, code: u32, input: &[u8], out_len: usize) -> (IoStatus, 
 }
 
 fn open_stream(h: &UserHandle, to: SocketAddr) -> Result<OpenStreamResponse, i32> {
-    let (s, out) = ioctl(h, IOCTL_WSKCLIENT_OPEN_STREAM, OpenStreamRequest::new(&to, None).as_bytes(), 72);
+    let (s, out) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_OPEN_STREAM,
+        OpenStreamRequest::new(&to, None).as_bytes(),
+        72,
+    );
     if s.status != STATUS_SUCCESS {
         return Err(s.status);
     }
@@ -65,18 +70,32 @@ fn open_stream(h: &UserHandle, to: SocketAddr) -> Result<OpenStreamResponse, i32
 }
 
 fn open_datagram(h: &UserHandle, local: SocketAddr) -> OpenDatagramResponse {
-    let (s, out) = ioctl(h, IOCTL_WSKCLIENT_OPEN_DATAGRAM, OpenDatagramRequest::new(&local).as_bytes(), 48);
+    let (s, out) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_OPEN_DATAGRAM,
+        OpenDatagramRequest::new(&local).as_bytes(),
+        48,
+    );
     assert_eq!(s.status, STATUS_SUCCESS);
     OpenDatagramResponse::read_from_bytes(&out).unwrap()
 }
 
 fn send(h: &UserHandle, handle: SocketHandle, data: &[u8]) -> IoStatus {
     let mut d = data.to_vec();
-    h.device_io_control(IOCTL_WSKCLIENT_SEND, SendRequest::new(handle).as_bytes(), &mut d)
+    h.device_io_control(
+        IOCTL_WSKCLIENT_SEND,
+        SendRequest::new(handle).as_bytes(),
+        &mut d,
+    )
 }
 
 fn stats(h: &UserHandle) -> StatsResponse {
-    let (s, out) = ioctl(h, IOCTL_WSKCLIENT_QUERY_STATS, QueryStatsRequest::new().as_bytes(), 160);
+    let (s, out) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_QUERY_STATS,
+        QueryStatsRequest::new().as_bytes(),
+        160,
+    );
     assert_eq!(s.status, STATUS_SUCCESS);
     StatsResponse::read_from_bytes(&out).unwrap()
 }
@@ -91,8 +110,10 @@ fn device_is_created_with_the_sddl_and_link() {
     );
     let links = iomgr::symbolic_links();
     assert!(
-        links.iter().any(|(l, d)| l.to_lowercase().ends_with("\\wskclient")
-            && d.eq_ignore_ascii_case(DEVICE_NAME)),
+        links
+            .iter()
+            .any(|(l, d)| l.to_lowercase().ends_with("\\wskclient")
+                && d.eq_ignore_ascii_case(DEVICE_NAME)),
         "symbolic link to {DEVICE_NAME}: {links:?}"
     );
     l.finish();
@@ -112,29 +133,137 @@ fn bad_input_table() {
     v2.header.version = 2;
     let mut reserved = SendRequest::new(good.handle);
     reserved.header.reserved = 1;
-    let stale = SocketHandle::new(good.handle.slot().unwrap(), good.handle.generation() + 1).unwrap();
+    let stale =
+        SocketHandle::new(good.handle.slot().unwrap(), good.handle.generation() + 1).unwrap();
     let unknown = SocketHandle::new(77, 1).unwrap();
     let open_req = OpenStreamRequest::new(&peer_addr, None);
     let mut bad_family = open_req;
     bad_family.remote_address.family = 99;
     let long_input = [open_req.as_bytes(), &[0u8; 4][..]].concat();
     let cases: Vec<(&str, u32, Vec<u8>, usize, i32)> = vec![
-        ("unknown code", ctl_code(FILE_DEVICE_WSKCLIENT, 0x8ff, METHOD_BUFFERED, FILE_ANY_ACCESS), vec![], 0, STATUS_INVALID_DEVICE_REQUEST),
-        ("truncated header", IOCTL_WSKCLIENT_OPEN_STREAM, vec![1, 0, 0], 72, STATUS_BUFFER_TOO_SMALL),
-        ("truncated body", IOCTL_WSKCLIENT_OPEN_STREAM, open_req.as_bytes()[..40].to_vec(), 72, STATUS_BUFFER_TOO_SMALL),
-        ("oversized input", IOCTL_WSKCLIENT_OPEN_STREAM, long_input, 72, STATUS_INVALID_BUFFER_SIZE),
-        ("output too small", IOCTL_WSKCLIENT_OPEN_STREAM, open_req.as_bytes().to_vec(), 71, STATUS_BUFFER_TOO_SMALL),
-        ("wrong version", IOCTL_WSKCLIENT_SEND, v2.as_bytes().to_vec(), 10, STATUS_REVISION_MISMATCH),
-        ("reserved set", IOCTL_WSKCLIENT_SEND, reserved.as_bytes().to_vec(), 10, STATUS_INVALID_PARAMETER),
-        ("unknown address family", IOCTL_WSKCLIENT_OPEN_STREAM, bad_family.as_bytes().to_vec(), 72, STATUS_INVALID_ADDRESS_COMPONENT),
-        ("unknown handle", IOCTL_WSKCLIENT_SEND, SendRequest::new(unknown).as_bytes().to_vec(), 10, STATUS_INVALID_HANDLE),
-        ("stale handle", IOCTL_WSKCLIENT_SEND, SendRequest::new(stale).as_bytes().to_vec(), 10, STATUS_INVALID_HANDLE),
-        ("null handle", IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(SocketHandle::NULL).as_bytes().to_vec(), 0, STATUS_INVALID_HANDLE),
-        ("zero-length send", IOCTL_WSKCLIENT_SEND, SendRequest::new(good.handle).as_bytes().to_vec(), 0, STATUS_INVALID_PARAMETER),
-        ("zero-length send_to", IOCTL_WSKCLIENT_SEND_TO, SendToRequest::new(dgram.handle, Some(&peer_addr)).as_bytes().to_vec(), 0, STATUS_INVALID_PARAMETER),
-        ("send on datagram socket", IOCTL_WSKCLIENT_SEND, SendRequest::new(dgram.handle).as_bytes().to_vec(), 10, STATUS_NOT_SUPPORTED),
-        ("send_to on stream socket", IOCTL_WSKCLIENT_SEND_TO, SendToRequest::new(good.handle, Some(&peer_addr)).as_bytes().to_vec(), 10, STATUS_NOT_SUPPORTED),
-        ("send_to too large", IOCTL_WSKCLIENT_SEND_TO, SendToRequest::new(dgram.handle, Some(&peer_addr)).as_bytes().to_vec(), 70_000, STATUS_INVALID_BUFFER_SIZE),
+        (
+            "unknown code",
+            ctl_code(
+                FILE_DEVICE_WSKCLIENT,
+                0x8ff,
+                METHOD_BUFFERED,
+                FILE_ANY_ACCESS,
+            ),
+            vec![],
+            0,
+            STATUS_INVALID_DEVICE_REQUEST,
+        ),
+        (
+            "truncated header",
+            IOCTL_WSKCLIENT_OPEN_STREAM,
+            vec![1, 0, 0],
+            72,
+            STATUS_BUFFER_TOO_SMALL,
+        ),
+        (
+            "truncated body",
+            IOCTL_WSKCLIENT_OPEN_STREAM,
+            open_req.as_bytes()[..40].to_vec(),
+            72,
+            STATUS_BUFFER_TOO_SMALL,
+        ),
+        (
+            "oversized input",
+            IOCTL_WSKCLIENT_OPEN_STREAM,
+            long_input,
+            72,
+            STATUS_INVALID_BUFFER_SIZE,
+        ),
+        (
+            "output too small",
+            IOCTL_WSKCLIENT_OPEN_STREAM,
+            open_req.as_bytes().to_vec(),
+            71,
+            STATUS_BUFFER_TOO_SMALL,
+        ),
+        (
+            "wrong version",
+            IOCTL_WSKCLIENT_SEND,
+            v2.as_bytes().to_vec(),
+            10,
+            STATUS_REVISION_MISMATCH,
+        ),
+        (
+            "reserved set",
+            IOCTL_WSKCLIENT_SEND,
+            reserved.as_bytes().to_vec(),
+            10,
+            STATUS_INVALID_PARAMETER,
+        ),
+        (
+            "unknown address family",
+            IOCTL_WSKCLIENT_OPEN_STREAM,
+            bad_family.as_bytes().to_vec(),
+            72,
+            STATUS_INVALID_ADDRESS_COMPONENT,
+        ),
+        (
+            "unknown handle",
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(unknown).as_bytes().to_vec(),
+            10,
+            STATUS_INVALID_HANDLE,
+        ),
+        (
+            "stale handle",
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(stale).as_bytes().to_vec(),
+            10,
+            STATUS_INVALID_HANDLE,
+        ),
+        (
+            "null handle",
+            IOCTL_WSKCLIENT_CLOSE,
+            CloseRequest::new(SocketHandle::NULL).as_bytes().to_vec(),
+            0,
+            STATUS_INVALID_HANDLE,
+        ),
+        (
+            "zero-length send",
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(good.handle).as_bytes().to_vec(),
+            0,
+            STATUS_INVALID_PARAMETER,
+        ),
+        (
+            "zero-length send_to",
+            IOCTL_WSKCLIENT_SEND_TO,
+            SendToRequest::new(dgram.handle, Some(&peer_addr))
+                .as_bytes()
+                .to_vec(),
+            0,
+            STATUS_INVALID_PARAMETER,
+        ),
+        (
+            "send on datagram socket",
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(dgram.handle).as_bytes().to_vec(),
+            10,
+            STATUS_NOT_SUPPORTED,
+        ),
+        (
+            "send_to on stream socket",
+            IOCTL_WSKCLIENT_SEND_TO,
+            SendToRequest::new(good.handle, Some(&peer_addr))
+                .as_bytes()
+                .to_vec(),
+            10,
+            STATUS_NOT_SUPPORTED,
+        ),
+        (
+            "send_to too large",
+            IOCTL_WSKCLIENT_SEND_TO,
+            SendToRequest::new(dgram.handle, Some(&peer_addr))
+                .as_bytes()
+                .to_vec(),
+            70_000,
+            STATUS_INVALID_BUFFER_SIZE,
+        ),
     ];
     for (what, code, input, out_len, want) in &cases {
         let (s, _) = ioctl(&a, *code, input, *out_len);
@@ -143,16 +272,34 @@ fn bad_input_table() {
     }
     // Another file object's handle does not exist for this one.
     let s = send(&b, good.handle, b"x");
-    assert_eq!(s.status, STATUS_INVALID_HANDLE, "another file object's handle");
-    let (s, _) = ioctl(&b, IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(good.handle).as_bytes(), 0);
+    assert_eq!(
+        s.status, STATUS_INVALID_HANDLE,
+        "another file object's handle"
+    );
+    let (s, _) = ioctl(
+        &b,
+        IOCTL_WSKCLIENT_CLOSE,
+        CloseRequest::new(good.handle).as_bytes(),
+        0,
+    );
     assert_eq!(s.status, STATUS_INVALID_HANDLE);
     // The healthy socket still works, and its bytes arrive.
     let s = send(&a, good.handle, b"still fine");
     assert_eq!((s.status, s.information), (STATUS_SUCCESS, 10));
-    let (s, _) = ioctl(&a, IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(good.handle).as_bytes(), 0);
+    let (s, _) = ioctl(
+        &a,
+        IOCTL_WSKCLIENT_CLOSE,
+        CloseRequest::new(good.handle).as_bytes(),
+        0,
+    );
     assert_eq!(s.status, STATUS_SUCCESS);
     // Closing twice: the handle is stale now.
-    let (s, _) = ioctl(&a, IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(good.handle).as_bytes(), 0);
+    let (s, _) = ioctl(
+        &a,
+        IOCTL_WSKCLIENT_CLOSE,
+        CloseRequest::new(good.handle).as_bytes(),
+        0,
+    );
     assert_eq!(s.status, STATUS_INVALID_HANDLE);
     assert_eq!(sink.join().unwrap(), b"still fine");
     let st = stats(&a);
@@ -181,20 +328,37 @@ fn sink() -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
 /// the user's pages.
 #[test]
 fn in_direct_send_copies_no_user_data() {
-    for mode in [ntsim::config::CompletionMode::Pending, ntsim::config::CompletionMode::Inline] {
+    for mode in [
+        ntsim::config::CompletionMode::Pending,
+        ntsim::config::CompletionMode::Inline,
+    ] {
         let l = load(mode);
         let (peer, sink) = sink();
         let h = l.open();
         let s = open_stream(&h, peer).unwrap();
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let copied_before = ntsim::verifier::COUNTERS.io_manager_bytes_copied.load(std::sync::atomic::Ordering::SeqCst);
-        let mdl_before = ntsim::verifier::COUNTERS.bytes_sent_from_mdl.load(std::sync::atomic::Ordering::SeqCst);
+        let copied_before = ntsim::verifier::COUNTERS
+            .io_manager_bytes_copied
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mdl_before = ntsim::verifier::COUNTERS
+            .bytes_sent_from_mdl
+            .load(std::sync::atomic::Ordering::SeqCst);
         let st = send(&h, s.handle, &data);
         assert_eq!((st.status, st.information), (STATUS_SUCCESS, data.len()));
-        let copied = ntsim::verifier::COUNTERS.io_manager_bytes_copied.load(std::sync::atomic::Ordering::SeqCst) - copied_before;
-        let from_mdl = ntsim::verifier::COUNTERS.bytes_sent_from_mdl.load(std::sync::atomic::Ordering::SeqCst) - mdl_before;
+        let copied = ntsim::verifier::COUNTERS
+            .io_manager_bytes_copied
+            .load(std::sync::atomic::Ordering::SeqCst)
+            - copied_before;
+        let from_mdl = ntsim::verifier::COUNTERS
+            .bytes_sent_from_mdl
+            .load(std::sync::atomic::Ordering::SeqCst)
+            - mdl_before;
         assert_eq!(copied, 16, "only the SendRequest header is copied");
-        assert_eq!(from_mdl, data.len() as u64, "every byte read from the request's MDL");
+        assert_eq!(
+            from_mdl,
+            data.len() as u64,
+            "every byte read from the request's MDL"
+        );
         drop(h);
         assert_eq!(sink.join().unwrap(), data);
         l.finish();
@@ -214,11 +378,20 @@ fn close_with_pending_send_cancels_it() {
     let _d = open_datagram(&h, "127.0.0.1:0".parse().unwrap());
     let (_conn, _) = listener.accept().unwrap(); // accepted, never read
     let data = vec![0x5au8; 32 << 20];
-    let ov = h.device_io_control_overlapped(IOCTL_WSKCLIENT_SEND, SendRequest::new(s.handle).as_bytes().to_vec(), data);
-    assert!(ov.wait(Duration::from_millis(300)).is_none(), "32 MiB to a peer that never reads pends");
+    let ov = h.device_io_control_overlapped(
+        IOCTL_WSKCLIENT_SEND,
+        SendRequest::new(s.handle).as_bytes().to_vec(),
+        data,
+    );
+    assert!(
+        ov.wait(Duration::from_millis(300)).is_none(),
+        "32 MiB to a peer that never reads pends"
+    );
     assert_eq!(stats(&h).pending_requests, 1);
     drop(h); // CLEANUP then CLOSE
-    let st = ov.wait(Duration::from_secs(10)).expect("completed by cleanup");
+    let st = ov
+        .wait(Duration::from_secs(10))
+        .expect("completed by cleanup");
     assert_eq!(st.status, STATUS_CANCELLED);
     assert_eq!(st.information, 0);
     l.finish();
@@ -235,12 +408,21 @@ fn datagrams_through_the_driver() {
     let d = open_datagram(&h, "127.0.0.1:0".parse().unwrap());
     for (i, fixed) in [(0u8, false), (1, true)] {
         if fixed {
-            let (s, _) = ioctl(&h, IOCTL_WSKCLIENT_SET_REMOTE, SetRemoteRequest::new(d.handle, Some(&pa)).as_bytes(), 0);
+            let (s, _) = ioctl(
+                &h,
+                IOCTL_WSKCLIENT_SET_REMOTE,
+                SetRemoteRequest::new(d.handle, Some(&pa)).as_bytes(),
+                0,
+            );
             assert_eq!(s.status, STATUS_SUCCESS);
         }
         let to = if fixed { None } else { Some(&pa) };
         let mut data = vec![i; 1200];
-        let s = h.device_io_control(IOCTL_WSKCLIENT_SEND_TO, SendToRequest::new(d.handle, to).as_bytes(), &mut data);
+        let s = h.device_io_control(
+            IOCTL_WSKCLIENT_SEND_TO,
+            SendToRequest::new(d.handle, to).as_bytes(),
+            &mut data,
+        );
         assert_eq!((s.status, s.information), (STATUS_SUCCESS, 1200));
         let mut buf = [0u8; 2000];
         let (n, from) = peer.recv_from(&mut buf).unwrap();

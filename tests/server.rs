@@ -51,7 +51,14 @@ impl Pending {
     }
 }
 
-fn start(core: &DeviceCore, file: &FileContext, code: u32, input: &[u8], out_len: usize, data: Option<DataMdl>) -> Pending {
+fn start(
+    core: &DeviceCore,
+    file: &FileContext,
+    code: u32,
+    input: &[u8],
+    out_len: usize,
+    data: Option<DataMdl>,
+) -> Pending {
     let (tx, rx) = mpsc::channel();
     let mut out = vec![0u8; out_len];
     // SAFETY: `out` is moved into the Pending (a Vec's heap buffer does not move), which keeps
@@ -60,12 +67,21 @@ fn start(core: &DeviceCore, file: &FileContext, code: u32, input: &[u8], out_len
     Pending { rx, out: Some(out) }
 }
 
-fn call(core: &DeviceCore, file: &FileContext, code: u32, input: &[u8], out_len: usize) -> (i32, usize, Vec<u8>) {
+fn call(
+    core: &DeviceCore,
+    file: &FileContext,
+    code: u32,
+    input: &[u8],
+    out_len: usize,
+) -> (i32, usize, Vec<u8>) {
     start(core, file, code, input, out_len, None).wait()
 }
 
 fn mdl_of(buf: &NonPagedBuffer, len: usize) -> DataMdl {
-    DataMdl { mdl: NonNull::new(buf.mdl()).expect("MDL"), len }
+    DataMdl {
+        mdl: NonNull::new(buf.mdl()).expect("MDL"),
+        len,
+    }
 }
 
 struct Env {
@@ -86,25 +102,50 @@ fn env(mode: CompletionMode) -> Env {
 impl Env {
     fn finish(self) {
         let Env { scope, core, file } = self;
-        let file = Arc::try_unwrap(file).ok().expect("no other user of the file");
+        let file = Arc::try_unwrap(file)
+            .ok()
+            .expect("no other user of the file");
         core.close_file(file);
-        drop(Arc::try_unwrap(core).ok().expect("no other user of the core"));
+        drop(
+            Arc::try_unwrap(core)
+                .ok()
+                .expect("no other user of the core"),
+        );
         assert_eq!(ntsim::wsk::live_registrations(), 0);
         scope.assert_clean();
     }
 
     fn listen(&self, at: &str) -> OpenListenResponse {
-        let (s, i, out) = call(&self.core, &self.file, IOCTL_WSKCLIENT_OPEN_LISTEN, OpenListenRequest::new(&at.parse().unwrap()).as_bytes(), 48);
+        let (s, i, out) = call(
+            &self.core,
+            &self.file,
+            IOCTL_WSKCLIENT_OPEN_LISTEN,
+            OpenListenRequest::new(&at.parse().unwrap()).as_bytes(),
+            48,
+        );
         assert_eq!((s, i), (STATUS_SUCCESS, 48));
         OpenListenResponse::read_from_bytes(&out).unwrap()
     }
 
     fn accept(&self, listener: SocketHandle) -> Pending {
-        start(&self.core, &self.file, IOCTL_WSKCLIENT_ACCEPT, AcceptRequest::new(listener).as_bytes(), 72, None)
+        start(
+            &self.core,
+            &self.file,
+            IOCTL_WSKCLIENT_ACCEPT,
+            AcceptRequest::new(listener).as_bytes(),
+            72,
+            None,
+        )
     }
 
     fn close(&self, h: SocketHandle) {
-        let (s, _, _) = call(&self.core, &self.file, IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(h).as_bytes(), 0);
+        let (s, _, _) = call(
+            &self.core,
+            &self.file,
+            IOCTL_WSKCLIENT_CLOSE,
+            CloseRequest::new(h).as_bytes(),
+            0,
+        );
         assert_eq!(s, STATUS_SUCCESS);
     }
 }
@@ -121,22 +162,46 @@ fn echo_connection(core: &DeviceCore, file: &FileContext, h: SocketHandle) -> us
     let buf = NonPagedBuffer::new(16 << 10, TAG).unwrap();
     let mut total = 0;
     loop {
-        let (s, n, _) = start(core, file, IOCTL_WSKCLIENT_RECEIVE, ReceiveRequest::new(h).as_bytes(), 0, Some(mdl_of(&buf, buf.len()))).wait();
+        let (s, n, _) = start(
+            core,
+            file,
+            IOCTL_WSKCLIENT_RECEIVE,
+            ReceiveRequest::new(h).as_bytes(),
+            0,
+            Some(mdl_of(&buf, buf.len())),
+        )
+        .wait();
         assert_eq!(s, STATUS_SUCCESS, "RECEIVE");
         if n == 0 {
             break;
         }
-        let (s, sent, _) = start(core, file, IOCTL_WSKCLIENT_SEND, SendRequest::new(h).as_bytes(), 0, Some(mdl_of(&buf, n))).wait();
+        let (s, sent, _) = start(
+            core,
+            file,
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(h).as_bytes(),
+            0,
+            Some(mdl_of(&buf, n)),
+        )
+        .wait();
         assert_eq!((s, sent), (STATUS_SUCCESS, n), "SEND");
         total += n;
     }
-    let (s, _, _) = call(core, file, IOCTL_WSKCLIENT_CLOSE, CloseRequest::new(h).as_bytes(), 0);
+    let (s, _, _) = call(
+        core,
+        file,
+        IOCTL_WSKCLIENT_CLOSE,
+        CloseRequest::new(h).as_bytes(),
+        0,
+    );
     assert_eq!(s, STATUS_SUCCESS);
     total
 }
 
 fn pattern(client: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31 + client * 7) % 251) as u8).collect()
+    (0..len)
+        .map(|i| ((i * 31 + client * 7) % 251) as u8)
+        .collect()
 }
 
 /// The driver-side echo server serves 100 concurrent real clients with byte-exact echoes:
@@ -153,13 +218,26 @@ fn echo_server_serves_100_concurrent_clients() {
         let server = std::thread::spawn(move || {
             let mut workers = Vec::new();
             for _ in 0..CLIENTS {
-                let (s, i, out) = start(&core, &file, IOCTL_WSKCLIENT_ACCEPT, AcceptRequest::new(l.handle).as_bytes(), 72, None).wait();
+                let (s, i, out) = start(
+                    &core,
+                    &file,
+                    IOCTL_WSKCLIENT_ACCEPT,
+                    AcceptRequest::new(l.handle).as_bytes(),
+                    72,
+                    None,
+                )
+                .wait();
                 assert_eq!((s, i), (STATUS_SUCCESS, 72));
                 let a = AcceptResponse::read_from_bytes(&out).unwrap();
                 let (core, file) = (core.clone(), file.clone());
-                workers.push(std::thread::spawn(move || echo_connection(&core, &file, a.handle)));
+                workers.push(std::thread::spawn(move || {
+                    echo_connection(&core, &file, a.handle)
+                }));
             }
-            workers.into_iter().map(|w| w.join().unwrap()).sum::<usize>()
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap())
+                .sum::<usize>()
         });
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
@@ -203,8 +281,17 @@ fn accept_addresses_and_graceful_disconnect() {
             peer.set_read_timeout(Some(WAIT)).unwrap();
             let a = accepted(p);
             assert_eq!(a.local_address.to_socket_addr(), Ok(la));
-            assert_eq!(a.remote_address.to_socket_addr(), Ok(peer.local_addr().unwrap()));
-            let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_DISCONNECT, DisconnectRequest::new(a.handle, false).as_bytes(), 0);
+            assert_eq!(
+                a.remote_address.to_socket_addr(),
+                Ok(peer.local_addr().unwrap())
+            );
+            let (s, _, _) = call(
+                &e.core,
+                &e.file,
+                IOCTL_WSKCLIENT_DISCONNECT,
+                DisconnectRequest::new(a.handle, false).as_bytes(),
+                0,
+            );
             assert_eq!(s, STATUS_SUCCESS);
             let mut rest = Vec::new();
             peer.read_to_end(&mut rest).unwrap();
@@ -226,7 +313,10 @@ fn closing_the_handle_cancels_pending_accept_and_receive() {
         let e = env(mode);
         let l = e.listen("127.0.0.1:0");
         let p = e.accept(l.handle);
-        assert!(!p.poll(Duration::from_millis(100)), "no client: ACCEPT pends");
+        assert!(
+            !p.poll(Duration::from_millis(100)),
+            "no client: ACCEPT pends"
+        );
         e.close(l.handle);
         let (s, i, _) = p.wait();
         assert_eq!((s, i), (STATUS_CANCELLED, 0));
@@ -236,8 +326,18 @@ fn closing_the_handle_cancels_pending_accept_and_receive() {
         let _peer = TcpStream::connect(l.local_address.to_socket_addr().unwrap()).unwrap();
         let a = accepted(p);
         let buf = NonPagedBuffer::new(100, TAG).unwrap();
-        let r = start(&e.core, &e.file, IOCTL_WSKCLIENT_RECEIVE, ReceiveRequest::new(a.handle).as_bytes(), 0, Some(mdl_of(&buf, 100)));
-        assert!(!r.poll(Duration::from_millis(100)), "no data: RECEIVE pends");
+        let r = start(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_RECEIVE,
+            ReceiveRequest::new(a.handle).as_bytes(),
+            0,
+            Some(mdl_of(&buf, 100)),
+        );
+        assert!(
+            !r.poll(Duration::from_millis(100)),
+            "no data: RECEIVE pends"
+        );
         assert_eq!(e.core.stats().snapshot().pending_requests, 1);
         e.core.cleanup_file(&e.file);
         let (s, i, _) = r.wait();
@@ -252,35 +352,87 @@ fn closing_the_handle_cancels_pending_accept_and_receive() {
 fn receive_from_returns_data_and_sender() {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
         let e = env(mode);
-        let (s, _, out) = call(&e.core, &e.file, IOCTL_WSKCLIENT_OPEN_DATAGRAM, OpenDatagramRequest::new(&"127.0.0.1:0".parse().unwrap()).as_bytes(), 48);
+        let (s, _, out) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_OPEN_DATAGRAM,
+            OpenDatagramRequest::new(&"127.0.0.1:0".parse().unwrap()).as_bytes(),
+            48,
+        );
         assert_eq!(s, STATUS_SUCCESS);
         let d = OpenDatagramResponse::read_from_bytes(&out).unwrap();
         let to: SocketAddr = d.local_address.to_socket_addr().unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = start(&e.core, &e.file, IOCTL_WSKCLIENT_RECEIVE_FROM, ReceiveFromRequest::new(d.handle).as_bytes(), 40 + 2000, None);
+        let p = start(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_RECEIVE_FROM,
+            ReceiveFromRequest::new(d.handle).as_bytes(),
+            40 + 2000,
+            None,
+        );
         let data = pattern(3, 1500);
         peer.send_to(&data, to).unwrap();
         let (s, i, out) = p.wait();
         assert_eq!((s, i), (STATUS_SUCCESS, 40 + 1500));
         let r = parse_response::<ReceiveFromResponse>(&out[..40]).unwrap();
         assert_eq!(r.data_length, 1500);
-        assert_eq!(r.remote_address.to_socket_addr(), Ok(peer.local_addr().unwrap()));
+        assert_eq!(
+            r.remote_address.to_socket_addr(),
+            Ok(peer.local_addr().unwrap())
+        );
         assert_eq!(&out[40..i], &data[..]);
         // Malformed: no room for data; RECEIVE_FROM on a listening socket; RECEIVE without MDL.
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_RECEIVE_FROM, ReceiveFromRequest::new(d.handle).as_bytes(), 40);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_RECEIVE_FROM,
+            ReceiveFromRequest::new(d.handle).as_bytes(),
+            40,
+        );
         assert_eq!(s, STATUS_BUFFER_TOO_SMALL);
         let l = e.listen("127.0.0.1:0");
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_RECEIVE_FROM, ReceiveFromRequest::new(l.handle).as_bytes(), 100);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_RECEIVE_FROM,
+            ReceiveFromRequest::new(l.handle).as_bytes(),
+            100,
+        );
         assert_eq!(s, STATUS_NOT_SUPPORTED);
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_RECEIVE, ReceiveRequest::new(d.handle).as_bytes(), 0);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_RECEIVE,
+            ReceiveRequest::new(d.handle).as_bytes(),
+            0,
+        );
         assert_eq!(s, STATUS_INVALID_PARAMETER, "no data buffer");
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_ACCEPT, AcceptRequest::new(d.handle).as_bytes(), 72);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_ACCEPT,
+            AcceptRequest::new(d.handle).as_bytes(),
+            72,
+        );
         assert_eq!(s, STATUS_NOT_SUPPORTED);
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_ACCEPT, AcceptRequest::new(l.handle).as_bytes(), 71);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_ACCEPT,
+            AcceptRequest::new(l.handle).as_bytes(),
+            71,
+        );
         assert_eq!(s, STATUS_BUFFER_TOO_SMALL);
         let mut bad = DisconnectRequest::new(l.handle, false);
         bad.mode = 7;
-        let (s, _, _) = call(&e.core, &e.file, IOCTL_WSKCLIENT_DISCONNECT, bad.as_bytes(), 0);
+        let (s, _, _) = call(
+            &e.core,
+            &e.file,
+            IOCTL_WSKCLIENT_DISCONNECT,
+            bad.as_bytes(),
+            0,
+        );
         assert_eq!(s, STATUS_INVALID_PARAMETER);
         e.finish();
     }

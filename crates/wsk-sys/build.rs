@@ -20,7 +20,10 @@ mod wdk_check {
         let config = wdk_build::Config::from_env_auto()?;
         let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("wdk_wsk_layout.rs");
         wdk_bindgen::Builder::wdk_default(&config)?
-            .header_contents("wsk_layout_check.h", "#include <ntddk.h>\n#include <wsk.h>\n")
+            .header_contents(
+                "wsk_layout_check.h",
+                "#include <ntddk.h>\n#include <wsk.h>\n",
+            )
             .allowlist_type("_?WSK_.*")
             .layout_tests(true)
             .generate()?

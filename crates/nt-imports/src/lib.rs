@@ -110,7 +110,9 @@ pub fn current_irql() -> KIRQL {
     {
         let cr8: u64;
         // SAFETY: reading CR8 is how wdm.h implements KeGetCurrentIrql on x64; kernel mode only.
-        unsafe { core::arch::asm!("mov {}, cr8", out(reg) cr8, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            core::arch::asm!("mov {}, cr8", out(reg) cr8, options(nomem, nostack, preserves_flags))
+        };
         cr8 as KIRQL
     }
     #[cfg(not(all(windows, target_arch = "x86_64")))]

@@ -92,8 +92,9 @@ pub fn set_hang_limit(limit: Duration) {
     HANG_LIMIT_MS.store(limit.as_millis() as u64, Ordering::SeqCst);
 }
 
-/// Makes the provider's `WskSocketConnect` return `STATUS_NOT_IMPLEMENTED`, as Wine 8.0's
-/// netio.sys does, so that a client's fallback path can be tested.
+/// Makes the provider's `WskSocketConnect` return `STATUS_NOT_IMPLEMENTED` without taking or
+/// completing the IRP, as Wine 8.0's netio.sys stub does, so that a client's fallback path —
+/// and its handling of a refused, never-completed IRP — can be tested.
 pub fn set_socket_connect_implemented(implemented: bool) {
     SOCKET_CONNECT_IMPLEMENTED.store(implemented, Ordering::SeqCst);
 }

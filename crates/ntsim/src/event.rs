@@ -132,7 +132,9 @@ pub unsafe extern "system" fn KeWaitForSingleObject(
     let mut g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         let signalled = if sync {
-            state.compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+            state
+                .compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
         } else {
             state.load(Ordering::SeqCst) != 0
         };

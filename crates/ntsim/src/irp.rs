@@ -85,7 +85,12 @@ unsafe fn initialize(irp: *mut IRP, size: usize, stack: i8, allocation_flags: u8
         (*irp).CurrentLocation = stack + 1;
         (*irp).AllocationFlags = allocation_flags;
         let first = irp.add(1).cast::<IO_STACK_LOCATION>();
-        (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation = first.add(stack as usize);
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation = first.add(stack as usize);
     }
 }
 
@@ -128,7 +133,14 @@ pub(crate) fn origin(irp: *const IRP) -> Option<Origin> {
 /// `irp` is live.
 pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: caller contract.
-    unsafe { (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation }
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation
+    }
 }
 
 /// Passes an IRP down one level, as `IoCallDriver` does before calling the next driver and as
@@ -164,7 +176,12 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
             return false;
         }
         (*irp).CurrentLocation -= 1;
-        let sl = &mut (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation;
+        let sl = &mut (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation;
         *sl = sl.sub(1);
     }
     true
@@ -207,7 +224,10 @@ pub unsafe fn set_cancel_routine(irp: *mut IRP, routine: *mut c_void) -> *mut c_
 #[no_mangle]
 pub extern "system" fn IoAllocateIrp(stack_size: i8, _charge_quota: bool) -> *mut IRP {
     if irql::current() > irql::DISPATCH_LEVEL {
-        verifier::violation(Rule::IrqlNotLessOrEqual, "IoAllocateIrp above DISPATCH_LEVEL");
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            "IoAllocateIrp above DISPATCH_LEVEL",
+        );
     }
     if crate::config::take_irp_failure() {
         return std::ptr::null_mut();
@@ -263,7 +283,10 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
         match g.as_ref().and_then(|m| m.get(&(irp as usize))) {
             None => {
                 drop(g);
-                verifier::violation(Rule::DoubleFree, format!("IoReuseIrp({irp:p}): not a live IRP"));
+                verifier::violation(
+                    Rule::DoubleFree,
+                    format!("IoReuseIrp({irp:p}): not a live IRP"),
+                );
                 return;
             }
             Some(i) if i.owner == Owner::Lower => {
@@ -295,7 +318,10 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
 pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
     let irp = irp as *mut IRP;
     if origin(irp).is_none() {
-        verifier::violation(Rule::DoubleFree, format!("IoCancelIrp({irp:p}): not a live IRP"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("IoCancelIrp({irp:p}): not a live IRP"),
+        );
         return false;
     }
     let mut old = 0u8;
@@ -317,7 +343,8 @@ pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
         } else {
             std::ptr::null_mut()
         };
-        let f: unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP) = std::mem::transmute(routine);
+        let f: unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut IRP) =
+            std::mem::transmute(routine);
         f(dev, irp);
     }
     true
@@ -339,7 +366,10 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
         let mut g = irps();
         let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
             drop(g);
-            verifier::violation(Rule::MultipleIrpComplete, format!("IoCompleteRequest({irp:p}): not a live IRP"));
+            verifier::violation(
+                Rule::MultipleIrpComplete,
+                format!("IoCompleteRequest({irp:p}): not a live IRP"),
+            );
             return;
         };
         if info.owner != Owner::Lower {
@@ -367,7 +397,12 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
             (*irp).PendingReturned = (*sl).Control & SL_PENDING_RETURNED != 0;
             // IoSkipCurrentIrpStackLocation: step up to the caller's location.
             (*irp).CurrentLocation += 1;
-            (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation = sl.add(1);
+            (*irp)
+                .Tail
+                .Overlay
+                .Anonymous2
+                .Anonymous
+                .CurrentStackLocation = sl.add(1);
             let control = (*sl).Control;
             let routine = (*sl).CompletionRoutine;
             let context = (*sl).Context;

@@ -41,7 +41,10 @@ fn layout_for(pages: usize) -> Layout {
 pub(crate) fn mdl_region(mdl: *const MDL) -> Option<(*mut u8, usize)> {
     // SAFETY: callers pass an MDL that the verifier tracks as live (checked just below first).
     if !is_live(mdl) {
-        verifier::violation(Rule::DoubleFree, format!("I/O on freed or unknown MDL {mdl:p}"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("I/O on freed or unknown MDL {mdl:p}"),
+        );
         return None;
     }
     // SAFETY: live MDL allocated by IoAllocateMdl.
@@ -49,7 +52,9 @@ pub(crate) fn mdl_region(mdl: *const MDL) -> Option<(*mut u8, usize)> {
     if m.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL) == 0 {
         verifier::violation(
             Rule::MdlNotLocked,
-            format!("MDL {mdl:p} used for I/O without MmProbeAndLockPages or MmBuildMdlForNonPagedPool"),
+            format!(
+                "MDL {mdl:p} used for I/O without MmProbeAndLockPages or MmBuildMdlForNonPagedPool"
+            ),
         );
     }
     let va = (m.StartVa as usize + m.ByteOffset as usize) as *mut u8;
@@ -129,7 +134,10 @@ pub unsafe extern "system" fn IoFreeMdl(mdl: *mut MDL) {
         .as_mut()
         .is_some_and(|s| s.remove(&(mdl as usize)));
     if !removed {
-        verifier::violation(Rule::DoubleFree, format!("IoFreeMdl({mdl:p}): not a live MDL"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("IoFreeMdl({mdl:p}): not a live MDL"),
+        );
         return;
     }
     // SAFETY: live MDL allocated above with layout_for(pages).
@@ -157,11 +165,19 @@ pub unsafe extern "system" fn IoFreeMdl(mdl: *mut MDL) {
 #[no_mangle]
 pub unsafe extern "system" fn MmBuildMdlForNonPagedPool(mdl: *mut MDL) {
     if !is_live(mdl) {
-        verifier::violation(Rule::DoubleFree, format!("MmBuildMdlForNonPagedPool({mdl:p}): not live"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("MmBuildMdlForNonPagedPool({mdl:p}): not live"),
+        );
         return;
     }
     // SAFETY: live MDL.
-    let (va, len) = unsafe { ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize, (*mdl).ByteCount as usize) };
+    let (va, len) = unsafe {
+        (
+            (*mdl).StartVa as usize + (*mdl).ByteOffset as usize,
+            (*mdl).ByteCount as usize,
+        )
+    };
     if crate::pool::is_paged(va, len) {
         verifier::violation(
             Rule::MdlNotLocked,
@@ -171,7 +187,8 @@ pub unsafe extern "system" fn MmBuildMdlForNonPagedPool(mdl: *mut MDL) {
     // SAFETY: live MDL.
     unsafe {
         (*mdl).MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL;
-        (*mdl).MappedSystemVa = ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut c_void;
+        (*mdl).MappedSystemVa =
+            ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut c_void;
     }
 }
 
@@ -182,11 +199,17 @@ pub unsafe extern "system" fn MmBuildMdlForNonPagedPool(mdl: *mut MDL) {
 #[no_mangle]
 pub unsafe extern "system" fn MmProbeAndLockPages(mdl: *mut MDL, _mode: i8, _op: i32) {
     if !is_live(mdl) {
-        verifier::violation(Rule::DoubleFree, format!("MmProbeAndLockPages({mdl:p}): not live"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("MmProbeAndLockPages({mdl:p}): not live"),
+        );
         return;
     }
     if crate::irql::current() > crate::irql::DISPATCH_LEVEL {
-        verifier::violation(Rule::IrqlNotLessOrEqual, "MmProbeAndLockPages above DISPATCH_LEVEL");
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            "MmProbeAndLockPages above DISPATCH_LEVEL",
+        );
     }
     // SAFETY: live MDL.
     unsafe { (*mdl).MdlFlags |= MDL_PAGES_LOCKED };
@@ -199,13 +222,19 @@ pub unsafe extern "system" fn MmProbeAndLockPages(mdl: *mut MDL, _mode: i8, _op:
 #[no_mangle]
 pub unsafe extern "system" fn MmUnlockPages(mdl: *mut MDL) {
     if !is_live(mdl) {
-        verifier::violation(Rule::DoubleFree, format!("MmUnlockPages({mdl:p}): not live"));
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("MmUnlockPages({mdl:p}): not live"),
+        );
         return;
     }
     // SAFETY: live MDL.
     unsafe {
         if (*mdl).MdlFlags & MDL_PAGES_LOCKED == 0 {
-            verifier::violation(Rule::MdlNotLocked, format!("MmUnlockPages({mdl:p}) of unlocked MDL"));
+            verifier::violation(
+                Rule::MdlNotLocked,
+                format!("MmUnlockPages({mdl:p}) of unlocked MDL"),
+            );
         }
         (*mdl).MdlFlags &= !MDL_PAGES_LOCKED;
     }

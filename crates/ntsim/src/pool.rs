@@ -106,7 +106,10 @@ pub(crate) fn is_paged(p: usize, len: usize) -> bool {
 #[no_mangle]
 pub extern "system" fn ExAllocatePool2(flags: u64, size: usize, tag: u32) -> *mut c_void {
     if flags & POOL_FLAG_NON_PAGED != 0 && crate::irql::current() > crate::irql::DISPATCH_LEVEL {
-        verifier::violation(Rule::IrqlNotLessOrEqual, "ExAllocatePool2 above DISPATCH_LEVEL");
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            "ExAllocatePool2 above DISPATCH_LEVEL",
+        );
     }
     if flags & POOL_FLAG_PAGED != 0 && crate::irql::current() > crate::irql::APC_LEVEL {
         verifier::violation(
@@ -146,7 +149,10 @@ pub unsafe extern "system" fn MmGetSystemRoutineAddress(
     name: *const windows_sys::Win32::Foundation::UNICODE_STRING,
 ) -> *mut c_void {
     if crate::irql::current() > crate::irql::PASSIVE_LEVEL {
-        verifier::violation(Rule::IrqlNotLessOrEqual, "MmGetSystemRoutineAddress above PASSIVE_LEVEL");
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            "MmGetSystemRoutineAddress above PASSIVE_LEVEL",
+        );
     }
     // SAFETY: caller contract.
     let n = unsafe {
@@ -154,7 +160,9 @@ pub unsafe extern "system" fn MmGetSystemRoutineAddress(
         String::from_utf16_lossy(std::slice::from_raw_parts(u.Buffer, u.Length as usize / 2))
     };
     match n.as_str() {
-        "ExAllocatePool2" if crate::config::ex_allocate_pool2_available() => ExAllocatePool2 as *mut c_void,
+        "ExAllocatePool2" if crate::config::ex_allocate_pool2_available() => {
+            ExAllocatePool2 as *mut c_void
+        }
         "ExAllocatePoolWithTag" => ExAllocatePoolWithTag as *mut c_void,
         _ => std::ptr::null_mut(),
     }

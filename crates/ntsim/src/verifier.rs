@@ -223,7 +223,10 @@ impl Scope {
         crate::config::reset();
         let stale = take_violations();
         if !stale.is_empty() {
-            eprintln!("ntsim: dropping {} violation(s) left by an earlier test", stale.len());
+            eprintln!(
+                "ntsim: dropping {} violation(s) left by an earlier test",
+                stale.len()
+            );
         }
         Scope {
             _guard: guard,

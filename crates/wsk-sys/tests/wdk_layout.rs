@@ -18,5 +18,9 @@ fn wdk_wsk_h_layouts_match_wsk_sys() {
         report.fields,
         report.mismatches.len()
     );
-    assert!(report.mismatches.is_empty(), "{}", report.mismatches.join("\n"));
+    assert!(
+        report.mismatches.is_empty(),
+        "{}",
+        report.mismatches.join("\n")
+    );
 }

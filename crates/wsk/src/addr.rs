@@ -49,10 +49,15 @@ impl SockAddrBuf {
     /// The wildcard address (`0.0.0.0:0` or `[::]:0`) of `addr`'s family.
     pub fn unspecified_like(addr: &SocketAddr) -> Self {
         match addr {
-            SocketAddr::V4(_) => Self::new(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
-            SocketAddr::V6(_) => {
-                Self::new(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0)))
+            SocketAddr::V4(_) => {
+                Self::new(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)))
             }
+            SocketAddr::V6(_) => Self::new(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::UNSPECIFIED,
+                0,
+                0,
+                0,
+            ))),
         }
     }
 
@@ -71,7 +76,12 @@ impl SockAddrBuf {
                 ip.copy_from_slice(&b[8..24]);
                 let flow = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
                 let scope = u32::from_le_bytes([b[24], b[25], b[26], b[27]]);
-                Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope)))
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(ip),
+                    port,
+                    flow,
+                    scope,
+                )))
             }
             _ => None,
         }

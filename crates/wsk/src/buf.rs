@@ -13,11 +13,12 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use windows_sys::Wdk::Foundation::MDL;
-use windows_sys::Wdk::System::SystemServices::{IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool};
+use windows_sys::Wdk::System::SystemServices::{
+    IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool,
+};
 use wsk_sys::WSK_BUF;
 
 use crate::error::{Error, Result};
-
 
 /// Memory described by a locked MDL chain of [`MdlBuffer::len`] bytes.
 ///
@@ -88,7 +89,13 @@ impl NonPagedBuffer {
         let mem = NonNull::new(mem).ok_or(Error::InsufficientResources)?;
         // SAFETY: describes the block just allocated; not attached to an IRP.
         let mdl = unsafe {
-            IoAllocateMdl(mem.as_ptr() as *const c_void, mdl_len, false, false, core::ptr::null_mut())
+            IoAllocateMdl(
+                mem.as_ptr() as *const c_void,
+                mdl_len,
+                false,
+                false,
+                core::ptr::null_mut(),
+            )
         };
         let Some(mdl) = NonNull::new(mdl) else {
             // SAFETY: freeing our own block.
@@ -173,7 +180,9 @@ impl BufferChain {
 // SAFETY: the chain links live, nonpaged MDLs owned by `parts`.
 unsafe impl MdlBuffer for BufferChain {
     fn mdl(&self) -> *mut MDL {
-        self.parts.first().map_or(core::ptr::null_mut(), |p| p.mdl())
+        self.parts
+            .first()
+            .map_or(core::ptr::null_mut(), |p| p.mdl())
     }
     fn len(&self) -> usize {
         self.len

@@ -75,7 +75,8 @@ impl WskClient {
             Dispatch: core::ptr::null(),
         };
         // SAFETY: registered block; out pointer to our local.
-        let status = unsafe { WskCaptureProviderNPI(&mut block.registration, wait_ms, &mut provider) };
+        let status =
+            unsafe { WskCaptureProviderNPI(&mut block.registration, wait_ms, &mut provider) };
         if let Err(e) = check(status) {
             // SAFETY: undo the successful WskRegister.
             unsafe { WskDeregister(&mut block.registration) };

@@ -32,7 +32,15 @@ const SL_INVOKE_ON_ERROR: u8 = 0x80;
 #[inline]
 pub unsafe fn next_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: caller contract; CurrentStackLocation points one past the caller's location.
-    unsafe { (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation.sub(1) }
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation
+            .sub(1)
+    }
 }
 
 /// `IoSetCompletionRoutine(Irp, Routine, Context, TRUE, TRUE, TRUE)`: sets the routine in the
@@ -42,7 +50,11 @@ pub unsafe fn next_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
 /// # Safety
 /// `irp` is a live IRP this driver owns, with a next stack location.
 #[inline]
-pub unsafe fn set_completion_routine(irp: *mut IRP, routine: CompletionRoutine, context: *mut c_void) {
+pub unsafe fn set_completion_routine(
+    irp: *mut IRP,
+    routine: CompletionRoutine,
+    context: *mut c_void,
+) {
     // SAFETY: caller contract.
     unsafe {
         let sl = next_stack_location(irp);
@@ -74,7 +86,9 @@ impl OwnedIrp {
     pub fn allocate() -> Result<Self> {
         // SAFETY: plain allocation call.
         let p = unsafe { IoAllocateIrp(1, false) };
-        NonNull::new(p).map(OwnedIrp).ok_or(Error::InsufficientResources)
+        NonNull::new(p)
+            .map(OwnedIrp)
+            .ok_or(Error::InsufficientResources)
     }
 
     /// The raw IRP.
@@ -160,7 +174,11 @@ impl SyncWait {
         // SAFETY: our event; our IRP, not yet given to the provider.
         unsafe {
             KeResetEvent(&mut self.event);
-            set_completion_routine(irp.as_ptr(), sync_completion, self as *mut Self as *mut c_void);
+            set_completion_routine(
+                irp.as_ptr(),
+                sync_completion,
+                self as *mut Self as *mut c_void,
+            );
         }
     }
 
@@ -170,7 +188,15 @@ impl SyncWait {
     pub(crate) fn completed(&mut self) -> bool {
         let zero: i64 = 0;
         // SAFETY: our event, alive across the call; a zero timeout never blocks.
-        let s = unsafe { KeWaitForSingleObject(&mut self.event as *mut KEVENT as *const c_void, 0, 0, false, &zero) };
+        let s = unsafe {
+            KeWaitForSingleObject(
+                &mut self.event as *mut KEVENT as *const c_void,
+                0,
+                0,
+                false,
+                &zero,
+            )
+        };
         s != STATUS_TIMEOUT
     }
 
@@ -181,7 +207,11 @@ impl SyncWait {
     ///
     /// No use-after-free: the IRP and this block stay owned by the waiting thread until the
     /// completion routine has signalled, and the routine touches nothing else.
-    pub(crate) fn wait(&mut self, irp: &OwnedIrp, timeout_100ns: Option<u64>) -> (NTSTATUS, usize, bool) {
+    pub(crate) fn wait(
+        &mut self,
+        irp: &OwnedIrp,
+        timeout_100ns: Option<u64>,
+    ) -> (NTSTATUS, usize, bool) {
         let event = &mut self.event as *mut KEVENT as *const c_void;
         let mut timed_out = false;
         if let Some(t) = timeout_100ns {

@@ -99,7 +99,9 @@ fn run_sync(
     // would be signalled by now; waiting for it would hang forever (IoCancelIrp cannot help
     // an IRP nobody holds). The IRP stays ours.
     if dispatch_status < 0 && dispatch_status != STATUS_PENDING && !wait.completed() {
-        return Err(check(dispatch_status).err().unwrap_or(Error::Status(dispatch_status)));
+        return Err(check(dispatch_status)
+            .err()
+            .unwrap_or(Error::Status(dispatch_status)));
     }
     let (status, info, timed_out) = wait.wait(irp, timeout_100ns(timeout));
     if timed_out && status == STATUS_CANCELLED {
@@ -177,7 +179,12 @@ impl Core {
         let p = op.into_raw();
         if self
             .cached
-            .compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             // SAFETY: our block, not stored: free it.
@@ -295,7 +302,12 @@ fn fail_unstarted(irp: *mut IRP) {
         (*irp).IoStatus.Anonymous.Status = STATUS_INVALID_HANDLE;
         (*irp).IoStatus.Information = 0;
         (*irp).CurrentLocation -= 1;
-        let sl = &mut (*irp).Tail.Overlay.Anonymous2.Anonymous.CurrentStackLocation;
+        let sl = &mut (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation;
         *sl = sl.sub(1);
         windows_sys::Wdk::System::SystemServices::IofCompleteRequest(irp, 0);
     }
@@ -303,7 +315,11 @@ fn fail_unstarted(irp: *mut IRP) {
 
 /// Closes a socket without waiting (used when a socket is dropped above PASSIVE_LEVEL).
 fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
-    unsafe extern "system" fn done(_d: *mut DEVICE_OBJECT, irp: *mut IRP, _c: *mut c_void) -> NTSTATUS {
+    unsafe extern "system" fn done(
+        _d: *mut DEVICE_OBJECT,
+        irp: *mut IRP,
+        _c: *mut c_void,
+    ) -> NTSTATUS {
         // SAFETY: the IRP was leaked to this routine by close_async.
         drop(unsafe { OwnedIrp::from_raw(irp) });
         STATUS_MORE_PROCESSING_REQUIRED
@@ -363,7 +379,10 @@ where
 {
     // SAFETY: context is the AsyncOp leaked by start_async; this routine runs once.
     let mut op = unsafe { PoolBox::from_raw(context as *mut AsyncOp<B, D>, WSK_TAG) };
-    let (status, info) = op.irp.as_ref().map_or((STATUS_CANCELLED, 0), |i| i.io_status());
+    let (status, info) = op
+        .irp
+        .as_ref()
+        .map_or((STATUS_CANCELLED, 0), |i| i.io_status());
     let result = check(status).map(|_| info);
     let buf = op.buf.take();
     let done = op.done.take();
@@ -465,9 +484,16 @@ impl StreamSocket {
     /// `STATUS_NETWORK_UNREACHABLE`, `STATUS_HOST_UNREACHABLE`, `STATUS_IO_TIMEOUT`,
     /// `STATUS_INSUFFICIENT_RESOURCES`, or any status of the provider.
     /// Source (seed 002): <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket_connect>
-    pub fn connect(client: &WskClient, remote: SocketAddr, timeout: Option<Duration>) -> Result<StreamSocket> {
+    pub fn connect(
+        client: &WskClient,
+        remote: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> Result<StreamSocket> {
         require_passive()?;
-        let socket_connect = client.dispatch().WskSocketConnect.ok_or(Error::NotImplemented)?;
+        let socket_connect = client
+            .dispatch()
+            .WskSocketConnect
+            .ok_or(Error::NotImplemented)?;
         let mut op = new_op()?;
         let mut local = SockAddrBuf::unspecified_like(&remote);
         let mut remote_buf = SockAddrBuf::new(remote);
@@ -512,7 +538,14 @@ impl StreamSocket {
         timeout: Option<Duration>,
         mut op: PoolBox<OpBlock>,
     ) -> Result<StreamSocket> {
-        let raw = create_socket(client, &mut op, family_of(&remote), SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_CONNECTION_SOCKET)?;
+        let raw = create_socket(
+            client,
+            &mut op,
+            family_of(&remote),
+            SOCK_STREAM,
+            IPPROTO_TCP,
+            WSK_FLAG_CONNECTION_SOCKET,
+        )?;
         let mut s = StreamSocket {
             core: Core::new(raw, op),
             fallback: true,
@@ -590,7 +623,13 @@ impl StreamSocket {
     /// Errors before the send starts come back with the buffer (`STATUS_INVALID_PARAMETER`,
     /// `STATUS_INSUFFICIENT_RESOURCES`); errors of the send itself reach `done`.
     /// Allocates one IRP and one small nonpaged block per call.
-    pub fn send_async<B, F>(&self, buf: B, offset: usize, len: usize, done: F) -> core::result::Result<(), (Error, B)>
+    pub fn send_async<B, F>(
+        &self,
+        buf: B,
+        offset: usize,
+        len: usize,
+        done: F,
+    ) -> core::result::Result<(), (Error, B)>
     where
         B: MdlBuffer + Send + 'static,
         F: FnOnce(Result<usize>, B) + Send + 'static,
@@ -600,7 +639,15 @@ impl StreamSocket {
         };
         let raw = self.core.raw.as_ptr();
         // SAFETY: open socket; the WSK_BUF lives in the async block until completion.
-        start_async(&self.core, buf, offset, len, None, done, |irp, b, _| unsafe { send(raw, b, 0, irp) })
+        start_async(
+            &self.core,
+            buf,
+            offset,
+            len,
+            None,
+            done,
+            |irp, b, _| unsafe { send(raw, b, 0, irp) },
+        )
     }
 
     /// Receives into `len` bytes of `buf` from `offset` with `WskReceive` and waits; returns
@@ -666,9 +713,15 @@ impl StreamSocket {
         let flags = if wait_all { WSK_FLAG_WAITALL } else { 0 };
         // SAFETY: open socket; the WSK_BUF lives in the async block, which owns the buffer,
         // until completion.
-        start_async(&self.core, buf, offset, len, None, done, |irp, b, _| unsafe {
-            receive(raw, b, flags, irp)
-        })
+        start_async(
+            &self.core,
+            buf,
+            offset,
+            len,
+            None,
+            done,
+            |irp, b, _| unsafe { receive(raw, b, flags, irp) },
+        )
     }
 
     /// Graceful disconnect (`WskDisconnect`, no flags): queued sends go out, then the peer
@@ -686,7 +739,12 @@ impl StreamSocket {
     /// Errors: as [`StreamSocket::disconnect`], and `STATUS_INVALID_PARAMETER` for a range
     /// outside `buf`.
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
-    pub fn disconnect_with<B: MdlBuffer + ?Sized>(&self, buf: &B, offset: usize, len: usize) -> Result<usize> {
+    pub fn disconnect_with<B: MdlBuffer + ?Sized>(
+        &self,
+        buf: &B,
+        offset: usize,
+        len: usize,
+    ) -> Result<usize> {
         let wb = wsk_buf(buf, offset, len)?;
         self.disconnect_raw(Some(wb), 0)
     }
@@ -724,8 +782,7 @@ impl StreamSocket {
 
     /// The remote address (`WskGetRemoteAddress`). PASSIVE_LEVEL.
     pub fn remote_address(&self) -> Result<SocketAddr> {
-        self.core
-            .local_address(self.dispatch().WskGetRemoteAddress)
+        self.core.local_address(self.dispatch().WskGetRemoteAddress)
     }
 
     /// Closes the socket with `WskCloseSocket`, which first completes every pending
@@ -787,7 +844,14 @@ impl DatagramSocket {
     pub fn bind(client: &WskClient, local: SocketAddr) -> Result<DatagramSocket> {
         require_passive()?;
         let mut op = new_op()?;
-        let raw = create_socket(client, &mut op, family_of(&local), SOCK_DGRAM, IPPROTO_UDP, WSK_FLAG_DATAGRAM_SOCKET)?;
+        let raw = create_socket(
+            client,
+            &mut op,
+            family_of(&local),
+            SOCK_DGRAM,
+            IPPROTO_UDP,
+            WSK_FLAG_DATAGRAM_SOCKET,
+        )?;
         let s = DatagramSocket {
             core: Core::new(raw, op),
         };
@@ -817,7 +881,11 @@ impl DatagramSocket {
     }
 
     fn control_address(&self, code: u32, remote: SocketAddr) -> Result<()> {
-        let control = self.core.basic().WskControlSocket.ok_or(Error::NotImplemented)?;
+        let control = self
+            .core
+            .basic()
+            .WskControlSocket
+            .ok_or(Error::NotImplemented)?;
         let raw = self.core.raw.as_ptr();
         self.core
             .sync(self.core.timeout, |irp, _, addr| {
@@ -923,7 +991,10 @@ impl DatagramSocket {
         len: usize,
     ) -> Result<(usize, SocketAddr)> {
         let wb = wsk_buf(&*buf, offset, len)?;
-        let receive_from = self.dispatch().WskReceiveFrom.ok_or(Error::NotImplemented)?;
+        let receive_from = self
+            .dispatch()
+            .WskReceiveFrom
+            .ok_or(Error::NotImplemented)?;
         let raw = self.core.raw.as_ptr();
         let (n, from) = self.core.sync_addr(self.core.timeout, |irp, b, addr| {
             *b = wb;
@@ -966,22 +1037,30 @@ impl DatagramSocket {
             return Err((Error::NotImplemented, buf));
         };
         let raw = self.core.raw.as_ptr();
-        start_async_with(&self.core, buf, offset, len, None, WithAddr(done), |irp, b, addr| {
-            // SAFETY: open socket; WSK_BUF and address live in the async block until
-            // completion.
-            unsafe {
-                receive_from(
-                    raw,
-                    b,
-                    0,
-                    (*addr).as_mut_ptr(),
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                    irp,
-                )
-            }
-        })
+        start_async_with(
+            &self.core,
+            buf,
+            offset,
+            len,
+            None,
+            WithAddr(done),
+            |irp, b, addr| {
+                // SAFETY: open socket; WSK_BUF and address live in the async block until
+                // completion.
+                unsafe {
+                    receive_from(
+                        raw,
+                        b,
+                        0,
+                        (*addr).as_mut_ptr(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+        )
     }
 
     /// Sets the default timeout of this socket's synchronous calls.
@@ -1036,7 +1115,14 @@ impl ListenSocket {
     pub fn bind(client: &WskClient, local: SocketAddr) -> Result<ListenSocket> {
         require_passive()?;
         let mut op = new_op()?;
-        let raw = create_socket(client, &mut op, family_of(&local), SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET)?;
+        let raw = create_socket(
+            client,
+            &mut op,
+            family_of(&local),
+            SOCK_STREAM,
+            IPPROTO_TCP,
+            WSK_FLAG_LISTEN_SOCKET,
+        )?;
         let s = ListenSocket {
             core: Core::new(raw, op),
         };
@@ -1088,7 +1174,11 @@ impl ListenSocket {
         };
         let local = local.get().ok_or(Error::InvalidParameter)?;
         let remote = remote.get().ok_or(Error::InvalidParameter)?;
-        Ok(Accepted { socket, local, remote })
+        Ok(Accepted {
+            socket,
+            local,
+            remote,
+        })
     }
 
     /// Accepts one incoming connection without waiting: `done(result)` runs in the
@@ -1177,7 +1267,10 @@ where
 {
     // SAFETY: context is the AcceptBlock leaked by accept_async; this routine runs once.
     let mut b = unsafe { PoolBox::from_raw(context as *mut AcceptBlock<F>, WSK_TAG) };
-    let (status, info) = b.irp.as_ref().map_or((STATUS_CANCELLED, 0), |i| i.io_status());
+    let (status, info) = b
+        .irp
+        .as_ref()
+        .map_or((STATUS_CANCELLED, 0), |i| i.io_status());
     let (op, done, local, remote) = (b.op.take(), b.done.take(), b.local, b.remote);
     drop(b);
     let result = check(status).and_then(|_| {
@@ -1190,7 +1283,11 @@ where
         // On a decoding failure `socket` drops here, which closes it.
         let local = local.get().ok_or(Error::InvalidParameter)?;
         let remote = remote.get().ok_or(Error::InvalidParameter)?;
-        Ok(Accepted { socket, local, remote })
+        Ok(Accepted {
+            socket,
+            local,
+            remote,
+        })
     });
     if let Some(done) = done {
         done(result);

@@ -45,7 +45,9 @@ fn send_after_peer_reset_reports_connection_reset() {
             let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
             let (peer, _) = l.accept().unwrap();
             // SO_LINGER 0 then close: the peer sends RST.
-            socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&peer)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(peer);
             let buf = NonPagedBuffer::new(64 * 1024, TAG).unwrap();
             // The first sends may still be accepted locally; the RST must surface within a
@@ -105,7 +107,10 @@ fn capture_after_deregister_fails_device_not_ready() {
     // SAFETY: the raw registration sequence of the WSK docs, on locals that outlive it.
     unsafe {
         assert_eq!(WskRegister(&npi, &mut reg), STATUS_SUCCESS);
-        assert_eq!(WskCaptureProviderNPI(&mut reg, WSK_NO_WAIT, &mut prov), STATUS_SUCCESS);
+        assert_eq!(
+            WskCaptureProviderNPI(&mut reg, WSK_NO_WAIT, &mut prov),
+            STATUS_SUCCESS
+        );
         WskReleaseProviderNPI(&mut reg);
         WskDeregister(&mut reg);
         // WskCaptureProviderNPI docs: "After WskDeregister is called, any further calls to

@@ -41,7 +41,10 @@ fn accept_and_exchange(mode: CompletionMode, ip: &str) {
             let up = payload(100_000, round + 7);
             peer.write_all(&up).unwrap();
             let mut buf = NonPagedBuffer::new(100_000, TAG).unwrap();
-            assert_eq!(acc.socket.receive(&mut buf, 0, 100_000, true).unwrap(), 100_000);
+            assert_eq!(
+                acc.socket.receive(&mut buf, 0, 100_000, true).unwrap(),
+                100_000
+            );
             assert_eq!(buf.as_slice(), &up[..]);
             // Driver -> peer.
             let down = NonPagedBuffer::from_slice(&payload(50_000, round + 70), TAG).unwrap();
@@ -79,7 +82,10 @@ fn accept_inline_ipv6() {
 /// An asynchronous accept posted before the client connects completes with the connection.
 #[test]
 fn accept_async_completes_when_a_client_connects() {
-    for (mode, ip) in [(CompletionMode::Pending, "127.0.0.1"), (CompletionMode::Inline, "[::1]")] {
+    for (mode, ip) in [
+        (CompletionMode::Pending, "127.0.0.1"),
+        (CompletionMode::Inline, "[::1]"),
+    ] {
         let scope = begin(mode);
         {
             let client = WskClient::register(1000).unwrap();
@@ -112,7 +118,8 @@ fn closing_listener_cancels_pending_accept() {
             let client = WskClient::register(1000).unwrap();
             let l = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap()).unwrap();
             let (tx, rx) = mpsc::channel();
-            l.accept_async(move |r| tx.send(r.map(|_| ())).unwrap()).unwrap();
+            l.accept_async(move |r| tx.send(r.map(|_| ())).unwrap())
+                .unwrap();
             l.close().unwrap();
             let r = rx.recv_timeout(LIMIT).unwrap();
             assert_eq!(r, Err(Error::Cancelled));
@@ -146,7 +153,9 @@ fn listen_on_address_in_use() {
     {
         let client = WskClient::register(1000).unwrap();
         let l = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap()).unwrap();
-        let e = ListenSocket::bind(&client, l.local_address().unwrap()).err().unwrap();
+        let e = ListenSocket::bind(&client, l.local_address().unwrap())
+            .err()
+            .unwrap();
         assert_eq!(e.status(), STATUS_ADDRESS_ALREADY_EXISTS);
     }
     scope.assert_clean();
@@ -156,7 +165,10 @@ fn listen_on_address_in_use() {
 /// the connection is half-closed, so the peer can still send and we still receive.
 #[test]
 fn graceful_disconnect_with_final_data_peer_sees_fin() {
-    for (mode, ip) in [(CompletionMode::Pending, "127.0.0.1"), (CompletionMode::Inline, "[::1]")] {
+    for (mode, ip) in [
+        (CompletionMode::Pending, "127.0.0.1"),
+        (CompletionMode::Inline, "[::1]"),
+    ] {
         let scope = begin(mode);
         {
             let client = WskClient::register(1000).unwrap();
@@ -168,12 +180,20 @@ fn graceful_disconnect_with_final_data_peer_sees_fin() {
             let first = NonPagedBuffer::from_slice(&payload(30_000, 1), TAG).unwrap();
             acc.socket.send(&first, 0, 30_000).unwrap();
             let last = NonPagedBuffer::from_slice(&payload(20_000, 2), TAG).unwrap();
-            assert_eq!(acc.socket.disconnect_with(&last, 100, 19_900).unwrap(), 19_900);
+            assert_eq!(
+                acc.socket.disconnect_with(&last, 100, 19_900).unwrap(),
+                19_900
+            );
             let mut got = Vec::new();
             peer.read_to_end(&mut got).unwrap(); // ends at the FIN
             let mut want = first.as_slice().to_vec();
             want.extend_from_slice(&last.as_slice()[100..]);
-            assert!(got == want, "peer got {} bytes, want {}", got.len(), want.len());
+            assert!(
+                got == want,
+                "peer got {} bytes, want {}",
+                got.len(),
+                want.len()
+            );
             // Half-close: the other direction still works.
             peer.write_all(b"still open").unwrap();
             peer.shutdown(Shutdown::Write).unwrap();
@@ -181,7 +201,10 @@ fn graceful_disconnect_with_final_data_peer_sees_fin() {
             assert_eq!(acc.socket.receive(&mut buf, 0, 64, true).unwrap(), 10);
             assert_eq!(&buf.as_slice()[..10], b"still open");
             // A second disconnect is refused.
-            assert_eq!(acc.socket.disconnect().unwrap_err(), Error::InvalidDeviceState);
+            assert_eq!(
+                acc.socket.disconnect().unwrap_err(),
+                Error::InvalidDeviceState
+            );
         }
         scope.assert_clean();
     }
@@ -212,7 +235,10 @@ fn graceful_disconnect_without_data() {
 /// application").
 #[test]
 fn abortive_disconnect_peer_sees_rst() {
-    for (mode, ip) in [(CompletionMode::Pending, "127.0.0.1"), (CompletionMode::Inline, "[::1]")] {
+    for (mode, ip) in [
+        (CompletionMode::Pending, "127.0.0.1"),
+        (CompletionMode::Inline, "[::1]"),
+    ] {
         let scope = begin(mode);
         {
             let client = WskClient::register(1000).unwrap();
@@ -235,7 +261,10 @@ fn abortive_disconnect_peer_sees_rst() {
             assert_eq!(e.kind(), ErrorKind::ConnectionReset, "peer saw {e:?}");
             // Only closing is left to do.
             let mut buf = NonPagedBuffer::new(8, TAG).unwrap();
-            assert_eq!(acc.socket.receive(&mut buf, 0, 8, false).unwrap_err(), Error::ConnectionAborted);
+            assert_eq!(
+                acc.socket.receive(&mut buf, 0, 8, false).unwrap_err(),
+                Error::ConnectionAborted
+            );
             acc.socket.close().unwrap();
         }
         scope.assert_clean();

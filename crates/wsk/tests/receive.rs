@@ -63,7 +63,10 @@ fn one_mib_then_fin(mode: CompletionMode, bind: &str) {
                 0 => {
                     let want = 65_000.min(total - got.len()).max(1);
                     let n = sock.receive(&mut big, 5, want, true).unwrap();
-                    assert!(n == want || got.len() + n == total, "WAITALL returned {n} of {want}");
+                    assert!(
+                        n == want || got.len() + n == total,
+                        "WAITALL returned {n} of {want}"
+                    );
                     got.extend_from_slice(&big.as_slice()[5..5 + n]);
                     n
                 }
@@ -91,7 +94,11 @@ fn one_mib_then_fin(mode: CompletionMode, bind: &str) {
             }
         }
         assert_eq!(got.len(), total);
-        assert!(got == data, "bytes differ at {:?}", got.iter().zip(&data).position(|(a, b)| a != b));
+        assert!(
+            got == data,
+            "bytes differ at {:?}",
+            got.iter().zip(&data).position(|(a, b)| a != b)
+        );
         // After the FIN every receive completes at once with 0 bytes.
         assert_eq!(sock.receive(&mut big, 0, 100, false).unwrap(), 0);
         assert_eq!(sock.receive(&mut big, 0, 100, true).unwrap(), 0);
@@ -232,10 +239,15 @@ fn receive_after_peer_reset_reports_connection_reset() {
         {
             let client = WskClient::register(1000).unwrap();
             let (sock, peer) = pair(&client, "127.0.0.1:0");
-            socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&peer)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(peer);
             let mut buf = NonPagedBuffer::new(64, TAG).unwrap();
-            assert_eq!(sock.receive(&mut buf, 0, 64, false).unwrap_err(), Error::ConnectionReset);
+            assert_eq!(
+                sock.receive(&mut buf, 0, 64, false).unwrap_err(),
+                Error::ConnectionReset
+            );
         }
         scope.assert_clean();
     }
@@ -257,7 +269,8 @@ fn receive_from_two_senders(mode: CompletionMode, ip: &str) {
         let to = sock.local_address().unwrap();
         let a = UdpSocket::bind(format!("{ip}:0")).unwrap();
         let b = UdpSocket::bind(format!("{ip}:0")).unwrap();
-        let senders: [(SocketAddr, &UdpSocket); 2] = [(a.local_addr().unwrap(), &a), (b.local_addr().unwrap(), &b)];
+        let senders: [(SocketAddr, &UdpSocket); 2] =
+            [(a.local_addr().unwrap(), &a), (b.local_addr().unwrap(), &b)];
         let mut buf = NonPagedBuffer::new(2048, TAG).unwrap();
         for i in 0..400u32 {
             let (from, s) = senders[(i % 2) as usize];
@@ -297,7 +310,10 @@ fn receive_from_inline_ipv6() {
 /// cancelled by close.
 #[test]
 fn receive_from_async_and_cancel_on_close() {
-    for (mode, ip) in [(CompletionMode::Pending, "127.0.0.1"), (CompletionMode::Inline, "[::1]")] {
+    for (mode, ip) in [
+        (CompletionMode::Pending, "127.0.0.1"),
+        (CompletionMode::Inline, "[::1]"),
+    ] {
         let scope = begin(mode);
         {
             let client = WskClient::register(1000).unwrap();

@@ -19,7 +19,8 @@ fn one_mib_in_mixed_sends(mode: CompletionMode) {
     let (addr, sink) = tcp_sink("127.0.0.1:0", Duration::from_secs(20));
     {
         let client = WskClient::register(1000).expect("register");
-        let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).expect("connect");
+        let sock =
+            StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).expect("connect");
         assert!(!sock.used_fallback());
         assert_eq!(sock.remote_address().expect("remote"), addr);
         let big = NonPagedBuffer::from_slice(&data, TAG).expect("buffer");
@@ -45,10 +46,19 @@ fn one_mib_in_mixed_sends(mode: CompletionMode) {
                     first[lead..].copy_from_slice(&data[off..off + a - lead]);
                     parts.push(NonPagedBuffer::from_slice(&first, TAG).expect("p1"));
                     if b > 0 {
-                        parts.push(NonPagedBuffer::from_slice(&data[off + a - lead..off + a - lead + b], TAG).expect("p2"));
+                        parts.push(
+                            NonPagedBuffer::from_slice(
+                                &data[off + a - lead..off + a - lead + b],
+                                TAG,
+                            )
+                            .expect("p2"),
+                        );
                     }
                     if c > 0 {
-                        parts.push(NonPagedBuffer::from_slice(&data[off + a - lead + b..off + n], TAG).expect("p3"));
+                        parts.push(
+                            NonPagedBuffer::from_slice(&data[off + a - lead + b..off + n], TAG)
+                                .expect("p3"),
+                        );
                     }
                     let chain = BufferChain::new(parts).expect("chain");
                     let sent = sock.send(&chain, lead, n).expect("send chain");
@@ -62,7 +72,11 @@ fn one_mib_in_mixed_sends(mode: CompletionMode) {
     }
     let got = sink.join().expect("sink thread").expect("sink io");
     assert_eq!(got.len(), total);
-    assert!(got == data, "bytes differ at {:?}", got.iter().zip(&data).position(|(a, b)| a != b));
+    assert!(
+        got == data,
+        "bytes differ at {:?}",
+        got.iter().zip(&data).position(|(a, b)| a != b)
+    );
     scope.assert_clean();
 }
 
@@ -92,9 +106,21 @@ fn steady_state_sends_allocate_nothing(mode: CompletionMode) {
             assert_eq!(sock.send(&buf, 0, 4096).unwrap(), 4096);
         }
         let after = ntsim::verifier::snapshot();
-        assert_eq!(after.pool_allocations - before.pool_allocations, 0, "pool allocations");
-        assert_eq!(after.irp_allocations - before.irp_allocations, 0, "IRP allocations");
-        assert_eq!(after.mdl_allocations - before.mdl_allocations, 0, "MDL allocations");
+        assert_eq!(
+            after.pool_allocations - before.pool_allocations,
+            0,
+            "pool allocations"
+        );
+        assert_eq!(
+            after.irp_allocations - before.irp_allocations,
+            0,
+            "IRP allocations"
+        );
+        assert_eq!(
+            after.mdl_allocations - before.mdl_allocations,
+            0,
+            "MDL allocations"
+        );
         // The provider read the bytes straight from the MDL-described memory.
         sock.close().unwrap();
     }
@@ -182,7 +208,10 @@ fn works_without_ex_allocate_pool2() {
         let client = WskClient::register(1000).unwrap();
         assert!(!wsk::pool::resolve());
         let buf = NonPagedBuffer::new(10_000, TAG).unwrap();
-        assert!(buf.as_slice().iter().all(|&b| b == 0), "fallback zeroes the block");
+        assert!(
+            buf.as_slice().iter().all(|&b| b == 0),
+            "fallback zeroes the block"
+        );
         let buf = NonPagedBuffer::from_slice(&data, TAG).unwrap();
         let sock = StreamSocket::connect(&client, addr, Some(Duration::from_secs(5))).unwrap();
         sock.send(&buf, 0, data.len()).unwrap();

@@ -29,14 +29,20 @@ fn two_thousand_datagrams(mode: CompletionMode, bind: &str) {
             wait_window(&received, i as usize, 32);
             let d = datagram(i);
             buf.as_mut_slice()[..d.len()].copy_from_slice(&d);
-            assert_eq!(sock.send_to(&buf, 0, d.len(), Some(peer)).expect("send_to"), d.len());
+            assert_eq!(
+                sock.send_to(&buf, 0, d.len(), Some(peer)).expect("send_to"),
+                d.len()
+            );
         }
         sock.set_remote(peer).expect("SIO_WSK_SET_REMOTE_ADDRESS");
         for i in 1000..2000u32 {
             wait_window(&received, i as usize, 32);
             let d = datagram(i);
             buf.as_mut_slice()[..d.len()].copy_from_slice(&d);
-            assert_eq!(sock.send_to(&buf, 0, d.len(), None).expect("send_to NULL"), d.len());
+            assert_eq!(
+                sock.send_to(&buf, 0, d.len(), None).expect("send_to NULL"),
+                d.len()
+            );
         }
         sock.close().expect("close");
     }

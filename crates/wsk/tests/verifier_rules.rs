@@ -46,7 +46,10 @@ fn raw_client() -> Raw {
     // SAFETY: documented registration sequence on boxed, stable storage.
     unsafe {
         assert_eq!(WskRegister(&npi, &mut *reg), STATUS_SUCCESS);
-        assert_eq!(WskCaptureProviderNPI(&mut *reg, WSK_NO_WAIT, &mut p), STATUS_SUCCESS);
+        assert_eq!(
+            WskCaptureProviderNPI(&mut *reg, WSK_NO_WAIT, &mut p),
+            STATUS_SUCCESS
+        );
     }
     Raw {
         reg,
@@ -65,14 +68,22 @@ impl Drop for Raw {
     }
 }
 
-unsafe extern "system" fn signal(_d: *mut DEVICE_OBJECT, _i: *mut IRP, ctx: *mut c_void) -> NTSTATUS {
+unsafe extern "system" fn signal(
+    _d: *mut DEVICE_OBJECT,
+    _i: *mut IRP,
+    ctx: *mut c_void,
+) -> NTSTATUS {
     // SAFETY: ctx is a live KEVENT owned by the test.
     unsafe { KeSetEvent(ctx as *mut KEVENT, 0, false) };
     STATUS_MORE_PROCESSING_REQUIRED
 }
 
 /// The broken routine: returns STATUS_SUCCESS for a driver-allocated IRP.
-unsafe extern "system" fn broken(_d: *mut DEVICE_OBJECT, _i: *mut IRP, ctx: *mut c_void) -> NTSTATUS {
+unsafe extern "system" fn broken(
+    _d: *mut DEVICE_OBJECT,
+    _i: *mut IRP,
+    ctx: *mut c_void,
+) -> NTSTATUS {
     // SAFETY: as above.
     unsafe { KeSetEvent(ctx as *mut KEVENT, 0, false) };
     STATUS_SUCCESS
@@ -87,13 +98,16 @@ fn event() -> Box<KEVENT> {
 
 fn wait(e: &mut KEVENT) {
     let t: i64 = -50_000_000; // 5 s
-    // SAFETY: live event.
+                              // SAFETY: live event.
     let s = unsafe { KeWaitForSingleObject(e as *mut KEVENT as *const c_void, 0, 0, false, &t) };
     assert_eq!(s, STATUS_SUCCESS, "completion within 5 s");
 }
 
 /// Creates a datagram socket with a raw IRP whose completion routine is `routine`.
-fn create_socket(c: &Raw, routine: wsk::irp::CompletionRoutine) -> (PWSK_SOCKET, *mut IRP, Box<KEVENT>) {
+fn create_socket(
+    c: &Raw,
+    routine: wsk::irp::CompletionRoutine,
+) -> (PWSK_SOCKET, *mut IRP, Box<KEVENT>) {
     let mut ev = event();
     // SAFETY: raw WSK call sequence with a fresh IRP and a live event as context.
     unsafe {
@@ -101,8 +115,17 @@ fn create_socket(c: &Raw, routine: wsk::irp::CompletionRoutine) -> (PWSK_SOCKET,
         set_completion_routine(irp, routine, &mut *ev as *mut KEVENT as *mut c_void);
         let d = &*c.npi.Dispatch;
         d.WskSocket.unwrap()(
-            c.npi.Client, 2, 2, 17, WSK_FLAG_DATAGRAM_SOCKET,
-            std::ptr::null_mut(), std::ptr::null(), 0, 0, std::ptr::null_mut(), irp,
+            c.npi.Client,
+            2,
+            2,
+            17,
+            WSK_FLAG_DATAGRAM_SOCKET,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            0,
+            0,
+            std::ptr::null_mut(),
+            irp,
         );
         (std::ptr::null_mut(), irp, ev)
     }
@@ -145,7 +168,8 @@ fn irp_freed_or_reused_while_pending() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     {
         let client = wsk::WskClient::register(1000).unwrap();
-        let sock = wsk::StreamSocket::connect(&client, listener.local_addr().unwrap(), None).unwrap();
+        let sock =
+            wsk::StreamSocket::connect(&client, listener.local_addr().unwrap(), None).unwrap();
         let (_peer, _) = listener.accept().unwrap(); // never reads
         let buf = wsk::NonPagedBuffer::new(64 << 20, 1).unwrap();
         let mut ev = event();
@@ -153,7 +177,11 @@ fn irp_freed_or_reused_while_pending() {
         // the deliberately broken calls are refused by the emulator and recorded.
         unsafe {
             use wsk::MdlBuffer;
-            let mut wb = WSK_BUF { Mdl: buf.mdl(), Offset: 0, Length: 64 << 20 };
+            let mut wb = WSK_BUF {
+                Mdl: buf.mdl(),
+                Offset: 0,
+                Length: 64 << 20,
+            };
             let irp = IoAllocateIrp(1, false);
             set_completion_routine(irp, signal, &mut *ev as *mut KEVENT as *mut c_void);
             let raw = sock.as_raw();
@@ -187,13 +215,25 @@ fn wsk_buf_longer_than_its_mdl_chain() {
             IoFreeIrp(irp);
             let buf = wsk::NonPagedBuffer::new(100, 1).unwrap();
             use wsk::MdlBuffer;
-            let mut wb = WSK_BUF { Mdl: buf.mdl(), Offset: 10, Length: 100 };
+            let mut wb = WSK_BUF {
+                Mdl: buf.mdl(),
+                Offset: 10,
+                Length: 100,
+            };
             let mut to = wsk::addr::SockAddrBuf::new("127.0.0.1:9".parse().unwrap());
             let mut ev2 = event();
             let irp2 = IoAllocateIrp(1, false);
             set_completion_routine(irp2, signal, &mut *ev2 as *mut KEVENT as *mut c_void);
             let d = &*((*sock).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH);
-            d.WskSendTo.unwrap()(sock, &mut wb, 0, to.as_mut_ptr(), 0, std::ptr::null_mut(), irp2);
+            d.WskSendTo.unwrap()(
+                sock,
+                &mut wb,
+                0,
+                to.as_mut_ptr(),
+                0,
+                std::ptr::null_mut(),
+                irp2,
+            );
             wait(&mut ev2);
             expect_rule(Rule::WskBufBeyondMdl);
             IoFreeIrp(irp2);

@@ -222,7 +222,8 @@ fn send_stream(
         Ok(s) => s,
         Err(e) if target.is_ipv6() && (options.ipv6_optional || provider_lacks_it(&e)) => {
             row.verified = "skipped".into();
-            row.detail = format!("skipped: provider fails IPv6 stream sockets (connect {target}: {e})");
+            row.detail =
+                format!("skipped: provider fails IPv6 stream sockets (connect {target}: {e})");
             return None;
         }
         Err(e) => {
@@ -291,7 +292,8 @@ fn datagram_part(client: &Client<'_>, options: &DemoOptions) -> Vec<OpResult> {
             // the driver, and never a pass.
             for row in [&mut explicit, &mut fixed] {
                 row.verified = "skipped".into();
-                row.detail = format!("skipped: provider lacks datagram sockets (open_datagram: {e})");
+                row.detail =
+                    format!("skipped: provider lacks datagram sockets (open_datagram: {e})");
             }
             drop(receiver.finish());
             return vec![explicit, fixed];
@@ -463,7 +465,10 @@ fn stats_part(client: &Client<'_>, before: Option<&StatsResponse>, rows: &[OpRes
 /// network failing it. Such parts are reported as skipped, never as passed.
 pub fn provider_lacks_it(e: &crate::client::Error) -> bool {
     use wskclient_ioctl::status::{STATUS_NOT_IMPLEMENTED, STATUS_NOT_SUPPORTED};
-    matches!(e.status(), Some(STATUS_NOT_IMPLEMENTED | STATUS_NOT_SUPPORTED))
+    matches!(
+        e.status(),
+        Some(STATUS_NOT_IMPLEMENTED | STATUS_NOT_SUPPORTED)
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -31,7 +31,13 @@ pub fn open() -> anyhow::Result<Box<dyn Device>> {
     let driver = ntsim::iomgr::load_driver(wskclient::DriverEntry, "wskclient")
         .map_err(|s| anyhow!("DriverEntry failed: {}", crate::client::NtStatus(s)))?;
     let handle = ntsim::iomgr::open(wskclient_ioctl::USER_PATH)
-        .map_err(|s| anyhow!("open {}: {}", wskclient_ioctl::USER_PATH, crate::client::NtStatus(s)))
+        .map_err(|s| {
+            anyhow!(
+                "open {}: {}",
+                wskclient_ioctl::USER_PATH,
+                crate::client::NtStatus(s)
+            )
+        })
         .context("embedded device")?;
     Ok(Box::new(Embedded {
         handle: Mutex::new(Some(handle)),

@@ -453,7 +453,10 @@ mod tests {
 
     impl Device for WineLikeDevice {
         fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
-            let fail = |status| IoStatus { status, information: 0 };
+            let fail = |status| IoStatus {
+                status,
+                information: 0,
+            };
             if code == Operation::OpenDatagram.code() {
                 return fail(STATUS_NOT_IMPLEMENTED);
             }
@@ -493,12 +496,25 @@ mod tests {
         if ipv6_bindable {
             assert!(!report.ok, "{}", report.table());
             assert_eq!(rows[1].2, "no");
-            assert!(report.results[1].detail.contains("0xC0000017"), "{}", report.results[1].detail);
+            assert!(
+                report.results[1].detail.contains("0xC0000017"),
+                "{}",
+                report.results[1].detail
+            );
         }
-        for r in report.results.iter().filter(|r| r.operation.contains("send_to")) {
+        for r in report
+            .results
+            .iter()
+            .filter(|r| r.operation.contains("send_to"))
+        {
             assert_eq!(r.verified, "skipped", "{}", report.table());
             assert_eq!(r.count, 0);
-            assert!(r.detail.starts_with("skipped: provider lacks datagram sockets"), "{}", r.detail);
+            assert!(
+                r.detail
+                    .starts_with("skipped: provider lacks datagram sockets"),
+                "{}",
+                r.detail
+            );
             assert!(r.detail.contains("STATUS_NOT_IMPLEMENTED"), "{}", r.detail);
         }
         // With it the IPv6 row is skipped (not passed) and the demo is OK.
@@ -508,8 +524,14 @@ mod tests {
         let rows = verdicts(&report);
         assert_eq!(rows[1].2, "skipped");
         assert!(report.results[1].detail.starts_with("skipped:"));
-        let passed: Vec<_> = rows.iter().filter(|r| r.2 == "yes").map(|r| r.0.as_str()).collect();
+        let passed: Vec<_> = rows
+            .iter()
+            .filter(|r| r.2 == "yes")
+            .map(|r| r.0.as_str())
+            .collect();
         assert_eq!(passed, ["open_stream+send+close", "query_stats"]);
-        assert!(report.table().contains("skipped: provider lacks datagram sockets"));
+        assert!(report
+            .table()
+            .contains("skipped: provider lacks datagram sockets"));
     }
 }

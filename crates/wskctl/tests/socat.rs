@@ -11,18 +11,30 @@ use wskctl::payload::{encode_datagram, verify_datagram};
 
 fn socat() -> Command {
     assert!(
-        Command::new("socat").arg("-V").stdout(Stdio::null()).status().is_ok(),
+        Command::new("socat")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok(),
         "socat is required (apt-get install socat; .ci/run installs it)"
     );
     Command::new("socat")
 }
 
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits (bounded) until a local socket on `port` is in `state` in /proc/net/{proto}
@@ -39,7 +51,10 @@ fn wait_for_socket(proto: &str, port: u16, state: &str) {
         if found {
             return;
         }
-        assert!(Instant::now() < deadline, "socat did not open {proto} port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "socat did not open {proto} port {port}"
+        );
         std::thread::yield_now();
     }
 }
@@ -85,10 +100,19 @@ fn connect_sends_a_file_to_socat() {
     );
     wait_for_socket("tcp", port, "0A");
     let out = wskctl()
-        .args(["connect", &format!("127.0.0.1:{port}"), "--file", src.to_str().unwrap()])
+        .args([
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--file",
+            src.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "wskctl connect: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wskctl connect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // socat -u exits at the end of the connection's data.
     let deadline = Instant::now() + Duration::from_secs(20);
     while peer.0.try_wait().unwrap().is_none() {
@@ -131,7 +155,11 @@ fn sendto_datagrams_to_socat() {
             args.push("--fixed-remote".into());
         }
         let out = wskctl().args(&args).output().unwrap();
-        assert!(out.status.success(), "wskctl sendto: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "wskctl sendto: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Wait (bounded) until socat has written every datagram.
         let len = || std::fs::metadata(&dst).map(|m| m.len()).unwrap_or(0);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -144,7 +172,11 @@ fn sendto_datagrams_to_socat() {
         assert_eq!(got.len(), count * size);
         let mut want = Vec::new();
         for (i, d) in got.chunks(size).enumerate() {
-            assert_eq!(verify_datagram(d).unwrap(), i as u64, "datagram order and content");
+            assert_eq!(
+                verify_datagram(d).unwrap(),
+                i as u64,
+                "datagram order and content"
+            );
             encode_datagram(i as u64, size, &mut want);
             assert_eq!(d, &want[..]);
         }

@@ -144,13 +144,16 @@ pub fn check(data: &[u8], policy: &Policy) -> Result<Report, String> {
     let machine = fh.machine.get(LE);
     r.info.push(format!("machine: {machine:#x}"));
     if machine != pe::IMAGE_FILE_MACHINE_AMD64 {
-        r.failures.push(format!("machine {machine:#x} is not AMD64 (0x8664)"));
+        r.failures
+            .push(format!("machine {machine:#x} is not AMD64 (0x8664)"));
     }
 
     let subsystem = oh.subsystem();
     r.info.push(format!("subsystem: {subsystem}"));
     if subsystem != pe::IMAGE_SUBSYSTEM_NATIVE {
-        r.failures.push(format!("subsystem {subsystem} is not NATIVE (1): link with /SUBSYSTEM:NATIVE"));
+        r.failures.push(format!(
+            "subsystem {subsystem} is not NATIVE (1): link with /SUBSYSTEM:NATIVE"
+        ));
     }
 
     let dllch = oh.dll_characteristics();
@@ -163,7 +166,9 @@ pub fn check(data: &[u8], policy: &Policy) -> Result<Report, String> {
 
     let stored = oh.check_sum();
     let computed = checksum_offset(data).map_or(0, |off| pe_checksum(data, off));
-    r.info.push(format!("checksum: stored {stored:#010x}, computed {computed:#010x}"));
+    r.info.push(format!(
+        "checksum: stored {stored:#010x}, computed {computed:#010x}"
+    ));
     if stored != computed {
         r.failures.push(format!(
             "checksum stored {stored:#010x} != computed {computed:#010x} (link with /RELEASE)"
@@ -174,7 +179,9 @@ pub fn check(data: &[u8], policy: &Policy) -> Result<Report, String> {
         .data_directory(pe::IMAGE_DIRECTORY_ENTRY_TLS)
         .map_or(0, |d| d.size.get(LE));
     if tls != 0 {
-        r.failures.push(format!("image has a TLS directory ({tls} bytes); drivers cannot use TLS"));
+        r.failures.push(format!(
+            "image has a TLS directory ({tls} bytes); drivers cannot use TLS"
+        ));
     }
 
     match file.imports() {
@@ -182,13 +189,19 @@ pub fn check(data: &[u8], policy: &Policy) -> Result<Report, String> {
             for imp in &imps {
                 let lib = String::from_utf8_lossy(imp.library()).into_owned();
                 let name = String::from_utf8_lossy(imp.name()).into_owned();
-                if !policy.allow_dll.iter().any(|a| a.eq_ignore_ascii_case(&lib)) {
+                if !policy
+                    .allow_dll
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&lib))
+                {
                     let why = if lib.eq_ignore_ascii_case("ntdll.dll") {
                         " (ntdll.dll is user mode; route it through an ntoskrnl.exe import in crates/nt-imports)"
                     } else {
                         ""
                     };
-                    r.failures.push(format!("import {lib}!{name} is from a DLL not allowed{why}"));
+                    r.failures.push(format!(
+                        "import {lib}!{name} is from a DLL not allowed{why}"
+                    ));
                 }
                 r.imports.push((lib, name));
             }
@@ -201,7 +214,8 @@ pub fn check(data: &[u8], policy: &Policy) -> Result<Report, String> {
             for e in &exps {
                 let name = String::from_utf8_lossy(e.name()).into_owned();
                 if !policy.allow_export.iter().any(|a| a == &name) {
-                    r.failures.push(format!("export {name} is not in the allowed list"));
+                    r.failures
+                        .push(format!("export {name} is not in the allowed list"));
                 }
                 r.exports.push(name);
             }
@@ -274,7 +288,9 @@ mod tests {
                     s.push(0);
                 }
             };
-            let put32 = |s: &mut Vec<u8>, at: usize, v: u32| s[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            let put32 = |s: &mut Vec<u8>, at: usize, v: u32| {
+                s[at..at + 4].copy_from_slice(&v.to_le_bytes())
+            };
             // imports: descriptors first
             let import_dir = rva(&s);
             let ndesc = self.imports.len() + 1;
@@ -361,9 +377,15 @@ mod tests {
             f[fh + 16..fh + 18].copy_from_slice(&240u16.to_le_bytes());
             f[fh + 18..fh + 20].copy_from_slice(&0x0022u16.to_le_bytes()); // EXECUTABLE | LARGE_ADDRESS_AWARE
             let oh = fh + 20;
-            let w16 = |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
-            let w32 = |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
-            let w64 = |f: &mut Vec<u8>, at: usize, v: u64| f[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            let w16 = |f: &mut Vec<u8>, at: usize, v: u16| {
+                f[at..at + 2].copy_from_slice(&v.to_le_bytes())
+            };
+            let w32 = |f: &mut Vec<u8>, at: usize, v: u32| {
+                f[at..at + 4].copy_from_slice(&v.to_le_bytes())
+            };
+            let w64 = |f: &mut Vec<u8>, at: usize, v: u64| {
+                f[at..at + 8].copy_from_slice(&v.to_le_bytes())
+            };
             w16(&mut f, oh, self.magic);
             w32(&mut f, oh + 16, SEC_RVA); // AddressOfEntryPoint
             w64(&mut f, oh + 24, 0x1_4000_0000); // ImageBase
@@ -371,7 +393,7 @@ mod tests {
             w32(&mut f, oh + 36, 0x200); // FileAlignment
             w16(&mut f, oh + 40, 10); // OS version
             w16(&mut f, oh + 48, 10); // subsystem version
-            w32(&mut f, oh + 56, SEC_RVA + (vsize + 0xfff) / 0x1000 * 0x1000); // SizeOfImage
+            w32(&mut f, oh + 56, SEC_RVA + vsize.div_ceil(0x1000) * 0x1000); // SizeOfImage
             w32(&mut f, oh + 60, SEC_RAW as u32); // SizeOfHeaders
             w16(&mut f, oh + 68, self.subsystem);
             w16(&mut f, oh + 70, self.dll_characteristics);
@@ -426,10 +448,15 @@ mod tests {
         pe.imports.push(("ntdll.dll", vec!["DbgPrint"]));
         let r = run(&pe);
         assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
-        assert!(r.failures[0].starts_with("import ntdll.dll!DbgPrint is from a DLL not allowed (ntdll.dll is user mode"));
+        assert!(r.failures[0].starts_with(
+            "import ntdll.dll!DbgPrint is from a DLL not allowed (ntdll.dll is user mode"
+        ));
         // case-insensitive DLL names: NTDLL.DLL is still ntdll.dll, NTOSKRNL.EXE still allowed
         let mut pe = TestPe::driver();
-        pe.imports = vec![("NTOSKRNL.EXE", vec!["KeSetEvent"]), ("NTDLL.DLL", vec!["RtlCopyMemory"])];
+        pe.imports = vec![
+            ("NTOSKRNL.EXE", vec!["KeSetEvent"]),
+            ("NTDLL.DLL", vec!["RtlCopyMemory"]),
+        ];
         let r = run(&pe);
         assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
         assert!(r.failures[0].contains("ntdll.dll is user mode"));
@@ -440,7 +467,10 @@ mod tests {
         let mut pe = TestPe::driver();
         pe.imports.push(("kernel32.dll", vec!["Sleep"]));
         let r = run(&pe);
-        assert_eq!(r.failures, ["import kernel32.dll!Sleep is from a DLL not allowed"]);
+        assert_eq!(
+            r.failures,
+            ["import kernel32.dll!Sleep is from a DLL not allowed"]
+        );
     }
 
     #[test]
@@ -449,7 +479,11 @@ mod tests {
         pe.bad_checksum = true;
         let r = run(&pe);
         assert_eq!(r.failures.len(), 1);
-        assert!(r.failures[0].starts_with("checksum stored"), "{:?}", r.failures);
+        assert!(
+            r.failures[0].starts_with("checksum stored"),
+            "{:?}",
+            r.failures
+        );
     }
 
     #[test]
@@ -461,7 +495,10 @@ mod tests {
         assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
         assert!(r.failures[0].starts_with("subsystem 3 is not NATIVE"));
         assert!(r.failures[1].contains("lack FORCE_INTEGRITY"));
-        let policy = Policy { require_integrity: false, ..Policy::default() };
+        let policy = Policy {
+            require_integrity: false,
+            ..Policy::default()
+        };
         let mut pe = TestPe::driver();
         pe.dll_characteristics = 0x0160;
         assert!(check(&pe.build(), &policy).unwrap().passed());
@@ -487,8 +524,14 @@ mod tests {
         let mut pe = TestPe::driver();
         pe.magic = 0x10b;
         let r = check(&pe.build(), &Policy::default()).unwrap();
-        assert_eq!(r.failures, ["not PE32+ (optional header magic 0x10b, want 0x20b)"]);
+        assert_eq!(
+            r.failures,
+            ["not PE32+ (optional header magic 0x10b, want 0x20b)"]
+        );
         let r = check(b"not a PE at all", &Policy::default()).unwrap();
-        assert_eq!(r.failures, ["not PE32+ (optional header magic none, want 0x20b)"]);
+        assert_eq!(
+            r.failures,
+            ["not PE32+ (optional header magic none, want 0x20b)"]
+        );
     }
 }

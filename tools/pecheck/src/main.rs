@@ -26,9 +26,12 @@ fn parse_args() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--allow-dll" => o.policy.allow_dll = split_list(&args.next().ok_or("--allow-dll needs a value")?),
+            "--allow-dll" => {
+                o.policy.allow_dll = split_list(&args.next().ok_or("--allow-dll needs a value")?)
+            }
             "--allow-export" => {
-                o.policy.allow_export = split_list(&args.next().ok_or("--allow-export needs a value")?)
+                o.policy.allow_export =
+                    split_list(&args.next().ok_or("--allow-export needs a value")?)
             }
             "--no-integrity" => o.policy.require_integrity = false,
             "--dump-exports" => o.dump_exports = true,

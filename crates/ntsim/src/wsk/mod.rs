@@ -200,7 +200,9 @@ pub unsafe extern "system" fn WskCaptureProviderNPI(
 /// Pointers per the WSK contract.
 #[no_mangle]
 pub unsafe extern "system" fn WskReleaseProviderNPI(reg: *mut WSK_REGISTRATION) {
-    let Some(key) = registration_key(reg) else { return };
+    let Some(key) = registration_key(reg) else {
+        return;
+    };
     let mut g = regs();
     if let Some(r) = g.as_mut().and_then(|m| m.get_mut(&key)) {
         if r.captures == 0 {
@@ -353,7 +355,11 @@ fn domain_of(family: u16) -> Option<Domain> {
 
 /// Runs a queued socket operation: inline mode tries it at once and completes it inline if
 /// it finished; otherwise it is pended (cancellable) and the I/O thread is kicked.
-fn run_queued(sock: &Arc<SimSocket>, mut st: MutexGuard<'_, socket::State>, irp: *mut IRP) -> NTSTATUS {
+fn run_queued(
+    sock: &Arc<SimSocket>,
+    mut st: MutexGuard<'_, socket::State>,
+    irp: *mut IRP,
+) -> NTSTATUS {
     let mut done = Vec::new();
     if completion_mode() == CompletionMode::Inline {
         st.pump(&mut done);
@@ -441,11 +447,14 @@ unsafe extern "system" fn wsk_socket_connect(
     _sd: PSECURITY_DESCRIPTOR,
     irp: PIRP,
 ) -> NTSTATUS {
+    if !crate::config::socket_connect_implemented() {
+        // As Wine 8.0's netio.sys stub does: refuse with STATUS_NOT_IMPLEMENTED *without*
+        // taking or completing the IRP (observed in the Windows lane). A client must treat
+        // such a final status as the outcome instead of waiting for a completion.
+        return STATUS_NOT_IMPLEMENTED;
+    }
     if !take_irp(irp, "WskSocketConnect") {
         return STATUS_INVALID_PARAMETER;
-    }
-    if !crate::config::socket_connect_implemented() {
-        return finish(irp, STATUS_NOT_IMPLEMENTED, 0);
     }
     if !client_ok(client) || socket_type != 1 || !(protocol == 6 || protocol == 0) {
         return finish(irp, STATUS_INVALID_PARAMETER, 0);
@@ -457,7 +466,11 @@ unsafe extern "system" fn wsk_socket_connect(
     if l.is_ipv4() != r.is_ipv4() {
         return finish(irp, STATUS_INVALID_PARAMETER, 0);
     }
-    let domain = if l.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if l.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let os = match socket::host_socket(Kind::Connection, domain) {
         Ok(s) => s,
         Err(e) => return finish(irp, crate::status::from_io_error(&e), 0),

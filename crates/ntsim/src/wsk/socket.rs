@@ -263,7 +263,9 @@ impl SimSocket {
                 self.ensure_registered(st);
                 Ok(Some((irp as usize, STATUS_SUCCESS, info)))
             }
-            Err(e) if e.raw_os_error() == Some(115) || e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(e)
+                if e.raw_os_error() == Some(115) || e.kind() == std::io::ErrorKind::WouldBlock =>
+            {
                 // EINPROGRESS: completes on writability.
                 st.connect = Some((irp as usize, info));
                 self.ensure_registered(st);
@@ -304,7 +306,13 @@ impl SimSocket {
         });
     }
 
-    pub(crate) fn queue_recv_from(&self, st: &mut State, irp: *mut IRP, buf: WSK_BUF, remote: usize) {
+    pub(crate) fn queue_recv_from(
+        &self,
+        st: &mut State,
+        irp: *mut IRP,
+        buf: WSK_BUF,
+        remote: usize,
+    ) {
         st.recvfroms.push_back(RecvFromOp {
             irp: irp as usize,
             buf,
@@ -317,7 +325,12 @@ impl SimSocket {
     }
 
     /// Queues a graceful disconnect; false if one is already queued.
-    pub(crate) fn queue_disconnect(&self, st: &mut State, irp: *mut IRP, buf: Option<WSK_BUF>) -> bool {
+    pub(crate) fn queue_disconnect(
+        &self,
+        st: &mut State,
+        irp: *mut IRP,
+        buf: Option<WSK_BUF>,
+    ) -> bool {
         if st.disconnect.is_some() {
             return false;
         }
@@ -500,7 +513,9 @@ impl State {
             return;
         }
         let Some(os) = self.os.as_ref() else { return };
-        let Some(op) = self.disconnect.as_mut() else { return };
+        let Some(op) = self.disconnect.as_mut() else {
+            return;
+        };
         if let Some(b) = op.buf {
             while op.sent < b.Length {
                 let Some(iov) = gather(&b, op.sent, MAX_IOV) else {
@@ -513,7 +528,9 @@ impl State {
                 match os.send_vectored_with_flags(&slices, MSG_NOSIGNAL) {
                     Ok(n) => {
                         op.sent += n;
-                        COUNTERS.bytes_sent_from_mdl.fetch_add(n as u64, Ordering::SeqCst);
+                        COUNTERS
+                            .bytes_sent_from_mdl
+                            .fetch_add(n as u64, Ordering::SeqCst);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -605,7 +622,11 @@ impl State {
                     // A datagram larger than the buffer: the part that fits, and
                     // STATUS_BUFFER_OVERFLOW (our choice, the AFD pairing of WSAEMSGSIZE on
                     // receive; unverified on Windows).
-                    let status = if n > buf.Length { STATUS_BUFFER_OVERFLOW } else { STATUS_SUCCESS };
+                    let status = if n > buf.Length {
+                        STATUS_BUFFER_OVERFLOW
+                    } else {
+                        STATUS_SUCCESS
+                    };
                     done.push((irp, status, fit));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -627,7 +648,11 @@ impl State {
                     let (irp, context, dispatch, local, remote) =
                         (op.irp, op.context, op.dispatch, op.local, op.remote);
                     self.accepts.pop_front();
-                    let family = if peer.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+                    let family = if peer.is_ipv4() {
+                        Domain::IPV4
+                    } else {
+                        Domain::IPV6
+                    };
                     if let Err(e) = conn.set_nonblocking(true) {
                         done.push((irp, crate::status::from_io_error(&e), 0));
                         continue;

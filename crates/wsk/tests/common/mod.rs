@@ -79,7 +79,11 @@ pub fn udp_sink(
 pub fn wait_window(received: &AtomicUsize, sent: usize, window: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while received.load(Ordering::SeqCst) + window < sent {
-        assert!(Instant::now() < deadline, "receiver stalled at {} of {sent}", received.load(Ordering::SeqCst));
+        assert!(
+            Instant::now() < deadline,
+            "receiver stalled at {} of {sent}",
+            received.load(Ordering::SeqCst)
+        );
         std::thread::yield_now();
     }
 }

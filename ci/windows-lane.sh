@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# ci/windows-lane.sh: the Windows-target build of the real driver and the Wine system test
+# (issue 6). Runs on a fresh Debian 12 machine as root (or with sudo); idempotent.
+#
+#  1. install   rustc-web, rust-web-src, cargo-web, lld-22 (bookworm-security), wine64, wine,
+#               gcc-mingw-w64-x86-64, socat -- Debian packages only, --no-install-recommends
+#  2. build     pecheck (host); the driver `wskclient` (WDM variant, --no-default-features)
+#               for x86_64-pc-windows-msvc with -Zbuild-std, linked by lld-link /DRIVER;
+#               the ntdll negative driver (ci/ntdll-negative); wskctl.exe for
+#               x86_64-win7-windows-gnu with -Zbuild-std and mingw-w64
+#  3. pecheck   the driver must PASS (import list printed); the ntdll build and a
+#               checksum-tampered copy must FAIL
+#  4. wine      fresh headless prefix; sc create/start the driver; wskctl.exe stats, connect
+#               (bytes checked by sha256 at a Linux-side socat peer), demo; sc stop (DriverUnload
+#               deregisters); the driver's DbgPrintEx lines are collected and checked
+#  5. doc       the Wine steps that passed are compared with docs/verification.md's generated
+#               block (LANE_UPDATE_DOC=1 rewrites the block instead of failing)
+#
+# Knobs: LANE_SKIP_INSTALL=1, LANE_TARGET_DIR=DIR (default target/windows-lane), LANE_OUT=DIR
+# (default $LANE_TARGET_DIR/out), LANE_KEEP_PREFIX=1, LANE_UPDATE_DOC=1, LANE_CARGO=PATH,
+# LANE_PAYLOAD_BYTES=N (default 8 MiB), LANE_DEMO_BYTES=N (default 4 MiB).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET_ROOT=${LANE_TARGET_DIR:-$ROOT/target/windows-lane}
+OUT=${LANE_OUT:-$TARGET_ROOT/out}
+LOGS=$OUT/logs
+DOC=$ROOT/docs/verification.md
+mkdir -p "$OUT" "$LOGS"
+
+LANE_T0=$(date +%s.%N)
+SUMMARY=()
+PASSED=()     # ids of the Wine steps that passed, in order (docs/verification.md)
+SKIPPED=()    # "id: reason" of the parts the provider cannot serve
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+step() { # step NAME CMD...: run CMD, print and record its wall time
+    local name=$1; shift
+    echo "=== [$name] start"
+    local t0; t0=$(now)
+    "$@"
+    local dt; dt=$(secs "$t0" "$(now)")
+    echo "=== [$name] done in ${dt}s"
+    SUMMARY+=("$(printf '%-24s %7ss' "$name" "$dt")")
+}
+die() { echo "windows-lane: FAIL: $*" >&2; exit 1; }
+pass() { PASSED+=("$1"); echo "  ok  wine:$1"; }
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
+PKGS=(rustc-web rust-web-src cargo-web lld-22 wine64 wine gcc-mingw-w64-x86-64 socat)
+
+# ------------------------------------------------------------------------------- install
+install_pkgs() {
+    local before after t0
+    before=$(df -B1 --output=used / | tail -1)
+    echo "disk used before: $((before / 1048576)) MiB"
+    local missing=()
+    for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "all packages present"
+        return 0
+    fi
+    t0=$(now)
+    # Lock timeout: other apt users on the machine (unattended upgrades, other jobs).
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >"$LOGS/apt-update.log" 2>&1 ||
+        { tail -20 "$LOGS/apt-update.log"; die "apt-get update"; }
+    echo "apt-get update: $(secs "$t0" "$(now)")s"
+    t0=$(now)
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        -o DPkg::Lock::Timeout=600 --no-install-recommends "${PKGS[@]}" \
+        >"$LOGS/apt-install.log" 2>&1 || { tail -30 "$LOGS/apt-install.log"; die "apt-get install"; }
+    echo "apt-get install (${missing[*]}): $(secs "$t0" "$(now)")s"
+    grep -E 'newly installed|^Need to get|^After this operation' "$LOGS/apt-install.log" || true
+    after=$(df -B1 --output=used / | tail -1)
+    echo "disk used after: $((after / 1048576)) MiB (delta $(((after - before) / 1048576)) MiB)"
+}
+
+# ----------------------------------------------------------------------------- toolchain
+locate_toolchain() {
+    # rustc-web installs /usr/bin/rustc (sysroot /usr); rust-web-src links
+    # /usr/lib/rustlib/src/rust -> ../../../src/rustc-<ver>, where -Zbuild-std looks.
+    RUSTC_BIN=$(dpkg -L rustc-web | grep -E '/bin/rustc$' | head -1)
+    [ -x "$RUSTC_BIN" ] || die "rustc not found in rustc-web"
+    CARGO_BIN=${LANE_CARGO:-$(dpkg -L cargo-web 2>/dev/null | grep -E '^/usr/bin/cargo$' | head -1 || true)}
+    [ -x "${CARGO_BIN:-}" ] || die "no cargo (install cargo-web)"
+    LLD_LINK=$(dpkg -L lld-22 | grep -E '/bin/lld-link$' | head -1)
+    [ -x "$LLD_LINK" ] || die "lld-link not found in lld-22"
+    local stdsrc; stdsrc=$("$RUSTC_BIN" --print sysroot)/lib/rustlib/src/rust/library
+    [ -f "$stdsrc/core/src/lib.rs" ] || die "std sources not found at $stdsrc (rust-web-src?)"
+
+    export RUSTC=$RUSTC_BIN
+    export RUSTC_BOOTSTRAP=1   # -Z flags on Debian's stable compiler
+    export CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER=$LLD_LINK
+    export CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+    export CARGO_TERM_COLOR=never CARGO_TERM_PROGRESS_WHEN=never
+    # The lane's builds never touch the developers' target dir.
+    export CARGO_TARGET_DIR=$TARGET_ROOT
+
+    echo "rustc:    $RUSTC_BIN ($("$RUSTC_BIN" -V))"
+    echo "cargo:    $CARGO_BIN ($("$CARGO_BIN" -V))"
+    echo "lld-link: $LLD_LINK ($("$LLD_LINK" --version | head -1))"
+    echo "std src:  $(readlink -f "$stdsrc")"
+    echo "mingw:    $(x86_64-w64-mingw32-gcc --version | head -1)"
+    echo "wine:     $(/usr/lib/wine/wine64 --version)"
+}
+
+BUILD_STD_KM=(-Zbuild-std=core,alloc,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
+# lld-link flags of a WDM driver. /RELEASE sets the checksum, /INTEGRITYCHECK FORCE_INTEGRITY,
+# /Brepro a deterministic timestamp. No .lib files: every import is raw-dylib.
+DRIVER_LINK_ARGS=()
+for a in /DRIVER /SUBSYSTEM:NATIVE /ENTRY:DriverEntry /NODEFAULTLIB /RELEASE /MACHINE:X64 \
+         /INTEGRITYCHECK /OPT:REF /DYNAMICBASE /NXCOMPAT /MANIFEST:NO /MERGE:.rustc=.data /Brepro; do
+    DRIVER_LINK_ARGS+=(-C "link-arg=$a")
+done
+# Whole-program, abort-on-panic release builds for the kernel images (panic=abort also
+# comes from .cargo/config.toml for Windows targets; LTO keeps the .sys small).
+KM_PROFILE=(--config profile.release.panic=\"abort\" --config profile.release.lto=true
+            --config profile.release.codegen-units=1)
+
+build_pecheck() {
+    (cd "$ROOT" && "$CARGO_BIN" build -q --release -p pecheck --target-dir "$TARGET_ROOT/host") 2>&1 | tail -5
+    PECHECK=$TARGET_ROOT/host/release/pecheck
+    [ -x "$PECHECK" ] || die "pecheck did not build"
+}
+
+build_driver() {
+    (cd "$ROOT" && "$CARGO_BIN" rustc -p wskclient --lib --no-default-features --release \
+        "${KM_PROFILE[@]}" --target x86_64-pc-windows-msvc --crate-type cdylib "${BUILD_STD_KM[@]}" \
+        -- "${DRIVER_LINK_ARGS[@]}") 2>&1 | grep -Ev '^ +(Compiling|Downloaded|Downloading)' | tail -15
+    cp "$TARGET_ROOT/x86_64-pc-windows-msvc/release/wskclient.dll" "$OUT/wskclient.sys"
+    ls -l "$OUT/wskclient.sys"
+}
+
+build_negative() {
+    (cd "$ROOT/ci/ntdll-negative" && "$CARGO_BIN" rustc --release --locked \
+        --target x86_64-pc-windows-msvc "${BUILD_STD_KM[@]}" -- "${DRIVER_LINK_ARGS[@]}") 2>&1 |
+        grep -Ev '^ +(Compiling|Downloaded|Downloading)' | tail -5
+    cp "$TARGET_ROOT/x86_64-pc-windows-msvc/release/ntdll_negative.dll" "$OUT/ntdll-negative.sys"
+}
+
+build_wskctl() {
+    # panic_abort: .cargo/config.toml gives every Windows target -C panic=abort.
+    (cd "$ROOT" && "$CARGO_BIN" build -p wskctl --bin wskctl --release \
+        --target x86_64-win7-windows-gnu -Zbuild-std=std,panic_abort) 2>&1 |
+        grep -Ev '^ +(Compiling|Downloaded|Downloading)' | tail -5
+    cp "$TARGET_ROOT/x86_64-win7-windows-gnu/release/wskctl.exe" "$OUT/wskctl.exe"
+    ls -l "$OUT/wskctl.exe"
+}
+
+check_pe() {
+    "$PECHECK" "$OUT/wskclient.sys" | tee "$LOGS/pecheck-wskclient.txt" || die "pecheck rejected wskclient.sys"
+    pass pe-checks
+
+    echo "--- negative: a DbgPrint from windows-sys (ntdll.dll import) must fail"
+    if "$PECHECK" "$OUT/ntdll-negative.sys" >"$LOGS/pecheck-negative.txt"; then
+        cat "$LOGS/pecheck-negative.txt"; die "pecheck accepted a driver importing ntdll.dll"
+    fi
+    grep -q 'import ntdll.dll!DbgPrint is from a DLL not allowed' "$LOGS/pecheck-negative.txt" ||
+        { cat "$LOGS/pecheck-negative.txt"; die "pecheck failed the negative build for another reason"; }
+    grep -E '^FAIL' "$LOGS/pecheck-negative.txt"
+
+    echo "--- negative: a checksum-tampered copy must fail"
+    local t=$OUT/wskclient-tampered.sys size last
+    cp "$OUT/wskclient.sys" "$t"
+    size=$(stat -c %s "$t")
+    last=$(od -An -tu1 -j $((size - 1)) -N1 "$t" | tr -d ' ')
+    printf "$(printf '\\%03o' $(((last + 1) & 255)))" | dd of="$t" bs=1 seek=$((size - 1)) conv=notrunc status=none
+    if "$PECHECK" "$t" >"$LOGS/pecheck-tampered.txt"; then
+        cat "$LOGS/pecheck-tampered.txt"; die "pecheck accepted a bad checksum"
+    fi
+    grep -E '^FAIL' "$LOGS/pecheck-tampered.txt"
+    rm -f "$t"
+    pass pe-negative-checks
+}
+
+# ---------------------------------------------------------------------------------- wine
+WINE=/usr/lib/wine/wine64          # the /usr/bin/wine wrapper nags about wine32 on amd64
+WINESERVER=/usr/lib/wine/wineserver
+SESSION_LOG=$LOGS/wine-session.log
+SOCAT_PID=
+
+wine_env() {
+    unset DISPLAY WAYLAND_DISPLAY
+    export WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
+    # DbgPrintEx -> ntdll vDbgPrintExWithPrefix -> WARN on channel "debugstr"
+    export WINEDEBUG=warn+debugstr
+}
+
+wine_boot() {
+    wine_env
+    PREFIX_PARENT=$(mktemp -d /tmp/wine-lane.XXXXXX)
+    # A not-yet-existing dir: Wine must create the prefix itself.
+    export WINEPREFIX=$PREFIX_PARENT/prefix
+    echo "WINEPREFIX=$WINEPREFIX"
+    trap wine_shutdown EXIT
+    timeout 300 "$WINE" wineboot --init >"$LOGS/wineboot.log" 2>&1 || { tail -30 "$LOGS/wineboot.log"; die "wineboot"; }
+    timeout 120 "$WINESERVER" -w
+    du -sh "$WINEPREFIX"
+}
+
+w() { # w LABEL TIMEOUT ARGS...: a Wine command of the session, output appended to the log
+    local label=$1 t=$2; shift 2
+    echo "--- $label" >>"$SESSION_LOG"
+    local rc=0
+    timeout "$t" "$WINE" "$@" >>"$SESSION_LOG" 2>&1 || rc=$?
+    echo "--- $label: exit $rc" >>"$SESSION_LOG"
+    return $rc
+}
+
+wskctl() { # wskctl LABEL OUTFILE ARGS...: run wskctl.exe, keep its stdout in OUTFILE too
+    local label=$1 o=$2; shift 2
+    local rc=0
+    WINEDEBUG=err+all timeout 300 "$WINE" 'C:\wskclient\wskctl.exe' "$@" >"$o" 2>"$o.err" || rc=$?
+    { echo "--- wskctl $label (exit $rc)"; cat "$o" "$o.err"; } >>"$SESSION_LOG"
+    cat "$o"
+    [ -s "$o.err" ] && sed 's/^/  stderr: /' "$o.err"
+    return $rc
+}
+
+stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+
+wine_system_test() {
+    wine_env
+    : >"$SESSION_LOG"
+    mkdir -p "$WINEPREFIX/drive_c/wskclient"
+    cp "$OUT/wskclient.sys" "$OUT/wskctl.exe" "$WINEPREFIX/drive_c/wskclient/"
+    # One persistent session: services.exe and the winedevice.exe hosting the driver inherit
+    # stderr from the session's first process, so the driver's DbgPrintEx lines land in the
+    # log together with every command's output.
+    "$WINESERVER" -p
+    w "sc create" 120 sc create wskclient type= kernel start= demand error= normal \
+        binPath= 'C:\wskclient\wskclient.sys' || { cat "$SESSION_LOG"; die "sc create"; }
+    w "sc start" 120 sc start wskclient || { cat "$SESSION_LOG"; die "sc start"; }
+    grep -Eq 'STATE *: 4 *RUNNING' "$SESSION_LOG" || { cat "$SESSION_LOG"; die "driver not RUNNING"; }
+    pass driver-load
+    grep -q 'wskclient: DriverEntry: WSK registered, provider version 0100' "$SESSION_LOG" ||
+        { cat "$SESSION_LOG"; die "no WSK registration line"; }
+    pass wsk-register
+    grep -q 'wskclient: DriverEntry: device .Device.WskClient created' "$SESSION_LOG" ||
+        { cat "$SESSION_LOG"; die "no device creation line"; }
+    pass device-create
+
+    echo "--- wskctl.exe stats"
+    wskctl stats "$LOGS/stats-0.txt" stats || die "wskctl stats"
+    [ "$(stat_of open_files "$LOGS/stats-0.txt")" = 1 ] || die "QUERY_STATS: open_files != 1"
+    pass ioctl-query-stats
+
+    echo "--- wskctl.exe connect: bytes to a Linux-side socat peer"
+    local n=${LANE_PAYLOAD_BYTES:-8388608} payload=$OUT/payload.bin received=$OUT/received.bin port
+    head -c "$n" /dev/urandom >"$payload"
+    rm -f "$received"
+    port=$(( 40000 + RANDOM % 20000 ))
+    socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$received,creat,trunc" &
+    SOCAT_PID=$!
+    local hexport; hexport=$(printf '%04X' "$port")
+    for _ in $(seq 50); do   # until socat listens (state 0A in /proc/net/tcp); no connect probe
+        grep -q "0100007F:$hexport 00000000:0000 0A" /proc/net/tcp && break; sleep 0.1
+    done
+    wskctl connect "$LOGS/connect.txt" connect "127.0.0.1:$port" --file "Z:${payload//\//\\}" ||
+        die "wskctl connect"
+    for _ in $(seq 100); do kill -0 "$SOCAT_PID" 2>/dev/null || break; sleep 0.1; done
+    wait "$SOCAT_PID" || die "socat peer failed"
+    SOCAT_PID=
+    local want got
+    want=$(sha256sum <"$payload" | cut -d' ' -f1)
+    got=$(sha256sum <"$received" | cut -d' ' -f1)
+    echo "sent     $n bytes sha256 $want"
+    echo "received $(stat -c %s "$received") bytes sha256 $got (at the Linux peer)"
+    [ "$want" = "$got" ] || die "bytes differ at the Linux peer"
+    pass stream-bytes-verified-at-linux-peer
+
+    wskctl stats "$LOGS/stats-1.txt" stats || die "wskctl stats"
+    local fb bs; fb=$(stat_of connect_fallbacks "$LOGS/stats-1.txt"); bs=$(stat_of bytes_sent "$LOGS/stats-1.txt")
+    [ "${fb:-0}" -gt 0 ] || die "connect_fallbacks is ${fb:-?}, want > 0 (Wine lacks WskSocketConnect)"
+    pass connect-fallback
+    [ "$bs" = "$n" ] || die "bytes_sent $bs != $n"
+    pass send-stats
+
+    echo "--- wskctl.exe demo (receivers in the Wine process, over Linux loopback sockets)"
+    local rc=0
+    wskctl demo "$LOGS/demo.txt" demo --bytes "${LANE_DEMO_BYTES:-4194304}" --datagrams 100 \
+        --timeout-secs 20 --ipv6-optional || rc=$?
+    [ $rc -eq 0 ] && grep -q '^demo: OK' "$LOGS/demo.txt" || die "wskctl demo failed ($rc)"
+    grep -Eq '^open_stream\+send\+close +IPv4 .* yes ' "$LOGS/demo.txt" || die "demo: IPv4 stream not verified"
+    pass demo-ipv4-stream
+    grep -Eq '^open_datagram\+send_to .* skipped .*skipped: provider lacks datagram sockets' "$LOGS/demo.txt" ||
+        die "demo: datagram part neither verified nor skipped with the reason"
+    SKIPPED+=("datagram sockets (WskSendTo, fixed remote): $(grep -Eo 'skipped: provider lacks datagram sockets.*' "$LOGS/demo.txt" | head -1)")
+    if grep -Eq '^open_stream\+send\+close +IPv6 .* skipped ' "$LOGS/demo.txt"; then
+        SKIPPED+=("IPv6 stream: $(grep -E '^open_stream\+send\+close +IPv6' "$LOGS/demo.txt" | grep -Eo 'skipped: .*')")
+    fi
+    grep -Eq '^query_stats .* yes ' "$LOGS/demo.txt" || die "demo: stats cross-check failed"
+
+    w "sc stop" 120 sc stop wskclient || { cat "$SESSION_LOG"; die "sc stop"; }
+    for _ in $(seq 20); do grep -q 'wskclient: DriverUnload' "$SESSION_LOG" && break; sleep 0.5; done
+    grep -Eq 'STATE *: 1 *STOPPED' "$SESSION_LOG" || { cat "$SESSION_LOG"; die "driver not STOPPED"; }
+    grep -q 'wskclient: DriverUnload: WSK deregistered, device deleted' "$SESSION_LOG" ||
+        { cat "$SESSION_LOG"; die "no DriverUnload line"; }
+    pass driver-unload
+    w "sc delete" 60 sc delete wskclient || true
+
+    echo "--- the driver's debug prints"
+    grep -E 'debugstr:.*wskclient:' "$SESSION_LOG" | sed 's/^.*wskclient:/  wskclient:/'
+}
+
+wine_shutdown() {
+    [ -n "$SOCAT_PID" ] && kill "$SOCAT_PID" 2>/dev/null || true
+    [ -n "${WINEPREFIX:-}" ] || return 0
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w 2>/dev/null || true
+    if [ "${LANE_KEEP_PREFIX:-0}" != 1 ] && [ -n "${PREFIX_PARENT:-}" ]; then
+        rm -rf "$PREFIX_PARENT"
+    fi
+    unset WINEPREFIX
+}
+
+# ----------------------------------------------------------------------------------- doc
+# docs/verification.md holds, between the markers, the list of the Wine steps the lane
+# verifies. The lane regenerates that list from what passed and fails if the committed one
+# differs; every `wine:<id>` the matrix cites must be one that passed.
+BEGIN_MARK='<!-- windows-lane:wine-steps:begin (generated by ci/windows-lane.sh; do not edit) -->'
+END_MARK='<!-- windows-lane:wine-steps:end -->'
+
+check_doc() {
+    local gen=$OUT/verification-wine-steps.md
+    { for id in "${PASSED[@]}"; do echo "- \`wine:$id\`"; done; } >"$gen"
+    [ -f "$DOC" ] || die "$DOC missing"
+    local committed
+    committed=$(awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0 == e { f = 0 } f { print } $0 == b { f = 1 }' "$DOC")
+    if [ "$committed" != "$(cat "$gen")" ]; then
+        if [ "${LANE_UPDATE_DOC:-0}" = 1 ]; then
+            awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v g="$gen" '
+                $0 == b { print; while ((getline l < g) > 0) print l; skip = 1; next }
+                $0 == e { skip = 0 } !skip { print }' "$DOC" >"$DOC.new" && mv "$DOC.new" "$DOC"
+            echo "updated the generated block of $DOC"
+        else
+            diff <(echo "$committed") "$gen" || true
+            die "docs/verification.md's Wine steps differ from what this run verified (rerun with LANE_UPDATE_DOC=1 and review)"
+        fi
+    fi
+    local cited missing=()
+    cited=$(awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0 == b { f = 1 } !f { print } $0 == e { f = 0 }' "$DOC" |
+        grep -Eo 'wine:[a-z0-9-]+' | sort -u | sed 's/^wine://')
+    for id in $cited; do
+        printf '%s\n' "${PASSED[@]}" | grep -qx "$id" || missing+=("$id")
+    done
+    [ ${#missing[@]} -eq 0 ] || die "docs/verification.md cites Wine steps this run did not pass: ${missing[*]}"
+    echo "docs/verification.md: ${#PASSED[@]} Wine steps match, $(echo "$cited" | wc -w) citations valid"
+}
+
+# ---------------------------------------------------------------------------------- main
+if [ "${LANE_SKIP_INSTALL:-0}" != 1 ]; then step install install_pkgs; fi
+step toolchain locate_toolchain
+step build-pecheck build_pecheck
+step build-driver build_driver
+step build-ntdll-negative build_negative
+step pecheck check_pe
+step build-wskctl build_wskctl
+step wine-boot wine_boot
+step wine-system-test wine_system_test
+step wine-shutdown wine_shutdown
+trap - EXIT
+step doc-check check_doc
+
+echo
+echo "=== windows-lane summary"
+echo "PE checks passed: $OUT/wskclient.sys ($(stat -c %s "$OUT/wskclient.sys") bytes), imports:"
+sed -n '/^imports/,/^exports/p' "$LOGS/pecheck-wskclient.txt" | grep '^  ' | tr -d ' ' | paste -sd' ' | fold -s -w 100 | sed 's/^/    /'
+echo "negative: ntdll.dll import rejected, tampered checksum rejected"
+echo "driver started in Wine: $(grep -o 'WSK registered, provider version [0-9a-f]*' "$SESSION_LOG" | head -1)"
+echo "bytes verified at the Linux peer: $(grep -o 'sent [0-9]* bytes in [0-9]* sends' "$LOGS/connect.txt") (sha256 equal)"
+echo "connect_fallbacks: $(stat_of connect_fallbacks "$LOGS/stats-1.txt") (WskSocketConnect -> WskSocket+WskBind+WskConnect)"
+for s in "${SKIPPED[@]}"; do echo "skipped: $s"; done
+echo "driver unloaded: DriverUnload ran, WskDeregister returned, service STOPPED"
+echo "Wine steps passed: ${PASSED[*]}"
+echo "disk: target $(du -sh "$TARGET_ROOT" | cut -f1); / used $(( $(df -B1 --output=used / | tail -1) / 1048576 )) MiB"
+printf '%s\n' "${SUMMARY[@]}"
+echo "total                    $(secs "$LANE_T0" "$(now)")s"
+echo "windows-lane: PASS"

@@ -454,6 +454,38 @@ impl DeviceCore {
         Ok(d)
     }
 
+    /// The WSK completion of a SEND or SEND_TO: counts bytes and operations in the counters
+    /// `counters` picks, and completes the request with the byte count or the status.
+    fn data_sent<C: Completion>(
+        stats: Arc<Stats>,
+        counters: fn(&Stats) -> (&AtomicU64, &AtomicU64),
+    ) -> impl FnOnce(wsk::Result<usize>, RequestData<C>) + Send + 'static {
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        move |result, rd| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(n) => {
+                    let (bytes, ops) = counters(&stats);
+                    Stats::add(bytes, n as u64);
+                    Stats::add(ops, 1);
+                    rd.request.complete(STATUS_SUCCESS, n)
+                }
+                Err(e) => {
+                    stats.finished(e.status());
+                    rd.request.complete(e.status(), 0)
+                }
+            }
+        }
+    }
+
+    /// A data operation that WSK never started: its completion will not run.
+    fn not_started<C: Completion>(&self, started: Result<(), (wsk::Error, RequestData<C>)>) {
+        if let Err((e, rd)) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.fail(rd.request, e.status());
+        }
+    }
+
     fn send<C: Completion>(
         &self,
         file: &FileContext,
@@ -469,38 +501,15 @@ impl DeviceCore {
         })();
         let (s, data) = match r {
             Ok(v) => v,
-            Err(status) => {
-                self.stats.finished(status);
-                return request.complete(status, 0);
-            }
+            Err(status) => return self.fail(request, status),
         };
         let Socket::Stream(sock) = &*s else {
-            self.stats.finished(STATUS_NOT_SUPPORTED);
-            return request.complete(STATUS_NOT_SUPPORTED, 0);
+            return self.fail(request, STATUS_NOT_SUPPORTED);
         };
-        let stats = self.stats.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
-        let len = data.len;
+        let done = Self::data_sent(self.stats.clone(), |s| (&s.bytes_sent, &s.sends));
         // Zero copy: WskSend reads the user's pages through the request's own MDL.
-        let started = sock.send_async(RequestData { data, request }, 0, len, move |result, rd| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            match result {
-                Ok(n) => {
-                    Stats::add(&stats.bytes_sent, n as u64);
-                    Stats::add(&stats.sends, 1);
-                    rd.request.complete(STATUS_SUCCESS, n)
-                }
-                Err(e) => {
-                    stats.finished(e.status());
-                    rd.request.complete(e.status(), 0)
-                }
-            }
-        });
-        if let Err((e, rd)) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            self.stats.finished(e.status());
-            rd.request.complete(e.status(), 0);
-        }
+        let len = data.len;
+        self.not_started(sock.send_async(RequestData { data, request }, 0, len, done));
     }
 
     fn send_to<C: Completion>(
@@ -519,43 +528,16 @@ impl DeviceCore {
         })();
         let (s, to, data) = match r {
             Ok(v) => v,
-            Err(status) => {
-                self.stats.finished(status);
-                return request.complete(status, 0);
-            }
+            Err(status) => return self.fail(request, status),
         };
         let Socket::Datagram(sock) = &*s else {
-            self.stats.finished(STATUS_NOT_SUPPORTED);
-            return request.complete(STATUS_NOT_SUPPORTED, 0);
+            return self.fail(request, STATUS_NOT_SUPPORTED);
         };
-        let stats = self.stats.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let done = Self::data_sent(self.stats.clone(), |s| {
+            (&s.datagram_bytes_sent, &s.datagrams_sent)
+        });
         let len = data.len;
-        let started = sock.send_to_async(
-            RequestData { data, request },
-            0,
-            len,
-            to,
-            move |result, rd| {
-                stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-                match result {
-                    Ok(n) => {
-                        Stats::add(&stats.datagram_bytes_sent, n as u64);
-                        Stats::add(&stats.datagrams_sent, 1);
-                        rd.request.complete(STATUS_SUCCESS, n)
-                    }
-                    Err(e) => {
-                        stats.finished(e.status());
-                        rd.request.complete(e.status(), 0)
-                    }
-                }
-            },
-        );
-        if let Err((e, rd)) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            self.stats.finished(e.status());
-            rd.request.complete(e.status(), 0);
-        }
+        self.not_started(sock.send_to_async(RequestData { data, request }, 0, len, to, done));
     }
 }
 
@@ -577,6 +559,7 @@ impl DeviceCore {
 /// The server-side and receive operations: OPEN_LISTEN, ACCEPT, RECEIVE, DISCONNECT,
 /// RECEIVE_FROM (docs/ioctl.md).
 impl DeviceCore {
+    /// Completes `request` with a failure status, counted in the stats.
     fn fail<C: Completion>(&self, request: C, status: NTSTATUS) {
         self.stats.finished(status);
         request.complete(status, 0)

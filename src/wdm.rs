@@ -10,15 +10,18 @@
 use alloc::boxed::Box;
 use core::ffi::c_void;
 use core::ptr::{null_mut, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Wdk::System::SystemServices::{
-    IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IofCompleteRequest,
+    IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IoReleaseCancelSpinLock,
+    IofCompleteRequest,
 };
 use windows_sys::Win32::Foundation::*;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
+use wskclient_ioctl::SocketHandle;
 
 const IRP_MJ_CREATE: usize = 0x00;
 const IRP_MJ_CLOSE: usize = 0x02;
@@ -102,18 +105,77 @@ unsafe fn complete(irp: *mut IRP, status: NTSTATUS, information: usize) -> NTSTA
 
 /// A pending DEVICE_CONTROL IRP, completed by the core (possibly from a WSK completion at
 /// DISPATCH_LEVEL).
+///
+/// The IRP is cancelable. Its cancel routine cannot complete it, because the WSK IRP behind
+/// it may still read the request's buffer: it aborts the request's socket instead, which
+/// makes WSK complete promptly. The completion and the cancel routine race through an
+/// ownership count of 2 kept in `Tail.Overlay.DriverContext[0]` (ours while we own the IRP):
+/// whoever releases the last ownership completes the IRP, once, with the status the core
+/// stored in `IoStatus`.
 struct IrpCompletion(NonNull<IRP>);
 
 // SAFETY: an IRP may be completed from any thread.
 unsafe impl Send for IrpCompletion {}
 
+/// `Tail.Overlay.DriverContext[i]` of an IRP this driver owns.
+unsafe fn driver_context(irp: *mut IRP, i: usize) -> *mut *mut c_void {
+    // SAFETY: caller passes an IRP it owns; DriverContext has 4 slots.
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous1
+            .Anonymous
+            .DriverContext
+            .as_mut_ptr()
+            .add(i)
+    }
+}
+
+/// The ownership count of a pending IRP.
+unsafe fn owners<'a>(irp: *mut IRP) -> &'a AtomicUsize {
+    // SAFETY: a pointer-sized, aligned slot of an IRP we own, only accessed atomically.
+    unsafe { AtomicUsize::from_ptr(driver_context(irp, 0).cast()) }
+}
+
+/// `IoSetCancelRoutine`: atomically exchanges the IRP's cancel routine.
+unsafe fn set_cancel_routine(irp: *mut IRP, routine: *mut c_void) -> *mut c_void {
+    // SAFETY: CancelRoutine is a pointer-sized, aligned field of a live IRP.
+    let slot = unsafe { AtomicPtr::from_ptr(core::ptr::addr_of_mut!((*irp).CancelRoutine).cast()) };
+    slot.swap(routine, Ordering::AcqRel)
+}
+
 impl Completion for IrpCompletion {
     fn complete(self, status: NTSTATUS, information: usize) {
-        // SAFETY: the IRP was marked pending and this value is its only completer.
+        let irp = self.0.as_ptr();
+        // SAFETY: the IRP was marked pending; the ownership count decides who completes it.
         unsafe {
-            (*self.0.as_ptr()).IoStatus.Anonymous.Status = status;
-            (*self.0.as_ptr()).IoStatus.Information = information;
-            IofCompleteRequest(self.0.as_ptr(), IO_NETWORK_INCREMENT);
+            (*irp).IoStatus.Anonymous.Status = status;
+            (*irp).IoStatus.Information = information;
+            let cancel_pending = set_cancel_routine(irp, null_mut()).is_null();
+            if !cancel_pending || owners(irp).fetch_sub(1, Ordering::AcqRel) == 1 {
+                IofCompleteRequest(irp, IO_NETWORK_INCREMENT);
+            }
+        }
+    }
+}
+
+/// The cancel routine of a pending DEVICE_CONTROL IRP (called by IoCancelIrp with the cancel
+/// spin lock held, at DISPATCH_LEVEL): aborts the request's socket, so its WSK IRP
+/// completes with STATUS_CANCELLED, then releases its ownership. Cancelling a pending
+/// operation leaves the socket unusable, as Winsock documents for cancelled overlapped
+/// operations; for ACCEPT that is the listening socket.
+unsafe extern "system" fn cancel_device_control(dev: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY: IoCancelIrp's contract: the IRP is alive, the cancel spin lock held.
+    unsafe {
+        IoReleaseCancelSpinLock((*irp).CancelIrql);
+        let ctx = *driver_context(irp, 1) as *const FileContext;
+        let handle = SocketHandle::from_raw(*driver_context(irp, 2) as u64);
+        if let Some(ctx) = ctx.as_ref() {
+            (*extension(dev)).core.abort_socket(ctx, handle);
+        }
+        if owners(irp).fetch_sub(1, Ordering::AcqRel) == 1 {
+            IofCompleteRequest(irp, IO_NETWORK_INCREMENT);
         }
     }
 }
@@ -339,6 +401,21 @@ unsafe extern "system" fn dispatch_device_control(
         // IoMarkIrpPending before anyone can complete it: the core may complete it inline or
         // later from a WSK completion routine.
         (*sl).Control |= SL_PENDING_RETURNED;
+        // Cancelable: remember the file and the socket the request names (every request with
+        // a handle carries it right after the 8-byte header), then set the cancel routine.
+        let handle = input.get(8..16).map_or(0, |b| {
+            let mut h = [0u8; 8];
+            h.copy_from_slice(b);
+            u64::from_le_bytes(h)
+        });
+        owners(irp).store(2, Ordering::Release);
+        *driver_context(irp, 1) = ctx as *mut c_void;
+        *driver_context(irp, 2) = handle as usize as *mut c_void;
+        set_cancel_routine(irp, cancel_device_control as *mut c_void);
+        if (*irp).Cancel && !set_cancel_routine(irp, null_mut()).is_null() {
+            // Cancelled before the routine was set: nothing started yet.
+            return complete(irp, STATUS_CANCELLED, 0);
+        }
         let request = IrpCompletion(NonNull::new_unchecked(irp));
         (*extension(dev))
             .core

@@ -432,3 +432,49 @@ fn datagrams_through_the_driver() {
     drop(h);
     l.finish();
 }
+
+/// CancelIoEx on a pending SEND: the driver's cancel routine aborts the request's socket,
+/// WskCloseSocket cancels the WSK IRP (which still reads the user's buffer), and only then
+/// is the request completed, with STATUS_CANCELLED. The handle is gone afterwards, other
+/// sockets of the file object are untouched, and nothing leaks.
+#[test]
+fn cancel_io_on_pending_send_aborts_its_socket() {
+    for mode in [
+        ntsim::config::CompletionMode::Pending,
+        ntsim::config::CompletionMode::Inline,
+    ] {
+        let l = load(mode);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let h = l.open();
+        let s = open_stream(&h, listener.local_addr().unwrap()).unwrap();
+        let (_conn, _) = listener.accept().unwrap(); // never reads
+        let (peer2, sink2) = sink();
+        let other = open_stream(&h, peer2).unwrap();
+        let ov = h.device_io_control_overlapped(
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(s.handle).as_bytes().to_vec(),
+            vec![0xa5u8; 32 << 20],
+        );
+        assert!(
+            ov.wait(Duration::from_millis(300)).is_none(),
+            "the send pends"
+        );
+        h.cancel_io();
+        let st = ov
+            .wait(Duration::from_secs(10))
+            .expect("completed after cancel");
+        assert_eq!((st.status, st.information), (STATUS_CANCELLED, 0));
+        assert_eq!(
+            send(&h, s.handle, b"x").status,
+            STATUS_INVALID_HANDLE,
+            "socket aborted"
+        );
+        let st = send(&h, other.handle, b"other socket unaffected");
+        assert_eq!(st.status, STATUS_SUCCESS);
+        let stats = stats(&h);
+        assert_eq!((stats.live_sockets, stats.pending_requests), (1, 0));
+        drop(h);
+        assert_eq!(sink2.join().unwrap(), b"other socket unaffected");
+        l.finish();
+    }
+}

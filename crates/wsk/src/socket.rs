@@ -565,6 +565,70 @@ impl StreamSocket {
         Ok(s)
     }
 
+    /// Creates an unbound, unconnected TCP socket with `WskSocket`
+    /// (`WSK_FLAG_CONNECTION_SOCKET`), of the address family of `family` (its address and
+    /// port are ignored): the first step of the `WskSocket` + options + `WskBind` +
+    /// `WskConnect` path, for options that must be set before binding or connecting. Then
+    /// call [`StreamSocket::bind`] and [`StreamSocket::connect_to`].
+    ///
+    /// PASSIVE_LEVEL (it waits). Errors: `STATUS_INVALID_DEVICE_STATE` (above
+    /// PASSIVE_LEVEL), `STATUS_INSUFFICIENT_RESOURCES`, or any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>
+    pub fn create(client: &WskClient, family: &SocketAddr) -> Result<StreamSocket> {
+        require_passive()?;
+        let mut op = new_op()?;
+        let raw = create_socket(
+            client,
+            &mut op,
+            family_of(family),
+            SOCK_STREAM,
+            IPPROTO_TCP,
+            WSK_FLAG_CONNECTION_SOCKET,
+        )?;
+        Ok(StreamSocket {
+            core: Core::new(raw, op),
+            fallback: false,
+        })
+    }
+
+    /// Binds a socket from [`StreamSocket::create`] to `local` with `WskBind` (a wildcard
+    /// address and port 0 let the stack choose at connect time). The family must be the
+    /// socket's.
+    ///
+    /// PASSIVE_LEVEL (it waits). Errors: `STATUS_INVALID_DEVICE_STATE` (already bound, or
+    /// above PASSIVE_LEVEL), `STATUS_ADDRESS_ALREADY_EXISTS`, `STATUS_INVALID_PARAMETER`
+    /// (family mismatch), or any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>
+    pub fn bind(&self, local: SocketAddr) -> Result<()> {
+        require_passive()?;
+        let d = *self.dispatch();
+        self.bind_with(d.WskBind, SockAddrBuf::new(local))
+    }
+
+    /// Connects a bound socket from [`StreamSocket::create`] to `remote` with `WskConnect`.
+    /// The socket must have been bound with [`StreamSocket::bind`] first ("only on a
+    /// connection-oriented or stream socket that the application previously bound to a
+    /// local transport address by calling the WskBind function").
+    ///
+    /// PASSIVE_LEVEL (it waits). `timeout` bounds the connect; on expiry the IRP is
+    /// cancelled and `STATUS_IO_TIMEOUT` returned. Errors: `STATUS_INVALID_DEVICE_STATE`
+    /// (not bound or already connected, as the emulation reports it; the page does not name
+    /// the status; also above PASSIVE_LEVEL), `STATUS_CONNECTION_REFUSED`,
+    /// `STATUS_IO_TIMEOUT`, or any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect>
+    pub fn connect_to(&self, remote: SocketAddr, timeout: Option<Duration>) -> Result<()> {
+        require_passive()?;
+        let connect = self.dispatch().WskConnect.ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        self.core
+            .sync(timeout, |irp, _, addr| {
+                *addr = SockAddrBuf::new(remote);
+                // SAFETY: open socket; addr lives in the op block until completion.
+                unsafe { connect(raw, addr.as_mut_ptr(), 0, irp) }
+            })
+            .map(|_| ())
+    }
+
     fn bind_with(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
         let bind = bind.ok_or(Error::NotImplemented)?;
         let raw = self.core.raw.as_ptr();

@@ -1,4 +1,4 @@
-//! Command line: `wskctl [--device KIND] <connect|sendto|stats|demo>`.
+//! Command line: `wskctl [--device KIND] <connect|sendto|listen|recv|echo|stats|demo>`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
-use wskclient_ioctl::{StatsResponse, MAX_SEND_BYTES, MAX_SEND_TO_BYTES};
+use sha2::{Digest, Sha256};
+use wskclient_ioctl::{SocketHandle, StatsResponse, MAX_SEND_BYTES, MAX_SEND_TO_BYTES};
 
 use crate::client::Client;
 use crate::demo::{self, DemoOptions};
@@ -73,6 +74,14 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Open a datagram socket and send numbered pattern datagrams.
     Sendto(SendtoArgs),
+    /// Listen, accept one connection, print both of its addresses, and receive until the
+    /// peer closes (byte count and sha256).
+    Listen(ListenArgs),
+    /// Connect a stream socket and receive until the peer closes (byte count and sha256).
+    Recv(RecvArgs),
+    /// A driver-side echo server: accept N clients, echo each one's bytes back until it
+    /// closes, then print a summary.
+    Echo(EchoArgs),
     /// Print the driver's counters (QUERY_STATS).
     Stats {
         /// Print JSON.
@@ -116,6 +125,36 @@ pub struct SendtoArgs {
     #[arg(long)]
     pub fixed_remote: bool,
 }
+
+/// `listen` arguments.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Local ADDR:PORT to listen on (port 0 = ephemeral, printed).
+    #[arg(value_parser = parse_target)]
+    pub local: SocketAddr,
+}
+
+/// `recv` arguments.
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    /// Remote HOST:PORT.
+    #[arg(value_parser = parse_target)]
+    pub target: SocketAddr,
+}
+
+/// `echo` arguments.
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// Local ADDR:PORT to listen on (port 0 = ephemeral, printed).
+    #[arg(value_parser = parse_target)]
+    pub local: SocketAddr,
+    /// Clients to accept and serve (concurrently, one thread each) before exiting.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4000))]
+    pub clients: u32,
+}
+
+/// Bytes per RECEIVE request of `listen`, `recv` and `echo`.
+const RECEIVE_CHUNK: usize = 64 << 10;
 
 /// `demo` arguments.
 #[derive(Debug, Args)]
@@ -191,6 +230,9 @@ pub fn run(
     match command {
         Command::Connect(args) => connect(&client, args, out),
         Command::Sendto(args) => sendto(&client, args, out),
+        Command::Listen(args) => listen(&client, args, out),
+        Command::Recv(args) => recv(&client, args, out),
+        Command::Echo(args) => echo(&client, args, out),
         Command::Stats { json } => {
             let stats = client.stats().context("query_stats")?;
             print_stats(&stats, *json, out)?;
@@ -282,6 +324,187 @@ fn connect(
         socket.remote
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Receives on `handle` until the peer closes; returns (bytes, sha256).
+fn receive_all(
+    client: &Client<'_>,
+    handle: SocketHandle,
+) -> crate::client::Result<(u64, [u8; 32])> {
+    let mut buf = vec![0u8; RECEIVE_CHUNK];
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = client.receive(handle, &mut buf)?;
+        if n == 0 {
+            return Ok((total, hasher.finalize().into()));
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn show_local(local: Option<SocketAddr>) -> String {
+    local.map_or_else(|| "(local address unknown)".to_string(), |a| a.to_string())
+}
+
+fn listen(client: &Client<'_>, args: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let listener = client
+        .open_listen(args.local)
+        .with_context(|| format!("listen {}", args.local))?;
+    writeln!(out, "listening on {}", listener.local)?;
+    out.flush()?;
+    let accepted = client
+        .accept(listener.handle)
+        .with_context(|| format!("accept {}", listener.local));
+    let closed = client
+        .close(listener.handle)
+        .with_context(|| format!("close {}", listener.local));
+    let socket = accepted?;
+    closed?;
+    writeln!(
+        out,
+        "accepted: local {} remote {}",
+        show_local(socket.local),
+        socket.remote
+    )?;
+    out.flush()?;
+    let received = receive_all(client, socket.handle)
+        .with_context(|| format!("receive from {}", socket.remote));
+    let closed = client
+        .close(socket.handle)
+        .with_context(|| format!("close {}", socket.remote));
+    let (bytes, sha) = received?;
+    closed?;
+    writeln!(
+        out,
+        "received {bytes} bytes sha256 {} from {}",
+        hex(&sha),
+        socket.remote
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recv(client: &Client<'_>, args: &RecvArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let target = args.target;
+    let socket = client
+        .open_stream(target)
+        .with_context(|| format!("connect {target}"))?;
+    let received = receive_all(client, socket.handle).with_context(|| format!("receive {target}"));
+    let closed = client
+        .close(socket.handle)
+        .with_context(|| format!("close {target}"));
+    let (bytes, sha) = received?;
+    closed?;
+    writeln!(
+        out,
+        "received {bytes} bytes sha256 {} from {} on {}",
+        hex(&sha),
+        socket.remote,
+        show_local(socket.local)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Echoes everything the peer sends on `handle` until it closes, then closes the socket;
+/// returns the bytes echoed.
+fn echo_one(client: &Client<'_>, handle: SocketHandle) -> anyhow::Result<u64> {
+    let result = (|| -> anyhow::Result<u64> {
+        let mut buf = vec![0u8; RECEIVE_CHUNK];
+        let mut total = 0u64;
+        loop {
+            let n = client.receive(handle, &mut buf).context("receive")?;
+            if n == 0 {
+                return Ok(total);
+            }
+            let mut done = 0;
+            while done < n {
+                let k = client.send(handle, &buf[done..n]).context("send")?;
+                anyhow::ensure!(k > 0, "send: driver sent 0 bytes");
+                done += k;
+            }
+            total += n as u64;
+        }
+    })();
+    let closed = client.close(handle).context("close");
+    let total = result?;
+    closed?;
+    Ok(total)
+}
+
+fn echo(client: &Client<'_>, args: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let listener = client
+        .open_listen(args.local)
+        .with_context(|| format!("listen {}", args.local))?;
+    writeln!(
+        out,
+        "echo: listening on {} for {} clients",
+        listener.local, args.clients
+    )?;
+    out.flush()?;
+    let (results, accept_error) = std::thread::scope(|scope| {
+        let mut workers = Vec::new();
+        let mut accept_error = None;
+        for _ in 0..args.clients {
+            match client.accept(listener.handle) {
+                Ok(socket) => {
+                    let c = *client;
+                    workers.push((
+                        socket.remote,
+                        scope.spawn(move || echo_one(&c, socket.handle)),
+                    ));
+                }
+                Err(e) => {
+                    accept_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let results: Vec<(SocketAddr, anyhow::Result<u64>)> = workers
+            .into_iter()
+            .map(|(peer, w)| {
+                let r = w
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("echo thread panicked")));
+                (peer, r)
+            })
+            .collect();
+        (results, accept_error)
+    });
+    let closed = client
+        .close(listener.handle)
+        .with_context(|| format!("close {}", listener.local));
+    let mut bytes = 0u64;
+    let mut failed = 0usize;
+    for (peer, r) in &results {
+        match r {
+            Ok(n) => bytes += n,
+            Err(e) => {
+                failed += 1;
+                eprintln!("wskctl: echo {peer}: {e:#}");
+            }
+        }
+    }
+    writeln!(
+        out,
+        "echo: served {} clients ({} failed), echoed {bytes} bytes on {}",
+        results.len(),
+        failed,
+        listener.local
+    )?;
+    if let Some(e) = accept_error {
+        return Err(anyhow::Error::new(e).context(format!("accept {}", listener.local)));
+    }
+    closed?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Reads until `buf` is full or EOF; returns bytes read.
@@ -479,6 +702,31 @@ mod tests {
         ));
         assert!(parse(&["--device", "nope", "stats"]).is_err());
         assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn listen_recv_echo_arguments() {
+        let Command::Listen(args) = parse(&["listen", "[::1]:0"]).unwrap().command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.local, "[::1]:0".parse().unwrap());
+        let Command::Recv(args) = parse(&["recv", "127.0.0.1:7"]).unwrap().command else {
+            panic!("not recv")
+        };
+        assert_eq!(args.target, "127.0.0.1:7".parse().unwrap());
+        let Command::Echo(args) = parse(&["echo", "127.0.0.1:7"]).unwrap().command else {
+            panic!("not echo")
+        };
+        assert_eq!(args.clients, 1);
+        let Command::Echo(args) = parse(&["echo", "127.0.0.1:7", "--clients", "100"])
+            .unwrap()
+            .command
+        else {
+            panic!("not echo")
+        };
+        assert_eq!(args.clients, 100);
+        assert!(parse(&["echo", "127.0.0.1:7", "--clients", "0"]).is_err());
+        assert!(parse(&["listen"]).is_err());
     }
 
     #[test]

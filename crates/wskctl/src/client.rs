@@ -6,10 +6,15 @@ use std::net::SocketAddr;
 
 use wskclient_ioctl::status::STATUS_SUCCESS;
 use wskclient_ioctl::{
-    ntstatus_name, parse_response, CloseRequest, ContractError, InetAddress, OpenDatagramRequest,
-    OpenDatagramResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
-    Request, Response, SendRequest, SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse,
+    ntstatus_name, parse_response, AcceptRequest, AcceptResponse, CloseRequest, ContractError,
+    DisconnectRequest, InetAddress, OpenDatagramRequest, OpenDatagramResponse, OpenListenRequest,
+    OpenListenResponse, OpenStreamRequest, OpenStreamResponse, Operation, QueryStatsRequest,
+    ReceiveFromRequest, ReceiveFromResponse, ReceiveRequest, Request, Response, SendRequest,
+    SendToRequest, SetRemoteRequest, SocketHandle, StatsResponse, MAX_RECEIVE_BYTES,
+    MAX_RECEIVE_FROM_BYTES,
 };
+
+use zerocopy::IntoBytes;
 
 use crate::device::Device;
 
@@ -83,6 +88,15 @@ pub struct StreamSocket {
     pub local: Option<SocketAddr>,
     /// Connected remote address.
     pub remote: SocketAddr,
+}
+
+/// A listening stream socket, as returned by OPEN_LISTEN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenSocket {
+    /// The driver's handle.
+    pub handle: SocketHandle,
+    /// Bound local address (ephemeral port resolved).
+    pub local: SocketAddr,
 }
 
 /// A bound datagram socket, as returned by OPEN_DATAGRAM.
@@ -166,6 +180,121 @@ impl<'a> Client<'a> {
             },
             remote: response.remote_address.to_socket_addr().map_err(bad)?,
         })
+    }
+
+    /// OPEN_LISTEN: a TCP socket of `local`'s family, bound to `local` (port 0 =
+    /// ephemeral) and listening.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_ADDRESS_ALREADY_EXISTS`), or
+    /// [`Error::BadResponse`].
+    pub fn open_listen(&self, local: SocketAddr) -> Result<ListenSocket> {
+        let response: OpenListenResponse = self.call(&OpenListenRequest::new(&local))?;
+        Ok(ListenSocket {
+            handle: response.handle,
+            local: response.local_address.to_socket_addr().map_err(|source| {
+                Error::BadResponse {
+                    operation: Operation::OpenListen,
+                    source,
+                }
+            })?,
+        })
+    }
+
+    /// ACCEPT: waits for one connection on the listening socket `listener` and returns the
+    /// accepted stream socket with both addresses of the connection (the counterpart of
+    /// `GetAcceptExSockaddrs`). Blocks the calling thread until a client arrives; other
+    /// threads may use the device meanwhile.
+    ///
+    /// Errors: `STATUS_CANCELLED` when the listening handle is closed meanwhile,
+    /// `STATUS_NOT_SUPPORTED` when `listener` is not a listening socket, other driver
+    /// statuses, or [`Error::BadResponse`].
+    pub fn accept(&self, listener: SocketHandle) -> Result<StreamSocket> {
+        let response: AcceptResponse = self.call(&AcceptRequest::new(listener))?;
+        let bad = |source| Error::BadResponse {
+            operation: Operation::Accept,
+            source,
+        };
+        Ok(StreamSocket {
+            handle: response.handle,
+            local: if response.local_address == InetAddress::UNSPECIFIED {
+                None
+            } else {
+                Some(response.local_address.to_socket_addr().map_err(bad)?)
+            },
+            remote: response.remote_address.to_socket_addr().map_err(bad)?,
+        })
+    }
+
+    /// RECEIVE: receives into `buf` (1 ..= `MAX_RECEIVE_BYTES` bytes; METHOD_OUT_DIRECT, so
+    /// `buf` is the DeviceIoControl output buffer the driver writes through an MDL) on a
+    /// stream socket; returns the bytes received, 0 when the peer closed gracefully. Blocks
+    /// until some bytes arrived.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_CONNECTION_RESET`, `STATUS_CANCELLED`,
+    /// `STATUS_INVALID_PARAMETER` for an empty `buf`), or [`Error::BadInformation`].
+    pub fn receive(&self, handle: SocketHandle, buf: &mut [u8]) -> Result<usize> {
+        let len = buf.len().min(MAX_RECEIVE_BYTES);
+        let buf = &mut buf[..len];
+        let request = ReceiveRequest::new(handle);
+        let io = self
+            .device
+            .ioctl(Operation::Receive.code(), request.as_bytes(), buf);
+        check(Operation::Receive, io.status)?;
+        if io.information > buf.len() {
+            return Err(Error::BadInformation {
+                operation: Operation::Receive,
+                information: io.information,
+                len: buf.len(),
+            });
+        }
+        Ok(io.information)
+    }
+
+    /// RECEIVE_FROM: receives one datagram into `buf` (at most 65,535 bytes are used) on a
+    /// datagram socket; returns its length and sender. Blocks until a datagram arrives.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_BUFFER_OVERFLOW` when the datagram does
+    /// not fit, `STATUS_CANCELLED`), [`Error::BadResponse`] or [`Error::BadInformation`].
+    pub fn receive_from(
+        &self,
+        handle: SocketHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddr)> {
+        let room = buf.len().min(MAX_RECEIVE_FROM_BYTES);
+        let mut output = vec![0u8; ReceiveFromResponse::SIZE + room];
+        let request = ReceiveFromRequest::new(handle);
+        let io = self.device.ioctl(
+            Operation::ReceiveFrom.code(),
+            request.as_bytes(),
+            &mut output,
+        );
+        check(Operation::ReceiveFrom, io.status)?;
+        let bad = |source| Error::BadResponse {
+            operation: Operation::ReceiveFrom,
+            source,
+        };
+        let head = output
+            .get(..ReceiveFromResponse::SIZE.min(io.information))
+            .unwrap_or_default();
+        let response: ReceiveFromResponse = parse_response(head).map_err(bad)?;
+        let n = response.data_length as usize;
+        let data = output
+            .get(ReceiveFromResponse::SIZE..ReceiveFromResponse::SIZE + n)
+            .filter(|_| io.information == ReceiveFromResponse::SIZE + n && n <= room)
+            .ok_or(Error::BadInformation {
+                operation: Operation::ReceiveFrom,
+                information: io.information,
+                len: output.len(),
+            })?;
+        buf[..n].copy_from_slice(data);
+        Ok((n, response.remote_address.to_socket_addr().map_err(bad)?))
+    }
+
+    /// DISCONNECT: graceful (FIN after queued data) or, when `abortive`, a reset.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_INVALID_CONNECTION`).
+    pub fn disconnect(&self, handle: SocketHandle, abortive: bool) -> Result<()> {
+        self.call_no_output(&DisconnectRequest::new(handle, abortive))
     }
 
     /// SEND: send `data` (1 ..= `MAX_SEND_BYTES` bytes) on a stream socket;

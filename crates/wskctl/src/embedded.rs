@@ -6,7 +6,7 @@
 //! handle (IRP_MJ_CLEANUP, IRP_MJ_CLOSE), unloads the driver (DriverUnload, WskDeregister),
 //! and reports the verifier's verdict.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use anyhow::{anyhow, Context};
 use ntsim::iomgr::{LoadedDriver, UserHandle};
@@ -14,12 +14,16 @@ use ntsim::iomgr::{LoadedDriver, UserHandle};
 use crate::device::{Device, IoStatus};
 
 struct Embedded {
-    handle: Mutex<Option<UserHandle>>,
+    /// Read-locked by every call, so calls from several threads run concurrently (a pending
+    /// ACCEPT or RECEIVE does not hold up the others: `UserHandle` is `Send + Sync` and
+    /// each call is its own IRP); write-locked only to close the handle.
+    handle: RwLock<Option<UserHandle>>,
     driver: Mutex<Option<LoadedDriver>>,
 }
 
-// SAFETY-free: UserHandle is Send + Sync; LoadedDriver is only touched under the mutex.
+// SAFETY: UserHandle is Send + Sync; LoadedDriver is only touched under its mutex, in drop.
 unsafe impl Send for Embedded {}
+// SAFETY: as above.
 unsafe impl Sync for Embedded {}
 
 /// Opens the in-process emulated device: loads the driver and opens `\\.\WskClient`.
@@ -40,14 +44,14 @@ pub fn open() -> anyhow::Result<Box<dyn Device>> {
         })
         .context("embedded device")?;
     Ok(Box::new(Embedded {
-        handle: Mutex::new(Some(handle)),
+        handle: RwLock::new(Some(handle)),
         driver: Mutex::new(Some(driver)),
     }))
 }
 
 impl Device for Embedded {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
-        let g = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.handle.read().unwrap_or_else(|p| p.into_inner());
         match g.as_ref() {
             Some(h) => {
                 let s = h.device_io_control(code, input, output);
@@ -66,7 +70,12 @@ impl Device for Embedded {
 
 impl Drop for Embedded {
     fn drop(&mut self) {
-        drop(self.handle.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(
+            self.handle
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         if let Some(d) = self.driver.lock().unwrap_or_else(|p| p.into_inner()).take() {
             if let Err(e) = d.unload() {
                 eprintln!("wskctl: driver unload: {e}");

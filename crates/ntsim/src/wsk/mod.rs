@@ -691,8 +691,11 @@ unsafe extern "system" fn wsk_connect(
         return finish(irp, STATUS_INVALID_PARAMETER, 0);
     };
     let mut st = sock.lock();
-    // WskConnect on an unbound socket: STATUS_INVALID_DEVICE_STATE (WskConnect docs:
-    // "the socket must be bound to a local transport address before calling WskConnect").
+    // WskConnect on an unbound socket: STATUS_INVALID_DEVICE_STATE. The rule is the
+    // WskConnect page's (Remarks: only on a socket "previously bound to a local transport
+    // address by calling the WskBind function",
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect);
+    // the page names no status for it, so the value is our reading (docs/ntstatus-mapping.md).
     if !st.bound || st.connected {
         return finish(irp, STATUS_INVALID_DEVICE_STATE, 0);
     }

@@ -275,6 +275,42 @@ impl Core {
     }
 }
 
+impl Core {
+    /// `WskBind` to `local` (the table's `WskBind`), waiting for completion. PASSIVE_LEVEL.
+    fn bind(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
+        let bind = bind.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        self.sync(self.timeout, |irp, _, addr| {
+            *addr = local;
+            // SAFETY: open socket; addr lives in the op block until completion.
+            unsafe { bind(raw, addr.as_mut_ptr(), 0, irp) }
+        })
+        .map(|_| ())
+    }
+
+    /// `WskSocket` of `local`'s family with the given type, protocol and `WSK_FLAG_*`.
+    /// PASSIVE_LEVEL.
+    fn create(
+        client: &WskClient,
+        local: &SocketAddr,
+        socket_type: u16,
+        protocol: u32,
+        flags: u32,
+    ) -> Result<Core> {
+        require_passive()?;
+        let mut op = new_op()?;
+        let raw = create_socket(
+            client,
+            &mut op,
+            family_of(local),
+            socket_type,
+            protocol,
+            flags,
+        )?;
+        Ok(Core::new(raw, op))
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         if !self.is_closed() {
@@ -630,15 +666,7 @@ impl StreamSocket {
     }
 
     fn bind_with(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
-        let bind = bind.ok_or(Error::NotImplemented)?;
-        let raw = self.core.raw.as_ptr();
-        self.core
-            .sync(self.core.timeout, |irp, _, addr| {
-                *addr = local;
-                // SAFETY: open socket; addr lives in the op block until completion.
-                unsafe { bind(raw, addr.as_mut_ptr(), 0, irp) }
-            })
-            .map(|_| ())
+        self.core.bind(bind, local)
     }
 
     /// The provider's socket object, for calling WSK routines this crate does not wrap.
@@ -906,26 +934,15 @@ impl DatagramSocket {
     /// Sources: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>,
     /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>
     pub fn bind(client: &WskClient, local: SocketAddr) -> Result<DatagramSocket> {
-        require_passive()?;
-        let mut op = new_op()?;
-        let raw = create_socket(
+        let core = Core::create(
             client,
-            &mut op,
-            family_of(&local),
+            &local,
             SOCK_DGRAM,
             IPPROTO_UDP,
             WSK_FLAG_DATAGRAM_SOCKET,
         )?;
-        let s = DatagramSocket {
-            core: Core::new(raw, op),
-        };
-        let bind = s.dispatch().WskBind.ok_or(Error::NotImplemented)?;
-        let rawp = s.core.raw.as_ptr();
-        s.core.sync(None, |irp, _, addr| {
-            *addr = SockAddrBuf::new(local);
-            // SAFETY: open socket; addr lives in the op block until completion.
-            unsafe { bind(rawp, addr.as_mut_ptr(), 0, irp) }
-        })?;
+        let s = DatagramSocket { core };
+        s.core.bind(s.dispatch().WskBind, SockAddrBuf::new(local))?;
         Ok(s)
     }
 
@@ -1177,26 +1194,15 @@ impl ListenSocket {
     /// Sources: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket>,
     /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_bind>
     pub fn bind(client: &WskClient, local: SocketAddr) -> Result<ListenSocket> {
-        require_passive()?;
-        let mut op = new_op()?;
-        let raw = create_socket(
+        let core = Core::create(
             client,
-            &mut op,
-            family_of(&local),
+            &local,
             SOCK_STREAM,
             IPPROTO_TCP,
             WSK_FLAG_LISTEN_SOCKET,
         )?;
-        let s = ListenSocket {
-            core: Core::new(raw, op),
-        };
-        let bind = s.dispatch().WskBind.ok_or(Error::NotImplemented)?;
-        let rawp = s.core.raw.as_ptr();
-        s.core.sync(None, |irp, _, addr| {
-            *addr = SockAddrBuf::new(local);
-            // SAFETY: open socket; addr lives in the op block until completion.
-            unsafe { bind(rawp, addr.as_mut_ptr(), 0, irp) }
-        })?;
+        let s = ListenSocket { core };
+        s.core.bind(s.dispatch().WskBind, SockAddrBuf::new(local))?;
         Ok(s)
     }
 

@@ -15,7 +15,6 @@ fn wdk_crates(args: &[&str]) -> Vec<String> {
             "normal,build",
             "--prefix",
             "none",
-            "--offline",
         ])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -545,8 +545,8 @@ impl DeviceCore {
     /// Aborts the socket behind `handle` of `file`: removes it from the table and drops it;
     /// the last reference closes it (without waiting, above PASSIVE_LEVEL), and WSK then
     /// completes its pending IRPs with STATUS_CANCELLED, which completes their requests.
-    /// Used when a pending request is cancelled: a partially sent stream is unusable anyway
-    /// (as Winsock documents for cancelled overlapped sends). IRQL <= DISPATCH_LEVEL.
+    /// Used when a pending request is cancelled (our choice: the WSK IRP cannot be cancelled
+    /// individually yet; see docs/ioctl.md, "Cancellation"). IRQL <= DISPATCH_LEVEL.
     pub fn abort_socket(&self, file: &FileContext, handle: SocketHandle) {
         if let Some(s) = file.remove(handle) {
             self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);

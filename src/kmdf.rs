@@ -214,9 +214,9 @@ impl Completion for KmdfCompletion {
     }
 }
 
-/// EvtRequestCancel: the WSK IRP still reads the request's buffer, so the request cannot be
-/// completed here; cancelling a pending send leaves a stream's state undefined (as in
-/// Winsock), so the socket is aborted, which makes WSK complete the IRP promptly.
+/// EvtRequestCancel: the WSK IRP still uses the request's buffer, so the request cannot be
+/// completed here; the request's socket is aborted (our choice, docs/ioctl.md
+/// "Cancellation"), which makes WSK complete the IRP promptly.
 extern "C" fn evt_request_cancel(request: WDFREQUEST) {
     let found = CANCELABLE.lock().iter().find(|q| q.request == request).cloned();
     if let Some(p) = found {

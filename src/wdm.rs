@@ -162,9 +162,8 @@ impl Completion for IrpCompletion {
 
 /// The cancel routine of a pending DEVICE_CONTROL IRP (called by IoCancelIrp with the cancel
 /// spin lock held, at DISPATCH_LEVEL): aborts the request's socket, so its WSK IRP
-/// completes with STATUS_CANCELLED, then releases its ownership. Cancelling a pending
-/// operation leaves the socket unusable, as Winsock documents for cancelled overlapped
-/// operations; for ACCEPT that is the listening socket.
+/// completes with STATUS_CANCELLED, then releases its ownership. For ACCEPT that is the
+/// listening socket (docs/ioctl.md, "Cancellation": our choice, and a known deviation).
 unsafe extern "system" fn cancel_device_control(dev: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY: IoCancelIrp's contract: the IRP is alive, the cancel spin lock held.
     unsafe {

@@ -406,16 +406,32 @@ impl DeviceCore {
     ) -> Result<usize, NTSTATUS> {
         let req: OpenDatagramRequest = contract(parse_request(input))?;
         let local = addr(&req.local_address)?;
-        if output.len() < core::mem::size_of::<OpenDatagramResponse>() {
+        self.open_bound(file, output, local, OpenDatagramResponse::new, |c, l| {
+            let s = DatagramSocket::bind(c, l)?;
+            let bound = s.local_address()?;
+            Ok((Socket::Datagram(s), bound))
+        })
+    }
+
+    /// Opens a bound socket with `open`, enters it in the file's table, and answers with its
+    /// handle and bound address (OPEN_DATAGRAM, OPEN_LISTEN). PASSIVE_LEVEL.
+    fn open_bound<R: wskclient_ioctl::Response>(
+        &self,
+        file: &FileContext,
+        output: &mut [u8],
+        local: SocketAddr,
+        respond: fn(SocketHandle, InetAddress) -> R,
+        open: impl FnOnce(&WskClient, SocketAddr) -> wsk::Result<(Socket, SocketAddr)>,
+    ) -> Result<usize, NTSTATUS> {
+        if output.len() < core::mem::size_of::<R>() {
             return Err(STATUS_BUFFER_TOO_SMALL);
         }
-        let sock = DatagramSocket::bind(&self.client, local).map_err(|e| e.status())?;
-        let bound = sock.local_address().map_err(|e| e.status())?;
-        let handle = file.insert(Socket::Datagram(sock))?;
+        let (sock, bound) = open(&self.client, local).map_err(|e| e.status())?;
+        let handle = file.insert(sock)?;
         self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
         contract(write_response(
             output,
-            &OpenDatagramResponse::new(handle, InetAddress::from_socket_addr(&bound)),
+            &respond(handle, InetAddress::from_socket_addr(&bound)),
         ))
     }
 
@@ -573,17 +589,11 @@ impl DeviceCore {
     ) -> Result<usize, NTSTATUS> {
         let req: OpenListenRequest = contract(parse_request(input))?;
         let local = addr(&req.local_address)?;
-        if output.len() < core::mem::size_of::<OpenListenResponse>() {
-            return Err(STATUS_BUFFER_TOO_SMALL);
-        }
-        let sock = ListenSocket::bind(&self.client, local).map_err(|e| e.status())?;
-        let bound = sock.local_address().map_err(|e| e.status())?;
-        let handle = file.insert(Socket::Listen(sock))?;
-        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
-        contract(write_response(
-            output,
-            &OpenListenResponse::new(handle, InetAddress::from_socket_addr(&bound)),
-        ))
+        self.open_bound(file, output, local, OpenListenResponse::new, |c, l| {
+            let s = ListenSocket::bind(c, l)?;
+            let bound = s.local_address()?;
+            Ok((Socket::Listen(s), bound))
+        })
     }
 
     /// ACCEPT: `WskAccept` without waiting; the WSK completion inserts the new socket into the

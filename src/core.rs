@@ -17,6 +17,10 @@ use core::time::Duration;
 use windows_sys::Wdk::Foundation::MDL;
 use windows_sys::Win32::Foundation::*;
 use wsk::sync::SpinLock;
+mod names;
+mod options;
+mod transmit;
+
 use wsk::{DatagramSocket, ListenSocket, MdlBuffer, NonPagedBuffer, StreamSocket, WskClient};
 use wskclient_ioctl as ioctl;
 use wskclient_ioctl::{
@@ -352,6 +356,14 @@ impl DeviceCore {
             Operation::SetRemote => self.set_remote(file, input),
             Operation::Close => self.close(file, input),
             Operation::QueryStats => self.query_stats(input, output),
+            Operation::TransmitFile => return self.transmit_file(file, input, output, request),
+            Operation::TransmitPackets => {
+                return self.transmit_packets(file, input, output, request)
+            }
+            Operation::SetOption => self.set_option(file, input),
+            Operation::GetOption => self.get_option(file, input, output),
+            Operation::ConnectWithData => self.connect_with_data(file, input, output),
+            Operation::Resolve => self.resolve(input, output),
         };
         match r {
             Ok(info) => request.complete(STATUS_SUCCESS, info),

@@ -33,7 +33,7 @@ const IPPROTO_UDP: u32 = 17;
 
 /// Per-operation state of synchronous calls: the IRP, its wait block, and the `WSK_BUF` and
 /// address the provider reads until completion. Nonpaged; reused across calls.
-struct OpBlock {
+pub(crate) struct OpBlock {
     wait: SyncWait,
     irp: OwnedIrp,
     buf: WSK_BUF,
@@ -42,7 +42,7 @@ struct OpBlock {
     addr2: SockAddrBuf,
 }
 
-fn new_op() -> Result<PoolBox<OpBlock>> {
+pub(crate) fn new_op() -> Result<PoolBox<OpBlock>> {
     let irp = OwnedIrp::allocate()?;
     PoolBox::try_new(
         OpBlock {
@@ -60,11 +60,11 @@ fn new_op() -> Result<PoolBox<OpBlock>> {
     )
 }
 
-fn timeout_100ns(t: Option<Duration>) -> Option<u64> {
+pub(crate) fn timeout_100ns(t: Option<Duration>) -> Option<u64> {
     t.map(|d| (d.as_nanos() / 100).min(u64::MAX as u128) as u64)
 }
 
-fn require_passive() -> Result<()> {
+pub(crate) fn require_passive() -> Result<()> {
     if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
         Ok(())
     } else {
@@ -76,7 +76,7 @@ fn require_passive() -> Result<()> {
 /// routine), wait for completion (cancelling on timeout), and return `IoStatus.Information`.
 /// The dispatch routine's own return value mirrors the IRP's status and is not needed: WSK
 /// completes every IRP it accepts through the completion routine.
-fn run_sync(
+pub(crate) fn run_sync(
     op: &mut OpBlock,
     timeout: Option<Duration>,
     start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
@@ -113,10 +113,10 @@ fn run_sync(
 
 /// What sockets of both kinds share: the provider's socket, a cached operation block, and a
 /// default timeout.
-struct Core {
-    raw: NonNull<WSK_SOCKET>,
+pub(crate) struct Core {
+    pub(crate) raw: NonNull<WSK_SOCKET>,
     cached: AtomicPtr<OpBlock>,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Rundown protection: the number of WSK dispatch calls in progress, plus [`CLOSING`]
     /// once close began. Close waits for the calls in progress (they are non-blocking) and
     /// then lets `WskCloseSocket` cancel whatever is still pending; no WSK routine is ever
@@ -126,7 +126,7 @@ struct Core {
 
 const CLOSING: usize = 1 << (usize::BITS - 1);
 
-struct Enter<'a>(&'a AtomicUsize);
+pub(crate) struct Enter<'a>(&'a AtomicUsize);
 
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
@@ -150,7 +150,7 @@ impl Core {
     }
 
     /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
-    fn enter(&self) -> Result<Enter<'_>> {
+    pub(crate) fn enter(&self) -> Result<Enter<'_>> {
         let prev = self.active.fetch_add(1, Ordering::AcqRel);
         let guard = Enter(&self.active);
         if prev & CLOSING != 0 {
@@ -159,13 +159,13 @@ impl Core {
         Ok(guard)
     }
 
-    fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
+    pub(crate) fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
         // SAFETY: every provider table starts with WSK_PROVIDER_BASIC_DISPATCH, and the
         // socket's Dispatch is valid while the socket is open.
         unsafe { &*((*self.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_BASIC_DISPATCH) }
     }
 
-    fn take_op(&self) -> Result<PoolBox<OpBlock>> {
+    pub(crate) fn take_op(&self) -> Result<PoolBox<OpBlock>> {
         let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
             new_op()
@@ -175,7 +175,7 @@ impl Core {
         }
     }
 
-    fn put_op(&self, op: PoolBox<OpBlock>) {
+    pub(crate) fn put_op(&self, op: PoolBox<OpBlock>) {
         let p = op.into_raw();
         if self
             .cached
@@ -192,7 +192,7 @@ impl Core {
         }
     }
 
-    fn sync(
+    pub(crate) fn sync(
         &self,
         timeout: Option<Duration>,
         start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
@@ -202,7 +202,7 @@ impl Core {
 
     /// Like [`Core::sync`], also returning the op block's address after completion (where
     /// address-returning routines wrote it).
-    fn sync_addr(
+    pub(crate) fn sync_addr(
         &self,
         timeout: Option<Duration>,
         start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
@@ -212,7 +212,7 @@ impl Core {
     }
 
     /// Like [`Core::sync_addr`] with both of the op block's addresses.
-    fn sync_addr2(
+    pub(crate) fn sync_addr2(
         &self,
         timeout: Option<Duration>,
         start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
@@ -259,11 +259,11 @@ impl Core {
         r.map(|_| ())
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.active.load(Ordering::Acquire) & CLOSING != 0
     }
 
-    fn local_address(&self, get: PFN_WSK_GET_LOCAL_ADDRESS) -> Result<SocketAddr> {
+    pub(crate) fn local_address(&self, get: PFN_WSK_GET_LOCAL_ADDRESS) -> Result<SocketAddr> {
         let get = get.ok_or(Error::NotImplemented)?;
         let raw = self.raw.as_ptr();
         let (_, out) = self.sync_addr(self.timeout, |irp, _, addr| {
@@ -277,7 +277,7 @@ impl Core {
 
 impl Core {
     /// `WskBind` to `local` (the table's `WskBind`), waiting for completion. PASSIVE_LEVEL.
-    fn bind(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
+    pub(crate) fn bind(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
         let bind = bind.ok_or(Error::NotImplemented)?;
         let raw = self.raw.as_ptr();
         self.sync(self.timeout, |irp, _, addr| {
@@ -290,7 +290,7 @@ impl Core {
 
     /// `WskSocket` of `local`'s family with the given type, protocol and `WSK_FLAG_*`.
     /// PASSIVE_LEVEL.
-    fn create(
+    pub(crate) fn create(
         client: &WskClient,
         local: &SocketAddr,
         socket_type: u16,
@@ -331,7 +331,7 @@ impl Drop for Core {
 /// Completes an IRP that was armed but never handed to WSK (the socket was closing): the
 /// I/O manager's own path, `IoSetNextIrpStackLocation` + `IoCompleteRequest`, so its
 /// completion routine runs as usual.
-fn fail_unstarted(irp: *mut IRP) {
+pub(crate) fn fail_unstarted(irp: *mut IRP) {
     // SAFETY: our IRP, armed with a completion routine in its next stack location and not
     // given to anyone; stepping into that location and completing it runs that routine.
     unsafe {
@@ -350,7 +350,7 @@ fn fail_unstarted(irp: *mut IRP) {
 }
 
 /// Closes a socket without waiting (used when a socket is dropped above PASSIVE_LEVEL).
-fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
+pub(crate) fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
     unsafe extern "system" fn done(
         _d: *mut DEVICE_OBJECT,
         irp: *mut IRP,
@@ -373,12 +373,12 @@ fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
 
 /// How an asynchronous operation hands its result back: with or without the address the
 /// provider wrote into the operation's block.
-trait Deliver<B>: Send + 'static {
+pub(crate) trait Deliver<B>: Send + 'static {
     fn deliver(self, result: Result<usize>, addr: &SockAddrBuf, buf: B);
 }
 
 /// Delivers `(Result<bytes>, buffer)`.
-struct Plain<F>(F);
+pub(crate) struct Plain<F>(F);
 
 impl<B, F: FnOnce(Result<usize>, B) + Send + 'static> Deliver<B> for Plain<F> {
     fn deliver(self, result: Result<usize>, _addr: &SockAddrBuf, buf: B) {
@@ -387,7 +387,7 @@ impl<B, F: FnOnce(Result<usize>, B) + Send + 'static> Deliver<B> for Plain<F> {
 }
 
 /// Delivers `(Result<(bytes, address)>, buffer)`; an unknown family is `STATUS_INVALID_PARAMETER`.
-struct WithAddr<F>(F);
+pub(crate) struct WithAddr<F>(F);
 
 impl<B, F: FnOnce(Result<(usize, SocketAddr)>, B) + Send + 'static> Deliver<B> for WithAddr<F> {
     fn deliver(self, result: Result<usize>, addr: &SockAddrBuf, buf: B) {
@@ -397,7 +397,7 @@ impl<B, F: FnOnce(Result<(usize, SocketAddr)>, B) + Send + 'static> Deliver<B> f
 }
 
 /// State of one asynchronous operation; freed in its completion routine.
-struct AsyncOp<B, D> {
+pub(crate) struct AsyncOp<B, D> {
     irp: Option<OwnedIrp>,
     wsk_buf: WSK_BUF,
     addr: SockAddrBuf,
@@ -433,7 +433,7 @@ where
 /// Starts an asynchronous operation on `buf` (`len` bytes from `offset`): allocates the IRP
 /// and the state block, sets the completion routine, and calls `start`. On a failure before
 /// the dispatch call, `done` is not called and the buffer is returned in the error.
-fn start_async<B, F>(
+pub(crate) fn start_async<B, F>(
     core: &Core,
     buf: B,
     offset: usize,
@@ -449,7 +449,7 @@ where
     start_async_with(core, buf, offset, len, addr, Plain(done), start)
 }
 
-fn start_async_with<B, D>(
+pub(crate) fn start_async_with<B, D>(
     core: &Core,
     buf: B,
     offset: usize,
@@ -500,12 +500,12 @@ where
 
 /// A connection-oriented (TCP) WSK socket.
 pub struct StreamSocket {
-    core: Core,
-    fallback: bool,
+    pub(crate) core: Core,
+    pub(crate) fallback: bool,
 }
 
 impl StreamSocket {
-    fn dispatch(&self) -> &WSK_PROVIDER_CONNECTION_DISPATCH {
+    pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_CONNECTION_DISPATCH {
         // SAFETY: created as a connection socket, so Dispatch is the connection table.
         unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_CONNECTION_DISPATCH) }
     }
@@ -884,7 +884,7 @@ impl StreamSocket {
     }
 }
 
-fn create_socket(
+pub(crate) fn create_socket(
     client: &WskClient,
     op: &mut OpBlock,
     family: u16,
@@ -917,11 +917,11 @@ fn create_socket(
 
 /// A datagram (UDP) WSK socket.
 pub struct DatagramSocket {
-    core: Core,
+    pub(crate) core: Core,
 }
 
 impl DatagramSocket {
-    fn dispatch(&self) -> &WSK_PROVIDER_DATAGRAM_DISPATCH {
+    pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_DATAGRAM_DISPATCH {
         // SAFETY: created as a datagram socket, so Dispatch is the datagram table.
         unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH) }
     }
@@ -1165,7 +1165,7 @@ impl DatagramSocket {
 /// address, the socket begins listening for incoming connections":
 /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections>).
 pub struct ListenSocket {
-    core: Core,
+    pub(crate) core: Core,
 }
 
 /// A connection accepted by [`ListenSocket::accept`], with its addresses (the kernel
@@ -1181,7 +1181,7 @@ pub struct Accepted {
 }
 
 impl ListenSocket {
-    fn dispatch(&self) -> &WSK_PROVIDER_LISTEN_DISPATCH {
+    pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_LISTEN_DISPATCH {
         // SAFETY: created as a listening socket, so Dispatch is the listen table.
         unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_LISTEN_DISPATCH) }
     }

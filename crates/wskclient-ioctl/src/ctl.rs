@@ -110,6 +110,18 @@ pub const FUNCTION_SEND_TO: u32 = 0x812;
 pub const FUNCTION_CLOSE: u32 = 0x820;
 /// Function code of [`IOCTL_WSKCLIENT_QUERY_STATS`].
 pub const FUNCTION_QUERY_STATS: u32 = 0x821;
+/// Function code of [`IOCTL_WSKCLIENT_SET_OPTION`].
+pub const FUNCTION_SET_OPTION: u32 = 0x806;
+/// Function code of [`IOCTL_WSKCLIENT_GET_OPTION`].
+pub const FUNCTION_GET_OPTION: u32 = 0x807;
+/// Function code of [`IOCTL_WSKCLIENT_CONNECT_WITH_DATA`].
+pub const FUNCTION_CONNECT_WITH_DATA: u32 = 0x808;
+/// Function code of [`IOCTL_WSKCLIENT_RESOLVE`].
+pub const FUNCTION_RESOLVE: u32 = 0x830;
+/// Function code of [`IOCTL_WSKCLIENT_TRANSMIT_FILE`].
+pub const FUNCTION_TRANSMIT_FILE: u32 = 0x840;
+/// Function code of [`IOCTL_WSKCLIENT_TRANSMIT_PACKETS`].
+pub const FUNCTION_TRANSMIT_PACKETS: u32 = 0x841;
 
 /// Open a connection-oriented (TCP) socket and connect it, via `WskSocketConnect`
 /// (falling back to `WskSocket` + `WskBind` + `WskConnect` when the provider
@@ -283,6 +295,82 @@ pub const IOCTL_WSKCLIENT_QUERY_STATS: u32 = ctl_code(
     FILE_READ_ACCESS,
 );
 
+/// Set a socket option (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `SO_KEEPALIVE`,
+/// `TCP_NODELAY`, `SO_RCVBUF`, `SO_SNDBUF`, ...) through `WskControlSocket(WskSetOption)`.
+/// Request and response: see `crate::options`.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket>
+///
+/// `METHOD_BUFFERED`, `FILE_WRITE_ACCESS`.
+pub const IOCTL_WSKCLIENT_SET_OPTION: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_SET_OPTION,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
+
+/// Read a socket option, or the socket's local/remote address, through
+/// `WskControlSocket(WskGetOption)`, `WskGetLocalAddress` and `WskGetRemoteAddress`.
+/// Request and response: see `crate::options`.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket>
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS`.
+pub const IOCTL_WSKCLIENT_GET_OPTION: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_GET_OPTION,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
+
+/// Open a stream socket, connect it and send initial data in one step with `WskConnectEx`
+/// (the kernel counterpart of `ConnectEx`); falls back to connect then send when the
+/// provider lacks `WskConnectEx`. Request and response: see `crate::options`.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS | FILE_WRITE_ACCESS`.
+pub const IOCTL_WSKCLIENT_CONNECT_WITH_DATA: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_CONNECT_WITH_DATA,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+
+/// Resolve a host name with `WskGetAddressInfo`/`WskFreeAddressInfo`, or an address with
+/// `WskGetNameInfo` (PASSIVE_LEVEL). Request and response: see `crate::names`.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>
+///
+/// `METHOD_BUFFERED`, `FILE_READ_ACCESS`.
+pub const IOCTL_WSKCLIENT_RESOLVE: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_RESOLVE,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
+
+/// Send a byte range of a caller's file (by handle) over a stream socket, with optional head
+/// and tail buffers: the kernel counterpart of `TransmitFile`. Request and response: see
+/// `crate::transmit`.
+/// Source: <https://learn.microsoft.com/en-us/windows/win32/api/mswsock/nf-mswsock-transmitfile>
+///
+/// `METHOD_BUFFERED`, `FILE_WRITE_ACCESS`.
+pub const IOCTL_WSKCLIENT_TRANSMIT_FILE: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_TRANSMIT_FILE,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
+
+/// Send an array of memory buffers and file ranges, the kernel counterpart of
+/// `TransmitPackets`. Request and response: see `crate::transmit`.
+/// Source: <https://learn.microsoft.com/en-us/windows/win32/api/mswsock/nc-mswsock-lpfn_transmitpackets>
+///
+/// `METHOD_BUFFERED`, `FILE_WRITE_ACCESS`.
+pub const IOCTL_WSKCLIENT_TRANSMIT_PACKETS: u32 = ctl_code(
+    FILE_DEVICE_WSKCLIENT,
+    FUNCTION_TRANSMIT_PACKETS,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
+
 /// The operations of the contract, one per `IOCTL_WSKCLIENT_*` code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -310,11 +398,23 @@ pub enum Operation {
     Close,
     /// [`IOCTL_WSKCLIENT_QUERY_STATS`].
     QueryStats,
+    /// [`IOCTL_WSKCLIENT_SET_OPTION`].
+    SetOption,
+    /// [`IOCTL_WSKCLIENT_GET_OPTION`].
+    GetOption,
+    /// [`IOCTL_WSKCLIENT_CONNECT_WITH_DATA`].
+    ConnectWithData,
+    /// [`IOCTL_WSKCLIENT_RESOLVE`].
+    Resolve,
+    /// [`IOCTL_WSKCLIENT_TRANSMIT_FILE`].
+    TransmitFile,
+    /// [`IOCTL_WSKCLIENT_TRANSMIT_PACKETS`].
+    TransmitPackets,
 }
 
 impl Operation {
     /// Every operation, in function-code order.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 18] = [
         Operation::OpenStream,
         Operation::Send,
         Operation::OpenListen,
@@ -327,6 +427,12 @@ impl Operation {
         Operation::ReceiveFrom,
         Operation::Close,
         Operation::QueryStats,
+        Operation::SetOption,
+        Operation::GetOption,
+        Operation::ConnectWithData,
+        Operation::Resolve,
+        Operation::TransmitFile,
+        Operation::TransmitPackets,
     ];
 
     /// The operation whose code is exactly `code` (all four fields must match),
@@ -346,6 +452,12 @@ impl Operation {
             IOCTL_WSKCLIENT_SEND_TO => Some(Operation::SendTo),
             IOCTL_WSKCLIENT_CLOSE => Some(Operation::Close),
             IOCTL_WSKCLIENT_QUERY_STATS => Some(Operation::QueryStats),
+            IOCTL_WSKCLIENT_SET_OPTION => Some(Operation::SetOption),
+            IOCTL_WSKCLIENT_GET_OPTION => Some(Operation::GetOption),
+            IOCTL_WSKCLIENT_CONNECT_WITH_DATA => Some(Operation::ConnectWithData),
+            IOCTL_WSKCLIENT_RESOLVE => Some(Operation::Resolve),
+            IOCTL_WSKCLIENT_TRANSMIT_FILE => Some(Operation::TransmitFile),
+            IOCTL_WSKCLIENT_TRANSMIT_PACKETS => Some(Operation::TransmitPackets),
             _ => None,
         }
     }
@@ -365,6 +477,12 @@ impl Operation {
             Operation::SendTo => IOCTL_WSKCLIENT_SEND_TO,
             Operation::Close => IOCTL_WSKCLIENT_CLOSE,
             Operation::QueryStats => IOCTL_WSKCLIENT_QUERY_STATS,
+            Operation::SetOption => IOCTL_WSKCLIENT_SET_OPTION,
+            Operation::GetOption => IOCTL_WSKCLIENT_GET_OPTION,
+            Operation::ConnectWithData => IOCTL_WSKCLIENT_CONNECT_WITH_DATA,
+            Operation::Resolve => IOCTL_WSKCLIENT_RESOLVE,
+            Operation::TransmitFile => IOCTL_WSKCLIENT_TRANSMIT_FILE,
+            Operation::TransmitPackets => IOCTL_WSKCLIENT_TRANSMIT_PACKETS,
         }
     }
 
@@ -383,6 +501,12 @@ impl Operation {
             Operation::SendTo => "IOCTL_WSKCLIENT_SEND_TO",
             Operation::Close => "IOCTL_WSKCLIENT_CLOSE",
             Operation::QueryStats => "IOCTL_WSKCLIENT_QUERY_STATS",
+            Operation::SetOption => "IOCTL_WSKCLIENT_SET_OPTION",
+            Operation::GetOption => "IOCTL_WSKCLIENT_GET_OPTION",
+            Operation::ConnectWithData => "IOCTL_WSKCLIENT_CONNECT_WITH_DATA",
+            Operation::Resolve => "IOCTL_WSKCLIENT_RESOLVE",
+            Operation::TransmitFile => "IOCTL_WSKCLIENT_TRANSMIT_FILE",
+            Operation::TransmitPackets => "IOCTL_WSKCLIENT_TRANSMIT_PACKETS",
         }
     }
 
@@ -465,6 +589,20 @@ mod tests {
             (FUNCTION_RECEIVE_FROM, METHOD_BUFFERED, FILE_READ_ACCESS),
             (FUNCTION_CLOSE, METHOD_BUFFERED, FILE_ANY_ACCESS),
             (FUNCTION_QUERY_STATS, METHOD_BUFFERED, FILE_READ_ACCESS),
+            (FUNCTION_SET_OPTION, METHOD_BUFFERED, FILE_WRITE_ACCESS),
+            (FUNCTION_GET_OPTION, METHOD_BUFFERED, FILE_READ_ACCESS),
+            (
+                FUNCTION_CONNECT_WITH_DATA,
+                METHOD_BUFFERED,
+                FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+            ),
+            (FUNCTION_RESOLVE, METHOD_BUFFERED, FILE_READ_ACCESS),
+            (FUNCTION_TRANSMIT_FILE, METHOD_BUFFERED, FILE_WRITE_ACCESS),
+            (
+                FUNCTION_TRANSMIT_PACKETS,
+                METHOD_BUFFERED,
+                FILE_WRITE_ACCESS,
+            ),
         ];
         for (op, (function, method, access)) in Operation::ALL.into_iter().zip(expected) {
             let code = op.code();

@@ -30,7 +30,10 @@ pub mod error;
 pub mod handle;
 pub mod listen;
 pub mod message;
+pub mod names;
+pub mod options;
 pub mod status;
+pub mod transmit;
 
 pub use address::{InetAddress, AF_INET, AF_INET6, AF_UNSPEC};
 pub use ctl::*;

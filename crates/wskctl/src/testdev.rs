@@ -124,7 +124,13 @@ impl State {
             | Operation::Accept
             | Operation::Receive
             | Operation::Disconnect
-            | Operation::ReceiveFrom => Err(STATUS_NOT_SUPPORTED),
+            | Operation::ReceiveFrom
+            | Operation::SetOption
+            | Operation::GetOption
+            | Operation::ConnectWithData
+            | Operation::Resolve
+            | Operation::TransmitFile
+            | Operation::TransmitPackets => Err(STATUS_NOT_SUPPORTED),
             Operation::OpenDatagram => {
                 let request: OpenDatagramRequest = parse_request(input).map_err(contract)?;
                 if output.len() < size_of::<OpenDatagramResponse>() {

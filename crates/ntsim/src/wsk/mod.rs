@@ -8,7 +8,10 @@
 //! from the I/O thread (pending mode); see [`crate::config::CompletionMode`].
 
 pub mod addr;
+mod control;
+pub(crate) mod events;
 pub(crate) mod io;
+mod names;
 pub(crate) mod socket;
 
 use std::collections::HashMap;
@@ -19,7 +22,6 @@ use std::time::{Duration, Instant};
 use socket2::Domain;
 use windows_sys::Wdk::Foundation::IRP;
 use windows_sys::Win32::Foundation::*;
-use windows_sys::Win32::Networking::WinSock::SOCKADDR;
 use wsk_sys::*;
 
 pub use io::wait_quiescent;
@@ -519,92 +521,9 @@ unsafe extern "system" fn wsk_socket_connect(
     }
 }
 
-unsafe extern "system" fn wsk_control_client(
-    client: PWSK_CLIENT,
-    _code: u32,
-    _in_size: usize,
-    _in_buf: *mut c_void,
-    _out_size: usize,
-    _out_buf: *mut c_void,
-    _out_ret: *mut usize,
-    irp: PIRP,
-) -> NTSTATUS {
-    let status = if client_ok(client) {
-        STATUS_NOT_SUPPORTED
-    } else {
-        STATUS_INVALID_PARAMETER
-    };
-    if irp.is_null() {
-        return status;
-    }
-    if !take_irp(irp, "WskControlClient") {
-        return STATUS_INVALID_PARAMETER;
-    }
-    finish(irp, status, 0)
-}
-
 // ---------------------------------------------------------------------------------------
 // Socket-level dispatch
 // ---------------------------------------------------------------------------------------
-
-unsafe extern "system" fn wsk_control_socket(
-    socket: PWSK_SOCKET,
-    request: WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    _level: u32,
-    in_size: usize,
-    in_buf: *mut c_void,
-    _out_size: usize,
-    _out_buf: *mut c_void,
-    out_ret: *mut usize,
-    irp: PIRP,
-) -> NTSTATUS {
-    if !irp.is_null() && !take_irp(irp, "WskControlSocket") {
-        return STATUS_INVALID_PARAMETER;
-    }
-    let Some(sock) = lookup(socket, "WskControlSocket") else {
-        return finish(irp, STATUS_INVALID_HANDLE, 0);
-    };
-    if !out_ret.is_null() {
-        // SAFETY: caller-provided out pointer.
-        unsafe { *out_ret = 0 };
-    }
-    let status = match (request, code) {
-        (r, SIO_WSK_SET_REMOTE_ADDRESS | SIO_WSK_SET_SENDTO_ADDRESS)
-            if r == WskIoctl && sock.kind == Kind::Datagram =>
-        {
-            // SAFETY: the input buffer holds a SOCKADDR of `in_size` bytes.
-            let a = if in_size >= addr::SOCKADDR_IN_LEN {
-                unsafe { addr::read(in_buf as *const SOCKADDR) }
-            } else {
-                None
-            };
-            match a {
-                None => STATUS_INVALID_PARAMETER,
-                Some(a) => {
-                    let mut st = sock.lock();
-                    if !st.bound {
-                        STATUS_INVALID_DEVICE_STATE
-                    } else if code == SIO_WSK_SET_REMOTE_ADDRESS {
-                        match st.os.as_ref().map(|o| o.connect(&a.into())) {
-                            Some(Ok(())) => {
-                                st.fixed_remote = Some(a);
-                                STATUS_SUCCESS
-                            }
-                            Some(Err(e)) => crate::status::from_io_error(&e),
-                            None => STATUS_INVALID_DEVICE_STATE,
-                        }
-                    } else {
-                        st.sendto_addr = Some(a);
-                        STATUS_SUCCESS
-                    }
-                }
-            }
-        }
-        _ => STATUS_NOT_SUPPORTED,
-    };
-    finish(irp, status, 0)
-}
 
 unsafe extern "system" fn wsk_close_socket(socket: PWSK_SOCKET, irp: PIRP) -> NTSTATUS {
     if !take_irp(irp, "WskCloseSocket") {
@@ -1031,14 +950,14 @@ static PROVIDER_DISPATCH: WSK_PROVIDER_DISPATCH = WSK_PROVIDER_DISPATCH {
     Reserved: 0,
     WskSocket: Some(wsk_socket),
     WskSocketConnect: Some(wsk_socket_connect),
-    WskControlClient: Some(wsk_control_client),
+    WskControlClient: Some(control::wsk_control_client),
     WskGetAddressInfo: None,
     WskFreeAddressInfo: None,
     WskGetNameInfo: None,
 };
 
 const BASIC: WSK_PROVIDER_BASIC_DISPATCH = WSK_PROVIDER_BASIC_DISPATCH {
-    WskControlSocket: Some(wsk_control_socket),
+    WskControlSocket: Some(control::wsk_control_socket),
     WskCloseSocket: Some(wsk_close_socket),
 };
 

@@ -1,0 +1,2 @@
+//! `WskGetAddressInfo`, `WskFreeAddressInfo`, `WskGetNameInfo`. Placeholder until
+//! implemented.

@@ -186,3 +186,65 @@ pub unsafe fn device_io_control(
 pub const fn nt_success(status: NTSTATUS) -> bool {
     status >= 0
 }
+
+// File routines on a handle: windows-sys declares the Zw* routines as ntdll.dll imports, but a
+// driver imports them from ntoskrnl.exe (TRANSMIT_FILE, src/core/transmit.rs).
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Reads `Length` bytes from `ByteOffset` of an open file into `Buffer`; PASSIVE_LEVEL.
+    /// `IoStatusBlock.Information` = bytes read; `STATUS_END_OF_FILE` at or past the end.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwreadfile>
+    pub fn ZwReadFile(
+        FileHandle: windows_sys::Win32::Foundation::HANDLE,
+        Event: windows_sys::Win32::Foundation::HANDLE,
+        ApcRoutine: *const c_void,
+        ApcContext: *const c_void,
+        IoStatusBlock: *mut windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+        Buffer: *mut c_void,
+        Length: u32,
+        ByteOffset: *const i64,
+        Key: *const u32,
+    ) -> NTSTATUS;
+    /// Queries information about an open file (`FileStandardInformation` = 5 gives
+    /// `EndOfFile`); PASSIVE_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwqueryinformationfile>
+    pub fn ZwQueryInformationFile(
+        FileHandle: windows_sys::Win32::Foundation::HANDLE,
+        IoStatusBlock: *mut windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+        FileInformation: *mut c_void,
+        Length: u32,
+        FileInformationClass: i32,
+    ) -> NTSTATUS;
+    /// Closes a kernel handle; PASSIVE_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwclose>
+    pub fn ZwClose(Handle: windows_sys::Win32::Foundation::HANDLE) -> NTSTATUS;
+    /// `IoFileObjectType`: a data export of type `POBJECT_TYPE *` (wdm.h:
+    /// `extern POBJECT_TYPE *IoFileObjectType;`); drivers pass `*IoFileObjectType` as the
+    /// object type of `ObReferenceObjectByHandle`.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-obreferenceobjectbyhandle>
+    pub static IoFileObjectType: *const *mut c_void;
+}
+
+/// `FILE_STANDARD_INFORMATION` (wdm.h), 24 bytes on x64.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/ns-wdm-_file_standard_information>
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FILE_STANDARD_INFORMATION {
+    /// `AllocationSize`, bytes.
+    pub AllocationSize: i64,
+    /// `EndOfFile`: the file size, bytes.
+    pub EndOfFile: i64,
+    /// `NumberOfLinks`.
+    pub NumberOfLinks: u32,
+    /// `DeletePending`.
+    pub DeletePending: u8,
+    /// `Directory`.
+    pub Directory: u8,
+}
+
+/// `FileStandardInformation` (5) of `FILE_INFORMATION_CLASS`.
+#[allow(non_upper_case_globals)]
+pub const FileStandardInformation: i32 = 5;

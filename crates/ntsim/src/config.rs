@@ -22,6 +22,7 @@ static IRP_FAILURES: AtomicU32 = AtomicU32::new(0);
 static HANG_LIMIT_MS: AtomicU64 = AtomicU64::new(30_000);
 static SOCKET_CONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 static EX_ALLOCATE_POOL2: AtomicBool = AtomicBool::new(true);
+static CONNECT_EX_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 
 /// Makes `MmGetSystemRoutineAddress("ExAllocatePool2")` return NULL, as on Wine 8.0 and on
 /// Windows before version 2004.
@@ -112,4 +113,16 @@ pub fn reset() {
     HANG_LIMIT_MS.store(30_000, Ordering::SeqCst);
     SOCKET_CONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
     EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
+    CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
+}
+
+/// Makes the provider's `WskConnectEx` return `STATUS_NOT_IMPLEMENTED` without taking or
+/// completing the IRP (as `set_socket_connect_implemented` does for `WskSocketConnect`), so
+/// that a client's connect-then-send fallback can be tested. Reset by [`reset`].
+pub fn set_connect_ex_implemented(implemented: bool) {
+    CONNECT_EX_IMPLEMENTED.store(implemented, Ordering::SeqCst);
+}
+
+pub(crate) fn connect_ex_implemented() -> bool {
+    CONNECT_EX_IMPLEMENTED.load(Ordering::SeqCst)
 }

@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod event;
+pub mod file;
 pub mod iomgr;
 pub mod irp;
 pub mod irql;

@@ -55,6 +55,13 @@ pub enum Rule {
     HangSuspected,
     /// A device-object or driver-object rule (unload with devices left, and the like).
     DriverObject,
+    /// A security descriptor given to `WskSocket`/`WskSocketConnect`/`SO_WSK_SECURITY` or
+    /// released with `WSK_RELEASE_SD` that is not a live cached copy from `WSK_CACHE_SD`
+    /// (the WskSocketConnect docs require a cached copy; releasing one twice is a double free).
+    SecurityDescriptorNotCached,
+    /// A kernel handle (`ZwClose`) or object reference (`ObDereferenceObject`) a driver never
+    /// released by the end of a test (`ntsim::file`; leaks the object on Windows).
+    ObjectReferenceLeak,
 }
 
 /// One recorded rule violation.
@@ -258,6 +265,7 @@ impl Scope {
         while self.leaks() != (0, 0, 0, 0) && std::time::Instant::now() < deadline {
             crate::wait_quiescent(std::time::Duration::from_millis(50));
         }
+        crate::file::check_released();
         let v = violations();
         let leaks = self.leaks();
         let now = snapshot();

@@ -105,6 +105,83 @@ impl WskClient {
     }
 }
 
+use crate::control::{Transport, MAX_TRANSPORTS};
+
+impl WskClient {
+    /// The available transports (`WskControlClient(WSK_TRANSPORT_LIST_QUERY)`, no IRP): a
+    /// first call with no buffer learns the size (`STATUS_BUFFER_OVERFLOW` and the bytes
+    /// needed in `*OutputSizeReturned`), a second fills the array.
+    ///
+    /// PASSIVE_LEVEL (it allocates). Errors: `STATUS_NOT_IMPLEMENTED` (no
+    /// `WskControlClient`), `STATUS_INSUFFICIENT_RESOURCES`, `STATUS_BUFFER_OVERFLOW` (the
+    /// list grew between the calls, or is above [`MAX_TRANSPORTS`]), any status of the
+    /// provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/wsk-transport-list-query>
+    pub fn transports(&self) -> Result<alloc::vec::Vec<Transport>> {
+        use core::mem::size_of;
+        use windows_sys::Win32::Foundation::STATUS_BUFFER_OVERFLOW;
+        use wsk_sys::{WSK_TRANSPORT, WSK_TRANSPORT_LIST_QUERY};
+        crate::socket::require_passive()?;
+        let control = self
+            .dispatch()
+            .WskControlClient
+            .ok_or(Error::NotImplemented)?;
+        let mut need = 0usize;
+        // SAFETY: size query: no buffers but the SIZE_T on this frame; no IRP.
+        let s = unsafe {
+            control(
+                self.raw_client(),
+                WSK_TRANSPORT_LIST_QUERY,
+                0,
+                core::ptr::null_mut(),
+                0,
+                core::ptr::null_mut(),
+                &mut need,
+                core::ptr::null_mut(),
+            )
+        };
+        if s != STATUS_BUFFER_OVERFLOW {
+            check(s)?;
+        }
+        let count = need / size_of::<WSK_TRANSPORT>();
+        if count > MAX_TRANSPORTS {
+            return Err(Error::Status(STATUS_BUFFER_OVERFLOW));
+        }
+        let mut list: alloc::vec::Vec<WSK_TRANSPORT> = alloc::vec::Vec::new();
+        list.try_reserve_exact(count)
+            .map_err(|_| Error::InsufficientResources)?;
+        list.resize(count, WSK_TRANSPORT::default());
+        let mut got = 0usize;
+        // SAFETY: the array holds `count` entries on the heap until the call returns; no IRP.
+        check(unsafe {
+            control(
+                self.raw_client(),
+                WSK_TRANSPORT_LIST_QUERY,
+                0,
+                core::ptr::null_mut(),
+                count * size_of::<WSK_TRANSPORT>(),
+                list.as_mut_ptr() as *mut core::ffi::c_void,
+                &mut got,
+                core::ptr::null_mut(),
+            )
+        })?;
+        list.truncate(got / size_of::<WSK_TRANSPORT>());
+        Ok(list
+            .iter()
+            .map(|t| Transport {
+                version: t.Version,
+                socket_type: t.SocketType,
+                protocol: t.Protocol,
+                address_family: t.AddressFamily,
+                provider_id: ((t.ProviderId.data1 as u128) << 96)
+                    | ((t.ProviderId.data2 as u128) << 80)
+                    | ((t.ProviderId.data3 as u128) << 64)
+                    | u64::from_be_bytes(t.ProviderId.data4) as u128,
+            })
+            .collect())
+    }
+}
+
 impl Drop for WskClient {
     fn drop(&mut self) {
         // SAFETY: captured and registered in `register`; released exactly once here.

@@ -122,6 +122,9 @@ pub(crate) struct Core {
     /// then lets `WskCloseSocket` cancel whatever is still pending; no WSK routine is ever
     /// called on the socket after `WskCloseSocket`.
     active: AtomicUsize,
+    /// The event-callback context block (handler + client dispatch table), or NULL. It
+    /// holds one reference for this socket, dropped only after `WskCloseSocket` completed.
+    events: *mut crate::events::CtxHeader,
 }
 
 const CLOSING: usize = 1 << (usize::BITS - 1);
@@ -140,13 +143,26 @@ unsafe impl Send for Core {}
 unsafe impl Sync for Core {}
 
 impl Core {
-    fn new(raw: NonNull<WSK_SOCKET>, op: PoolBox<OpBlock>) -> Self {
+    pub(crate) fn new(raw: NonNull<WSK_SOCKET>, op: PoolBox<OpBlock>) -> Self {
         Core {
             raw,
             cached: AtomicPtr::new(op.into_raw()),
             timeout: None,
             active: AtomicUsize::new(0),
+            events: core::ptr::null_mut(),
         }
+    }
+
+    /// A socket whose event context block is `events` (this socket takes over the block's
+    /// reference).
+    pub(crate) fn with_events(
+        raw: NonNull<WSK_SOCKET>,
+        op: PoolBox<OpBlock>,
+        events: *mut crate::events::CtxHeader,
+    ) -> Self {
+        let mut c = Core::new(raw, op);
+        c.events = events;
+        c
     }
 
     /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
@@ -251,6 +267,10 @@ impl Core {
         }
         let close = self.basic().WskCloseSocket.ok_or(Error::NotImplemented)?;
         let raw = self.raw.as_ptr();
+        if !self.events.is_null() {
+            // SAFETY: our reference keeps the block alive.
+            unsafe { (*self.events).begin_close() };
+        }
         let mut op = self.take_op()?;
         // WskCloseSocket completes (cancelling) every pending IRP of the socket first.
         // SAFETY: open socket, closed once; the IRP is ours until completion.
@@ -313,12 +333,27 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        let mut events = core::mem::replace(&mut self.events, core::ptr::null_mut());
         if !self.is_closed() {
             if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
+                self.events = events;
                 let _ = self.close();
+                self.events = core::ptr::null_mut();
             } else if self.begin_close() {
-                close_async(self.raw.as_ptr(), self.basic().WskCloseSocket);
+                if !events.is_null() {
+                    // SAFETY: our reference keeps the block alive.
+                    unsafe { (*events).begin_close() };
+                }
+                // The block's reference is dropped when the close completes: until then
+                // the provider may still call back into it.
+                close_async(self.raw.as_ptr(), self.basic().WskCloseSocket, events);
+                events = core::ptr::null_mut();
             }
+        }
+        if !events.is_null() {
+            // SAFETY: the socket is closed (WskCloseSocket completed, or close failed and no
+            // more calls will be made); this was our reference.
+            unsafe { crate::events::CtxHeader::release(events) };
         }
         let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !p.is_null() {
@@ -350,23 +385,34 @@ pub(crate) fn fail_unstarted(irp: *mut IRP) {
 }
 
 /// Closes a socket without waiting (used when a socket is dropped above PASSIVE_LEVEL).
-pub(crate) fn close_async(raw: PWSK_SOCKET, close: PFN_WSK_CLOSE_SOCKET) {
+/// `events` (may be NULL) is an event context reference released once the close completed.
+pub(crate) fn close_async(
+    raw: PWSK_SOCKET,
+    close: PFN_WSK_CLOSE_SOCKET,
+    events: *mut crate::events::CtxHeader,
+) {
     unsafe extern "system" fn done(
         _d: *mut DEVICE_OBJECT,
         irp: *mut IRP,
-        _c: *mut c_void,
+        c: *mut c_void,
     ) -> NTSTATUS {
         // SAFETY: the IRP was leaked to this routine by close_async.
         drop(unsafe { OwnedIrp::from_raw(irp) });
+        if !c.is_null() {
+            // SAFETY: the reference close_async was given; the socket is closed now.
+            unsafe { crate::events::CtxHeader::release(c as *mut crate::events::CtxHeader) };
+        }
         STATUS_MORE_PROCESSING_REQUIRED
     }
     let (Some(close), Ok(irp)) = (close, OwnedIrp::allocate()) else {
+        // The socket cannot be closed: keep the context block (leaked) rather than free
+        // memory the provider may still call into.
         return;
     };
     let irp = irp.into_raw();
     // SAFETY: fresh IRP; the routine frees it.
     unsafe {
-        set_completion_routine(irp, done, core::ptr::null_mut());
+        set_completion_routine(irp, done, events as *mut c_void);
         close(raw, irp);
     }
 }
@@ -892,10 +938,35 @@ pub(crate) fn create_socket(
     protocol: u32,
     flags: u32,
 ) -> Result<NonNull<WSK_SOCKET>> {
+    create_socket_ctx(
+        client,
+        op,
+        family,
+        socket_type,
+        protocol,
+        flags,
+        core::ptr::null_mut(),
+        core::ptr::null(),
+    )
+}
+
+/// `WskSocket` with a socket context and client dispatch table (both NULL for none; when
+/// given, they must stay valid until the socket is closed).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn create_socket_ctx(
+    client: &WskClient,
+    op: &mut OpBlock,
+    family: u16,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    context: *mut c_void,
+    dispatch: *const c_void,
+) -> Result<NonNull<WSK_SOCKET>> {
     let socket = client.dispatch().WskSocket.ok_or(Error::NotImplemented)?;
     let raw_client = client.raw_client();
     let info = run_sync(op, None, |irp, _, _, _| {
-        // SAFETY: plain WskSocket call; no context or callbacks.
+        // SAFETY: WskSocket; the context and table outlive the socket (caller contract).
         unsafe {
             socket(
                 raw_client,
@@ -903,8 +974,8 @@ pub(crate) fn create_socket(
                 socket_type,
                 protocol,
                 flags,
-                core::ptr::null_mut(),
-                core::ptr::null(),
+                context,
+                dispatch,
                 0,
                 0,
                 core::ptr::null_mut(),
@@ -1363,4 +1434,376 @@ where
         done(result);
     }
     STATUS_MORE_PROCESSING_REQUIRED
+}
+
+// ---------------------------------------------------------------------------------------
+// Sockets with event callbacks (see crate::events)
+// ---------------------------------------------------------------------------------------
+
+use crate::events::{
+    connection_ctx, control_events, datagram_ctx, listen_ctx, set_socket, table_of,
+    ConnectionEvents, CtxHeader, DatagramEvents, Event, EventSet, InspectId, ListenEvents,
+};
+
+/// Creates a socket of `local`'s family with an event context block (whose reference the
+/// returned Core owns; on failure the block is released).
+fn create_with_events(
+    client: &WskClient,
+    local: &SocketAddr,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    hdr: NonNull<CtxHeader>,
+) -> Result<Core> {
+    let r = (|| {
+        require_passive()?;
+        let mut op = new_op()?;
+        let raw = create_socket_ctx(
+            client,
+            &mut op,
+            family_of(local),
+            socket_type,
+            protocol,
+            flags,
+            hdr.as_ptr() as *mut c_void,
+            table_of(hdr, flags),
+        )?;
+        Ok((raw, op))
+    })();
+    match r {
+        Ok((raw, op)) => {
+            set_socket(hdr, raw);
+            Ok(Core::with_events(raw, op, hdr.as_ptr()))
+        }
+        Err(e) => {
+            // SAFETY: no socket was created: ours is the only reference.
+            unsafe { CtxHeader::release(hdr.as_ptr()) };
+            Err(e)
+        }
+    }
+}
+
+impl Core {
+    /// Disables one event with an IRP (optional per the SO_WSK_EVENT_CALLBACK page), waiting
+    /// for completion. PASSIVE_LEVEL.
+    fn disable_event(&self, ev: u32) -> Result<()> {
+        let control = self.basic().WskControlSocket.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        self.sync(self.timeout, |irp, b, _| {
+            // The WSK_EVENT_CALLBACK_CONTROL lives in the op block's WSK_BUF storage (same
+            // size, 16 bytes) until completion.
+            let c = b as *mut WSK_BUF as *mut WSK_EVENT_CALLBACK_CONTROL;
+            // SAFETY: 16-byte, 8-aligned storage in the op block; open socket.
+            unsafe {
+                c.write(WSK_EVENT_CALLBACK_CONTROL {
+                    NpiId: &NPI_WSK_INTERFACE_ID,
+                    EventMask: ev | WSK_EVENT_DISABLE,
+                });
+                control(
+                    raw,
+                    WskSetOption,
+                    SO_WSK_EVENT_CALLBACK,
+                    0xffff,
+                    core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>(),
+                    c as *mut c_void,
+                    0,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })
+        .map(|_| ())
+    }
+}
+
+const _: () =
+    assert!(core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>() <= core::mem::size_of::<WSK_BUF>());
+
+impl StreamSocket {
+    /// Like [`StreamSocket::connect`] (`WskSocketConnect`, with the `WskSocket` + `WskBind` +
+    /// `WskConnect` fallback), giving the socket `handler` for its event callbacks. No event
+    /// is enabled yet (except static ones); call [`StreamSocket::enable_events`]. The handler
+    /// lives until the socket is closed and every retained indication dropped.
+    ///
+    /// PASSIVE_LEVEL. Errors: as [`StreamSocket::connect`].
+    /// Sources: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_socket_connect>,
+    /// <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/enabling-and-disabling-event-callback-functions>
+    pub fn connect_with_events<H: ConnectionEvents>(
+        client: &WskClient,
+        remote: SocketAddr,
+        timeout: Option<Duration>,
+        handler: H,
+    ) -> Result<StreamSocket> {
+        require_passive()?;
+        let hdr = connection_ctx(handler)?;
+        let ctx = hdr.as_ptr() as *mut c_void;
+        let table =
+            table_of(hdr, WSK_FLAG_CONNECTION_SOCKET) as *const WSK_CLIENT_CONNECTION_DISPATCH;
+        let r = (|| {
+            let socket_connect = client
+                .dispatch()
+                .WskSocketConnect
+                .ok_or(Error::NotImplemented)?;
+            let mut op = new_op()?;
+            let mut local = SockAddrBuf::unspecified_like(&remote);
+            let mut remote_buf = SockAddrBuf::new(remote);
+            let raw_client = client.raw_client();
+            let r = run_sync(&mut op, timeout, |irp, _, _, _| {
+                // SAFETY: addresses live on this frame until the call returns; the context
+                // block outlives the socket.
+                unsafe {
+                    socket_connect(
+                        raw_client,
+                        SOCK_STREAM,
+                        IPPROTO_TCP,
+                        local.as_mut_ptr(),
+                        remote_buf.as_mut_ptr(),
+                        0,
+                        ctx,
+                        table,
+                        0,
+                        0,
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            });
+            r.map(|info| (info, op))
+        })();
+        match r {
+            Ok((info, op)) => match NonNull::new(info as *mut WSK_SOCKET) {
+                Some(raw) => {
+                    set_socket(hdr, raw);
+                    Ok(StreamSocket {
+                        core: Core::with_events(raw, op, hdr.as_ptr()),
+                        fallback: false,
+                    })
+                }
+                None => {
+                    // SAFETY: no socket: ours is the only reference.
+                    unsafe { CtxHeader::release(hdr.as_ptr()) };
+                    Err(Error::InvalidParameter)
+                }
+            },
+            Err(e) if e.status() == STATUS_NOT_IMPLEMENTED => {
+                let any = SockAddrBuf::unspecified_like(&remote);
+                let core = create_with_events(
+                    client,
+                    &remote,
+                    SOCK_STREAM,
+                    IPPROTO_TCP,
+                    WSK_FLAG_CONNECTION_SOCKET,
+                    hdr,
+                )?;
+                let s = StreamSocket {
+                    core,
+                    fallback: true,
+                };
+                let d = *s.dispatch();
+                s.core.bind(d.WskBind, any)?;
+                s.connect_to(remote, timeout)?;
+                Ok(s)
+            }
+            Err(e) => {
+                // SAFETY: no socket: ours is the only reference.
+                unsafe { CtxHeader::release(hdr.as_ptr()) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Enables connection event callbacks (`SO_WSK_EVENT_CALLBACK`, several at once; no IRP).
+    /// The socket must be connected and have a handler.
+    ///
+    /// IRQL <= DISPATCH_LEVEL. Errors: `STATUS_INVALID_PARAMETER` (an event not valid for a
+    /// connection socket), `STATUS_INVALID_DEVICE_STATE` (not connected: the emulation's
+    /// status), `STATUS_INVALID_HANDLE` (closing), any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
+    pub fn enable_events(&self, events: EventSet) -> Result<()> {
+        control_events(&self.core, events.bits())
+    }
+
+    /// Disables one event callback (`SO_WSK_EVENT_CALLBACK` with `WSK_EVENT_DISABLE`), with an
+    /// IRP, waiting for completion (the provider completes it once no call to the callback
+    /// is in progress). PASSIVE_LEVEL. Errors: `STATUS_INVALID_DEVICE_STATE` for a static
+    /// event (the emulation's status; the docs say static events "cannot be disabled"), any
+    /// status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
+    pub fn disable_event(&self, event: Event) -> Result<()> {
+        self.core.disable_event(event.bits())
+    }
+}
+
+impl DatagramSocket {
+    /// Like [`DatagramSocket::bind`], giving the socket `handler` for `WskReceiveFromEvent`.
+    /// No event is enabled yet (except static ones); call [`DatagramSocket::enable_events`].
+    /// PASSIVE_LEVEL. Errors: as [`DatagramSocket::bind`].
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_datagram_dispatch>
+    pub fn bind_with_events<H: DatagramEvents>(
+        client: &WskClient,
+        local: SocketAddr,
+        handler: H,
+    ) -> Result<DatagramSocket> {
+        let hdr = datagram_ctx(handler)?;
+        let core = create_with_events(
+            client,
+            &local,
+            SOCK_DGRAM,
+            IPPROTO_UDP,
+            WSK_FLAG_DATAGRAM_SOCKET,
+            hdr,
+        )?;
+        let s = DatagramSocket { core };
+        s.core.bind(s.dispatch().WskBind, SockAddrBuf::new(local))?;
+        Ok(s)
+    }
+
+    /// Enables `WskReceiveFromEvent` (`EventSet::RECEIVE_FROM`). IRQL <= DISPATCH_LEVEL.
+    /// Errors: as [`StreamSocket::enable_events`].
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
+    pub fn enable_events(&self, events: EventSet) -> Result<()> {
+        control_events(&self.core, events.bits())
+    }
+
+    /// Disables one event; see [`StreamSocket::disable_event`]. PASSIVE_LEVEL.
+    pub fn disable_event(&self, event: Event) -> Result<()> {
+        self.core.disable_event(event.bits())
+    }
+
+    /// The provider's socket object (valid until the socket is closed; calls through it
+    /// bypass this type's rundown protection).
+    pub fn as_raw(&self) -> PWSK_SOCKET {
+        self.core.raw.as_ptr()
+    }
+}
+
+impl ListenSocket {
+    /// Like [`ListenSocket::bind`], giving the socket `handler` for `WskAcceptEvent`. Enable
+    /// it with [`ListenSocket::enable_events`] (`EventSet::ACCEPT`); connection events
+    /// enabled on the listening socket are inherited by sockets accepted through the event
+    /// (SO_WSK_EVENT_CALLBACK page). PASSIVE_LEVEL. Errors: as [`ListenSocket::bind`].
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
+    pub fn bind_with_events<L: ListenEvents>(
+        client: &WskClient,
+        local: SocketAddr,
+        handler: L,
+    ) -> Result<ListenSocket> {
+        Self::bind_events(client, local, handler, false)
+    }
+
+    /// Like [`ListenSocket::bind_with_events`] in conditional-accept mode: sets
+    /// `SO_CONDITIONAL_ACCEPT` before binding, so each incoming connection is first shown to
+    /// [`ListenEvents::on_inspect`] (and [`ListenEvents::on_abort`] if the peer leaves before
+    /// a pended decision). PASSIVE_LEVEL. Errors: as [`ListenSocket::bind`], or any status
+    /// of the option.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/listening-for-and-accepting-incoming-connections>
+    pub fn bind_conditional<L: ListenEvents>(
+        client: &WskClient,
+        local: SocketAddr,
+        handler: L,
+    ) -> Result<ListenSocket> {
+        Self::bind_events(client, local, handler, true)
+    }
+
+    fn bind_events<L: ListenEvents>(
+        client: &WskClient,
+        local: SocketAddr,
+        handler: L,
+        conditional: bool,
+    ) -> Result<ListenSocket> {
+        let hdr = listen_ctx(handler)?;
+        let core = create_with_events(
+            client,
+            &local,
+            SOCK_STREAM,
+            IPPROTO_TCP,
+            WSK_FLAG_LISTEN_SOCKET,
+            hdr,
+        )?;
+        let s = ListenSocket { core };
+        if conditional {
+            s.set_conditional_accept()?;
+        }
+        s.core.bind(s.dispatch().WskBind, SockAddrBuf::new(local))?;
+        Ok(s)
+    }
+
+    /// `SO_CONDITIONAL_ACCEPT` = 1, before bind.
+    fn set_conditional_accept(&self) -> Result<()> {
+        let control = self
+            .core
+            .basic()
+            .WskControlSocket
+            .ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        self.core
+            .sync(self.core.timeout, |irp, b, _| {
+                let v = b as *mut WSK_BUF as *mut u32;
+                // SAFETY: the ULONG lives in the op block until completion; open socket.
+                unsafe {
+                    v.write(1);
+                    control(
+                        raw,
+                        WskSetOption,
+                        SO_CONDITIONAL_ACCEPT as u32,
+                        0xffff,
+                        4,
+                        v as *mut c_void,
+                        0,
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            })
+            .map(|_| ())
+    }
+
+    /// Enables listening-socket events: `EventSet::ACCEPT`, and connection events to be
+    /// inherited by accepted sockets (which cannot be disabled on the listener afterwards).
+    /// IRQL <= DISPATCH_LEVEL. Errors: as [`StreamSocket::enable_events`].
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
+    pub fn enable_events(&self, events: EventSet) -> Result<()> {
+        control_events(&self.core, events.bits())
+    }
+
+    /// Disables one event; see [`StreamSocket::disable_event`]. PASSIVE_LEVEL.
+    pub fn disable_event(&self, event: Event) -> Result<()> {
+        self.core.disable_event(event.bits())
+    }
+
+    /// Completes a pended inspection (`WskInspectComplete`): `accept` establishes the
+    /// connection (it then reaches a pending `accept` or `ListenEvents::on_accept`), else it
+    /// is dropped. PASSIVE_LEVEL. Errors: `STATUS_INVALID_PARAMETER` (unknown or aborted id,
+    /// as the emulation reports it), `STATUS_FILE_FORCED_CLOSED` (socket no longer
+    /// functional, per the docs), any status of the provider.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_complete>
+    pub fn inspect_complete(&self, id: InspectId, accept: bool) -> Result<()> {
+        let complete = self
+            .dispatch()
+            .WskInspectComplete
+            .ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        let action = if accept {
+            WskInspectAccept
+        } else {
+            WskInspectReject
+        };
+        self.core
+            .sync(self.core.timeout, |irp, b, _| {
+                let p = b as *mut WSK_BUF as *mut WSK_INSPECT_ID;
+                // SAFETY: the id lives in the op block (16 bytes <= WSK_BUF) until completion.
+                unsafe {
+                    p.write(id.0);
+                    complete(raw, p, action, irp)
+                }
+            })
+            .map(|_| ())
+    }
+
+    /// The provider's socket object (valid until the socket is closed).
+    pub fn as_raw(&self) -> PWSK_SOCKET {
+        self.core.raw.as_ptr()
+    }
 }

@@ -311,3 +311,117 @@ fn leaks_are_reported_by_the_scope() {
     unsafe { ExFreePoolWithTag(p, 0x6b61654c) };
     scope.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------
+// IndicationNotReleased: a receive event keeps its list (STATUS_PENDING) and the socket is
+// closed without WskRelease. Raw FFI on purpose: the safe `wsk::events` API releases on drop.
+// ---------------------------------------------------------------------------------------
+
+static KEPT: std::sync::Mutex<Option<std::sync::mpsc::Sender<usize>>> = std::sync::Mutex::new(None);
+
+/// A broken WskReceiveFromEvent: retains every list and never releases it.
+unsafe extern "system" fn keep_forever(
+    _ctx: *mut c_void,
+    _flags: u32,
+    list: PWSK_DATAGRAM_INDICATION,
+) -> NTSTATUS {
+    if let Some(tx) = KEPT.lock().unwrap().as_ref() {
+        let _ = tx.send(list as usize);
+    }
+    STATUS_PENDING
+}
+
+static KEEPER: WSK_CLIENT_DATAGRAM_DISPATCH = WSK_CLIENT_DATAGRAM_DISPATCH {
+    WskReceiveFromEvent: Some(keep_forever),
+};
+
+/// Runs one raw WSK call with a fresh IRP and waits for it; returns IoStatus.
+fn raw_call(f: impl FnOnce(*mut IRP)) -> (NTSTATUS, usize) {
+    let mut ev = event();
+    // SAFETY: fresh IRP; the routine signals our event; freed after completion.
+    unsafe {
+        let irp = IoAllocateIrp(1, false);
+        set_completion_routine(irp, signal, &mut *ev as *mut KEVENT as *mut c_void);
+        f(irp);
+        wait(&mut ev);
+        let r = (
+            (*irp).IoStatus.Anonymous.Status,
+            (*irp).IoStatus.Information,
+        );
+        IoFreeIrp(irp);
+        r
+    }
+}
+
+#[test]
+fn retained_indication_not_released_before_close() {
+    let scope = begin(CompletionMode::Pending);
+    let (tx, rx) = std::sync::mpsc::channel();
+    *KEPT.lock().unwrap() = Some(tx);
+    {
+        let c = raw_client();
+        // SAFETY: raw WSK sequence: WskSocket with our static table, WskBind, enable the
+        // receive-from event, then close without releasing.
+        unsafe {
+            let d = &*c.npi.Dispatch;
+            let (s, info) = raw_call(|irp| {
+                d.WskSocket.unwrap()(
+                    c.npi.Client,
+                    2,
+                    2,
+                    17,
+                    WSK_FLAG_DATAGRAM_SOCKET,
+                    std::ptr::null_mut(),
+                    &KEEPER as *const _ as *const c_void,
+                    0,
+                    0,
+                    std::ptr::null_mut(),
+                    irp,
+                );
+            });
+            assert_eq!(s, STATUS_SUCCESS);
+            let sock = info as PWSK_SOCKET;
+            let dg = &*((*sock).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH);
+            let mut addr = [0u8; 28];
+            addr[0] = 2; // AF_INET, port 0
+            addr[4..8].copy_from_slice(&[127, 0, 0, 1]);
+            let (s, _) = raw_call(|irp| {
+                dg.WskBind.unwrap()(sock, addr.as_mut_ptr() as PSOCKADDR, 0, irp);
+            });
+            assert_eq!(s, STATUS_SUCCESS);
+            let (s, _) = raw_call(|irp| {
+                dg.WskGetLocalAddress.unwrap()(sock, addr.as_mut_ptr() as PSOCKADDR, irp);
+            });
+            assert_eq!(s, STATUS_SUCCESS);
+            let port = u16::from_be_bytes([addr[2], addr[3]]);
+            let mut ctl = WSK_EVENT_CALLBACK_CONTROL {
+                NpiId: &NPI_WSK_INTERFACE_ID,
+                EventMask: WSK_EVENT_RECEIVE_FROM,
+            };
+            let s = dg.Basic.WskControlSocket.unwrap()(
+                sock,
+                WskSetOption,
+                SO_WSK_EVENT_CALLBACK,
+                0xffff,
+                std::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>(),
+                &mut ctl as *mut _ as *mut c_void,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            assert_eq!(s, STATUS_SUCCESS);
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.send_to(b"kept", ("127.0.0.1", port)).unwrap();
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("receive-from event");
+            assert_eq!(ntsim::wsk::retained_indications(), 1);
+            close_socket(sock);
+        }
+        expect_rule(Rule::IndicationNotReleased);
+        assert_eq!(ntsim::wsk::retained_indications(), 0, "reclaimed at close");
+    }
+    *KEPT.lock().unwrap() = None;
+    // The provider freed the list's pool and MDL: nothing leaked.
+    scope.assert_clean();
+}

@@ -8,6 +8,7 @@
 //! from the I/O thread (pending mode); see [`crate::config::CompletionMode`].
 
 pub mod addr;
+mod connect_ex;
 mod control;
 pub(crate) mod events;
 pub(crate) mod io;
@@ -24,6 +25,7 @@ use windows_sys::Wdk::Foundation::IRP;
 use windows_sys::Win32::Foundation::*;
 use wsk_sys::*;
 
+pub use events::{retained_indications, INDICATION_TAG};
 pub use io::wait_quiescent;
 use socket::{complete_all, defer, pend, validate_buf, Kind, SimSocket};
 
@@ -283,6 +285,7 @@ pub unsafe extern "system" fn WskDeregister(reg: *mut WSK_REGISTRATION) {
         m.remove(&key);
     }
     drop(g);
+    events::registration_gone(key);
     VERSIONS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -396,6 +399,9 @@ unsafe extern "system" fn wsk_socket(
     _sd: PSECURITY_DESCRIPTOR,
     irp: PIRP,
 ) -> NTSTATUS {
+    if let Some(s) = control::check_socket_sd(client, _sd, irp, "WskSocket") {
+        return s;
+    }
     if !take_irp(irp, "WskSocket") {
         return STATUS_INVALID_PARAMETER;
     }
@@ -449,6 +455,9 @@ unsafe extern "system" fn wsk_socket_connect(
     _sd: PSECURITY_DESCRIPTOR,
     irp: PIRP,
 ) -> NTSTATUS {
+    if let Some(s) = control::check_socket_sd(client, _sd, irp, "WskSocketConnect") {
+        return s;
+    }
     if !crate::config::socket_connect_implemented() {
         // As Wine 8.0's netio.sys stub does: refuse with STATUS_NOT_IMPLEMENTED *without*
         // taking or completing the IRP (observed in the Windows lane). A client must treat
@@ -541,6 +550,8 @@ unsafe extern "system" fn wsk_close_socket(socket: PWSK_SOCKET, irp: PIRP) -> NT
         sock.shutdown(&mut st)
     };
     complete_all(cancelled);
+    // No callback runs after this; retained indication lists are reclaimed (a violation).
+    events::on_close(&sock);
     sock.closed();
     finish(irp, STATUS_SUCCESS, 0)
 }
@@ -951,9 +962,9 @@ static PROVIDER_DISPATCH: WSK_PROVIDER_DISPATCH = WSK_PROVIDER_DISPATCH {
     WskSocket: Some(wsk_socket),
     WskSocketConnect: Some(wsk_socket_connect),
     WskControlClient: Some(control::wsk_control_client),
-    WskGetAddressInfo: None,
-    WskFreeAddressInfo: None,
-    WskGetNameInfo: None,
+    WskGetAddressInfo: Some(names::wsk_get_address_info),
+    WskFreeAddressInfo: Some(names::wsk_free_address_info),
+    WskGetNameInfo: Some(names::wsk_get_name_info),
 };
 
 const BASIC: WSK_PROVIDER_BASIC_DISPATCH = WSK_PROVIDER_BASIC_DISPATCH {
@@ -970,8 +981,8 @@ static CONNECTION_DISPATCH: WSK_PROVIDER_CONNECTION_DISPATCH = WSK_PROVIDER_CONN
     WskSend: Some(wsk_send),
     WskReceive: Some(wsk_receive),
     WskDisconnect: Some(wsk_disconnect),
-    WskRelease: None,
-    WskConnectEx: None,
+    WskRelease: Some(events::wsk_release_data),
+    WskConnectEx: Some(connect_ex::wsk_connect_ex),
     WskSendEx: None,
     WskReceiveEx: None,
 };
@@ -981,7 +992,7 @@ static DATAGRAM_DISPATCH: WSK_PROVIDER_DATAGRAM_DISPATCH = WSK_PROVIDER_DATAGRAM
     WskBind: Some(wsk_bind),
     WskSendTo: Some(wsk_send_to),
     WskReceiveFrom: Some(wsk_receive_from),
-    WskRelease: None,
+    WskRelease: Some(events::wsk_release_datagram),
     WskGetLocalAddress: Some(wsk_get_local_address),
     WskSendMessages: None,
 };
@@ -990,6 +1001,6 @@ static LISTEN_DISPATCH: WSK_PROVIDER_LISTEN_DISPATCH = WSK_PROVIDER_LISTEN_DISPA
     Basic: BASIC,
     WskBind: Some(wsk_bind),
     WskAccept: Some(wsk_accept),
-    WskInspectComplete: None,
+    WskInspectComplete: Some(events::wsk_inspect_complete),
     WskGetLocalAddress: Some(wsk_get_local_address),
 };

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -105,6 +105,8 @@ pub(crate) struct State {
     pub(crate) discard_on_connect_failure: bool,
     /// Set when such a connect failed: the socket must be discarded.
     failed: bool,
+    /// Event callbacks ([`super::events`]).
+    pub(crate) ev: super::events::EventState,
 }
 
 /// A socket object. `header` must stay the first field: the client's `PWSK_SOCKET` is the
@@ -115,8 +117,10 @@ pub(crate) struct SimSocket {
     pub(crate) kind: Kind,
     pub(crate) family: Domain,
     pub(crate) registration: usize,
-    pub(crate) context: usize,
-    pub(crate) client_dispatch: usize,
+    /// The client's socket context (`SocketContext` of its event callbacks).
+    context: AtomicUsize,
+    /// The client's event dispatch table (`WSK_CLIENT_*_DISPATCH`), or 0.
+    client_dispatch: AtomicUsize,
     closed: AtomicBool,
     state: Mutex<State>,
 }
@@ -143,13 +147,14 @@ impl SimSocket {
     ) -> Arc<SimSocket> {
         COUNTERS.live_sockets.fetch_add(1, Ordering::SeqCst);
         super::socket_opened(registration);
+        let static_events = super::events::socket_created(registration, kind);
         Arc::new(SimSocket {
             header: WSK_SOCKET { Dispatch: dispatch },
             kind,
             family,
             registration,
-            context,
-            client_dispatch,
+            context: AtomicUsize::new(context),
+            client_dispatch: AtomicUsize::new(client_dispatch),
             closed: AtomicBool::new(false),
             state: Mutex::new(State {
                 os: Some(os),
@@ -171,8 +176,25 @@ impl SimSocket {
                 sendto_addr: None,
                 discard_on_connect_failure: false,
                 failed: false,
+                ev: super::events::EventState::with_static(static_events),
             }),
         })
+    }
+
+    /// The client's socket context.
+    pub(crate) fn context(&self) -> usize {
+        self.context.load(Ordering::Acquire)
+    }
+
+    /// The client's event dispatch table, or 0.
+    pub(crate) fn client_dispatch(&self) -> usize {
+        self.client_dispatch.load(Ordering::Acquire)
+    }
+
+    /// Sets the context and dispatch table an accept event returned.
+    pub(crate) fn set_client(&self, context: usize, dispatch: usize) {
+        self.context.store(context, Ordering::Release);
+        self.client_dispatch.store(dispatch, Ordering::Release);
     }
 
     pub(crate) fn key(self: &Arc<Self>) -> usize {
@@ -217,6 +239,7 @@ impl SimSocket {
             self.discard();
         }
         complete_all(done);
+        super::events::deliver(self);
     }
 
     /// Destroys a socket the client never received (its `WskSocketConnect` failed).
@@ -298,6 +321,9 @@ impl SimSocket {
     }
 
     pub(crate) fn queue_recv(&self, st: &mut State, irp: *mut IRP, buf: WSK_BUF, waitall: bool) {
+        // A WskReceive resumes receive indications stopped by STATUS_DATA_NOT_ACCEPTED or a
+        // partial accept (WskReceiveEvent docs).
+        st.ev.recv_blocked = false;
         st.recvs.push_back(RecvOp {
             irp: irp as usize,
             buf,
@@ -313,6 +339,7 @@ impl SimSocket {
         buf: WSK_BUF,
         remote: usize,
     ) {
+        st.ev.recv_blocked = false;
         st.recvfroms.push_back(RecvFromOp {
             irp: irp as usize,
             buf,
@@ -416,6 +443,18 @@ impl SimSocket {
 }
 
 impl State {
+    pub(crate) fn recvs_empty(&self) -> bool {
+        self.recvs.is_empty()
+    }
+
+    pub(crate) fn recvfroms_empty(&self) -> bool {
+        self.recvfroms.is_empty()
+    }
+
+    pub(crate) fn accepts_empty(&self) -> bool {
+        self.accepts.is_empty()
+    }
+
     pub(crate) fn pump(&mut self, done: &mut Vec<Completion>) {
         let Some(os) = self.os.as_ref() else { return };
         if let Some((irp, info)) = self.connect {
@@ -556,6 +595,10 @@ impl State {
     }
 
     fn pump_recvs(&mut self, done: &mut Vec<Completion>) {
+        if self.ev.indicating {
+            // The receive event's indication owns the peeked bytes until it returns.
+            return;
+        }
         while let Some(op) = self.recvs.front_mut() {
             let want = op.buf.Length - op.received;
             if want == 0 || self.eof {
@@ -593,6 +636,9 @@ impl State {
                 Err(e) => {
                     let irp = op.irp;
                     self.recvs.pop_front();
+                    if e.kind() == std::io::ErrorKind::ConnectionReset {
+                        self.ev.reset = true;
+                    }
                     done.push((irp, crate::status::from_io_error(&e), 0));
                 }
             }
@@ -600,6 +646,9 @@ impl State {
     }
 
     fn pump_recvfroms(&mut self, done: &mut Vec<Completion>) {
+        if self.ev.indicating {
+            return;
+        }
         while let Some(op) = self.recvfroms.front() {
             let Some(os) = self.os.as_ref() else { return };
             let mut tmp = vec![0u8; 65536];
@@ -643,7 +692,16 @@ impl State {
     fn pump_accepts(&mut self, done: &mut Vec<Completion>) {
         while let Some(op) = self.accepts.front() {
             let Some(os) = self.os.as_ref() else { return };
-            match os.accept() {
+            // Conditional accept: only connections the client's inspection accepted.
+            let next = if self.ev.conditional {
+                match self.ev.ready.pop_front() {
+                    Some(c) => Ok(c),
+                    None => return,
+                }
+            } else {
+                os.accept()
+            };
+            match next {
                 Ok((conn, peer)) => {
                     let (irp, context, dispatch, local, remote) =
                         (op.irp, op.context, op.dispatch, op.local, op.remote);
@@ -699,7 +757,7 @@ impl State {
     }
 }
 
-fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+pub(crate) fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
     // SAFETY: initialised bytes viewed as possibly-uninitialised ones; recv only writes.
     unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
 }

@@ -6,7 +6,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ptr::{null_mut, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use wdk::println;
 use wdk_sys::{
@@ -19,6 +19,7 @@ use wdk_sys::{
 use wsk::sync::SpinLock;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
+use wskclient_ioctl::Operation;
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
 
 #[global_allocator]
@@ -181,7 +182,9 @@ extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
 /// A framework request the core completes. Pended requests are cancelable; the cancel
 /// callback and the WSK completion race for it through `owners`: whoever finishes second
 /// completes the request, with the status the WSK completion stored.
-struct Pending { request: WDFREQUEST, cancelable: AtomicBool, owners: AtomicU8, status: AtomicI32, info: AtomicUsize }
+/// `socket`: the handle the request names (bytes 8..16 of its input, as in src/wdm.rs), read at
+/// dispatch so the cancel routine never reads a METHOD_BUFFERED buffer the response may overwrite.
+struct Pending { request: WDFREQUEST, cancelable: AtomicBool, owners: AtomicU8, status: AtomicI32, info: AtomicUsize, socket: AtomicU64 }
 static CANCELABLE: SpinLock<Vec<Arc<Pending>>> = SpinLock::new(Vec::new());
 struct KmdfCompletion(Arc<Pending>);
 // SAFETY: a WDFREQUEST may be completed from any thread at IRQL <= DISPATCH_LEVEL.
@@ -220,8 +223,8 @@ impl Completion for KmdfCompletion {
 extern "C" fn evt_request_cancel(request: WDFREQUEST) {
     let found = CANCELABLE.lock().iter().find(|q| q.request == request).cloned();
     if let Some(p) = found {
-        if let (Some(core), Some((ctx, handle))) = (device_core(), request_socket(request)) {
-            core.abort_socket(ctx, handle);
+        if let (Some(core), Some(ctx)) = (device_core(), request_file(request)) {
+            core.abort_socket(ctx, wskclient_ioctl::SocketHandle::from_raw(p.socket.load(Ordering::Acquire)));
         }
         if p.owners.fetch_sub(1, Ordering::AcqRel) == 1 { finish(&p); }
     }
@@ -234,14 +237,6 @@ fn request_file<'a>(request: WDFREQUEST) -> Option<&'a FileContext> {
     let slot = if file.is_null() { null_mut() } else { file_slot(file) };
     // SAFETY: the context lives until EvtFileClose, after every request of the file.
     if slot.is_null() { None } else { unsafe { (*slot as *const FileContext).as_ref() } }
-}
-
-fn request_socket<'a>(request: WDFREQUEST) -> Option<(&'a FileContext, wskclient_ioctl::SocketHandle)> {
-    let (buf, len) = retrieve(request, true)?;
-    // SAFETY: the framework's input buffer of `len` bytes.
-    let bytes = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
-    let req: wskclient_ioctl::SendRequest = wskclient_ioctl::parse_request(bytes.get(..16)?).ok()?;
-    Some((request_file(request)?, req.handle))
 }
 
 fn retrieve(request: WDFREQUEST, input: bool) -> Option<(PVOID, usize)> {
@@ -258,16 +253,32 @@ fn retrieve(request: WDFREQUEST, input: bool) -> Option<(PVOID, usize)> {
 
 /// EvtIoDeviceControl: decode the request per its METHOD and hand it to the core.
 extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, output_len: usize, input_len: usize, code: ULONG) {
-    let pending = Arc::new(Pending { request, cancelable: AtomicBool::new(false), owners: AtomicU8::new(2), status: AtomicI32::new(0), info: AtomicUsize::new(0) });
+    let pending = Arc::new(Pending { request, cancelable: AtomicBool::new(false), owners: AtomicU8::new(2), status: AtomicI32::new(0), info: AtomicUsize::new(0), socket: AtomicU64::new(0) });
     let (Some(core), Some(file)) = (device_core(), request_file(request)) else {
         return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
     let mut input = [0u8; MAX_INPUT + 1];
     let n = input_len.min(MAX_INPUT + 1);
+    // TRANSMIT_FILE / TRANSMIT_PACKETS carry head, tail and memory elements inline: copied
+    // whole (bounded by MAX_TRANSMIT_INPUT), as src/wdm.rs does; METHOD_BUFFERED shares one
+    // buffer for input and output, so the input is copied before the response is written.
+    let transmit = matches!(Operation::from_code(code), Some(Operation::TransmitFile | Operation::TransmitPackets));
+    let mut large: Vec<u8> = Vec::new();
     if let Some((buf, len)) = (n > 0).then(|| retrieve(request, true)).flatten() {
         // SAFETY: the framework's input buffer holds `len` >= n bytes.
         unsafe { core::ptr::copy_nonoverlapping(buf as *const u8, input.as_mut_ptr(), n.min(len)) };
+        if transmit && input_len > MAX_INPUT {
+            if input_len > wskclient_ioctl::transmit::MAX_TRANSMIT_INPUT || len < input_len {
+                return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_BUFFER_SIZE, 0);
+            }
+            if large.try_reserve_exact(input_len).is_err() {
+                return KmdfCompletion(pending).complete(wdk_sys::STATUS_INSUFFICIENT_RESOURCES, 0);
+            }
+            // SAFETY: as above, `len` >= input_len bytes.
+            large.extend_from_slice(unsafe { core::slice::from_raw_parts(buf as *const u8, input_len) });
+        }
     }
+    let input: &[u8] = if large.is_empty() { input.get(..n).unwrap_or(&[]) } else { &large };
     let method = wskclient_ioctl::method_of(code);
     let (mut output, mut data): (&mut [u8], Option<DataMdl>) = (&mut [], None);
     if method == wskclient_ioctl::METHOD_BUFFERED && output_len > 0 {
@@ -282,17 +293,25 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
         if unsafe { call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputWdmMdl, request, &mut mdl) } >= 0 {
             data = NonNull::new(mdl.cast()).map(|mdl| DataMdl { mdl, len: output_len });
         }
-        CANCELABLE.lock().push(pending.clone());
-        pending.cancelable.store(true, Ordering::Release);
-        // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestmarkcancelableex
-        // SAFETY: a request we own and have not completed.
-        if unsafe { call_unsafe_wdf_function_binding!(WdfRequestMarkCancelableEx, request, Some(evt_request_cancel)) } < 0 {
-            CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &pending));
-            pending.status.store(STATUS_CANCELLED, Ordering::Release);
-            return finish(&pending);
-        }
     }
+    // Every request is cancelable while the core holds it (as in src/wdm.rs): remember the
+    // socket it names, then mark it.
+    let socket = input.get(8..16).map_or(0, |b| b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x)));
+    pending.socket.store(socket, Ordering::Release);
+    CANCELABLE.lock().push(pending.clone());
+    pending.cancelable.store(true, Ordering::Release);
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestmarkcancelableex
+    // SAFETY: a request we own and have not completed.
+    if unsafe { call_unsafe_wdf_function_binding!(WdfRequestMarkCancelableEx, request, Some(evt_request_cancel)) } < 0 {
+        CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &pending));
+        pending.status.store(STATUS_CANCELLED, Ordering::Release);
+        return finish(&pending);
+    }
+    // The originator's mode decides the access check on a caller's file handle (TRANSMIT_*).
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestgetrequestormode
+    // SAFETY: a request we own and have not completed.
+    let mode = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetRequestorMode, request) } as i8;
     // SAFETY: `output` is the framework's output buffer, valid and ours until the request
     // completes (device_control's contract).
-    unsafe { core.device_control(file, code, input.get(..n).unwrap_or(&[]), output, data, KmdfCompletion(pending)) };
+    unsafe { core.device_control_from(mode, file, code, input, output, data, KmdfCompletion(pending)) };
 }

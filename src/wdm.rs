@@ -387,6 +387,28 @@ unsafe extern "system" fn dispatch_device_control(
             core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_copy);
         }
         let input = input.get(..in_copy).unwrap_or(&[]);
+        // TRANSMIT_FILE / TRANSMIT_PACKETS carry head, tail and memory-element bytes inline:
+        // their input may exceed MAX_INPUT, and is copied whole into a heap (nonpaged) block.
+        let mut large: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+        let transmit = matches!(
+            wskclient_ioctl::Operation::from_code(code),
+            Some(wskclient_ioctl::Operation::TransmitFile)
+                | Some(wskclient_ioctl::Operation::TransmitPackets)
+        );
+        if transmit && in_len > MAX_INPUT && !sysbuf.is_null() {
+            if in_len > wskclient_ioctl::transmit::MAX_TRANSMIT_INPUT {
+                return complete(irp, STATUS_INVALID_BUFFER_SIZE, 0);
+            }
+            if large.try_reserve_exact(in_len).is_err() {
+                return complete(irp, STATUS_INSUFFICIENT_RESOURCES, 0);
+            }
+            large.extend_from_slice(core::slice::from_raw_parts(sysbuf, in_len));
+        }
+        let input = if large.is_empty() {
+            input
+        } else {
+            large.as_slice()
+        };
         let (output, data): (&mut [u8], Option<DataMdl>) = match method {
             wskclient_ioctl::METHOD_BUFFERED if !sysbuf.is_null() && out_len > 0 => {
                 (core::slice::from_raw_parts_mut(sysbuf, out_len), None)
@@ -416,9 +438,11 @@ unsafe extern "system" fn dispatch_device_control(
             return complete(irp, STATUS_CANCELLED, 0);
         }
         let request = IrpCompletion(NonNull::new_unchecked(irp));
+        // The requestor mode decides the access check on file handles a request carries.
+        let mode = (*irp).RequestorMode;
         (*extension(dev))
             .core
-            .device_control(&*ctx, code, input, output, data, request);
+            .device_control_from(mode, &*ctx, code, input, output, data, request);
         STATUS_PENDING
     }
 }

@@ -1,25 +1,731 @@
-//! TRANSMIT_FILE and TRANSMIT_PACKETS. Placeholder until implemented.
+//! TRANSMIT_FILE and TRANSMIT_PACKETS (docs/ioctl.md): a file range, head and tail bytes, or
+//! an array of memory and file elements, sent over one socket of the file object.
+//!
+//! # Where the transfer runs (our choice)
+//! On the requesting thread, inside IRP_MJ_DEVICE_CONTROL, at PASSIVE_LEVEL: `ZwReadFile`
+//! must be called at PASSIVE_LEVEL
+//! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwreadfile>) and
+//! the WSK send completions run at DISPATCH_LEVEL, so reads cannot run in them. The dispatch
+//! thread reads block n+1 while the `WskSend` of block n is in flight, then waits on a KEVENT
+//! the send's completion signals. No worker thread or work item (which would need the device
+//! object in the portable core and a rundown on unload) is involved; the cost is that the
+//! caller's `DeviceIoControl` returns only when the transfer has ended, even when overlapped.
+//! Progress is visible meanwhile through QUERY_STATS (`bytes_sent` / `sends` for stream
+//! sockets, `datagram_bytes_sent` / `datagrams_sent` for datagrams), updated by each send's
+//! completion. Cancelling the request (`CancelIoEx`, or closing the handle) aborts the socket
+//! (src/wdm.rs): the in-flight send completes with an error, the socket lookup of the next
+//! block fails, the loop ends, and its buffers and file reference are freed before the
+//! request completes with that status.
+//!
+//! # The caller's file handle
+//! Referenced with `ObReferenceObjectByHandle(handle, FILE_READ_DATA, *IoFileObjectType,
+//! RequestorMode)`: a user-mode caller's handle must grant read access and name a file
+//! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-obreferenceobjectbyhandle>).
+//! Reads then go through a kernel handle opened on that object with
+//! `ObOpenObjectByPointer(OBJ_KERNEL_HANDLE, KernelMode)`
+//! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-obopenobjectbypointer>),
+//! never on the caller's handle value (which the caller could close or replace while
+//! `ZwReadFile`, a KernelMode call, uses it). The reference keeps the file object alive if the
+//! caller closes its handle mid-transfer. Sizes come from
+//! `ZwQueryInformationFile(FileStandardInformation).EndOfFile`.
+//!
+//! Memory: two nonpaged blocks of the block size per transfer (or per datagram, the packet's
+//! bytes), never a file-sized buffer.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+
+use windows_sys::Wdk::Foundation::KEVENT;
+use windows_sys::Wdk::System::SystemServices::{
+    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObReferenceObjectByHandle,
+    ObfDereferenceObject,
+};
+use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
+use wskclient_ioctl::transmit::{
+    effective_block, parse_transmit_file, parse_transmit_packets, TransmitElement, TransmitError,
+    TransmitResponse, STATUS_END_OF_FILE, TRANSMIT_DISCONNECT, TRANSMIT_REUSE_SOCKET,
+    TRANSMIT_SOCKET_CLOSED,
+};
 
 use super::*;
 
-impl DeviceCore {
-    pub(super) fn transmit_file<C: Completion>(
-        &self,
-        _file: &FileContext,
-        _input: &[u8],
-        _output: &mut [u8],
-        request: C,
-    ) {
-        self.fail(request, STATUS_NOT_IMPLEMENTED)
+/// Pool tag of transmit blocks (`TWsk` in a pool dump).
+pub const TRANSMIT_TAG: u32 = u32::from_le_bytes(*b"TWsk");
+
+/// `KPROCESSOR_MODE` of the request's originator (`Irp->RequestorMode`,
+/// `WdfRequestGetRequestorMode`): decides the access check on the caller's file handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestorMode {
+    /// `KernelMode` (0): a kernel caller; its handles are trusted.
+    Kernel,
+    /// `UserMode` (1): a user-mode caller; its handles are checked for type and access.
+    User,
+}
+
+impl RequestorMode {
+    /// From a `KPROCESSOR_MODE` value: 0 is kernel, anything else user (the safe side).
+    const fn from_raw(mode: i8) -> Self {
+        if mode == 0 {
+            RequestorMode::Kernel
+        } else {
+            RequestorMode::User
+        }
     }
 
-    pub(super) fn transmit_packets<C: Completion>(
+    const fn raw(self) -> i8 {
+        match self {
+            RequestorMode::Kernel => 0,
+            RequestorMode::User => 1,
+        }
+    }
+}
+
+const FILE_READ_DATA: u32 = 0x0001;
+const OBJ_KERNEL_HANDLE: u32 = 0x0200;
+/// `SynchronizationEvent` of `EVENT_TYPE`.
+const SYNCHRONIZATION_EVENT: i32 = 1;
+
+fn transmit_status(e: TransmitError) -> NTSTATUS {
+    e.ntstatus()
+}
+
+/// A referenced file object and a kernel handle to it. Dropping closes the handle and
+/// releases the reference. PASSIVE_LEVEL.
+struct FileRef {
+    object: *mut c_void,
+    handle: HANDLE,
+    size: u64,
+}
+
+impl FileRef {
+    /// References the caller's `handle` for `mode` (FILE_READ_DATA, file type), opens a
+    /// kernel handle and reads the size. Errors: `STATUS_INVALID_HANDLE`,
+    /// `STATUS_OBJECT_TYPE_MISMATCH`, `STATUS_ACCESS_DENIED` (from the object manager), or
+    /// those of `ZwQueryInformationFile`.
+    fn open(handle: u64, mode: RequestorMode) -> Result<FileRef, NTSTATUS> {
+        // SAFETY: IoFileObjectType is ntoskrnl's data export, a pointer to the file type.
+        let file_type = unsafe { *nt_imports::IoFileObjectType };
+        let mut object: *mut c_void = core::ptr::null_mut();
+        // SAFETY: documented call at PASSIVE_LEVEL in the caller's process context (the
+        // dispatch routine of a top-level driver); out pointer to a local.
+        let s = unsafe {
+            ObReferenceObjectByHandle(
+                handle as usize as HANDLE,
+                FILE_READ_DATA,
+                file_type as _,
+                mode.raw(),
+                &mut object,
+                core::ptr::null_mut(),
+            )
+        };
+        if s < 0 {
+            return Err(s);
+        }
+        let mut khandle: HANDLE = core::ptr::null_mut();
+        // SAFETY: `object` is referenced; a kernel handle for KernelMode use.
+        let s = unsafe {
+            windows_sys::Wdk::Storage::FileSystem::ObOpenObjectByPointer(
+                object,
+                OBJ_KERNEL_HANDLE,
+                core::ptr::null(),
+                FILE_READ_DATA,
+                file_type as _,
+                0,
+                &mut khandle,
+            )
+        };
+        let mut f = FileRef {
+            object,
+            handle: khandle,
+            size: 0,
+        };
+        if s < 0 {
+            f.handle = core::ptr::null_mut();
+            return Err(s);
+        }
+        let mut iosb: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
+        let mut info = nt_imports::FILE_STANDARD_INFORMATION::default();
+        // SAFETY: our kernel handle; the info buffer is a local of the right size.
+        let s = unsafe {
+            nt_imports::ZwQueryInformationFile(
+                f.handle,
+                &mut iosb,
+                &mut info as *mut _ as *mut c_void,
+                core::mem::size_of::<nt_imports::FILE_STANDARD_INFORMATION>() as u32,
+                nt_imports::FileStandardInformation,
+            )
+        };
+        if s < 0 {
+            return Err(s);
+        }
+        f.size = u64::try_from(info.EndOfFile).unwrap_or(0);
+        Ok(f)
+    }
+
+    /// The checked range `[offset, offset + length)` (length 0: to the end).
+    /// Errors: `STATUS_END_OF_FILE` when it runs past the end of the file.
+    fn range(&self, offset: u64, length: u64) -> Result<(u64, u64), NTSTATUS> {
+        if offset > self.size {
+            return Err(STATUS_END_OF_FILE);
+        }
+        let length = if length == 0 {
+            self.size - offset
+        } else {
+            length
+        };
+        match offset.checked_add(length) {
+            Some(end) if end <= self.size => Ok((offset, length)),
+            _ => Err(STATUS_END_OF_FILE),
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`. Errors: `STATUS_END_OF_FILE` (the file
+    /// shrank), any status of `ZwReadFile`.
+    fn read_exact(&self, mut offset: u64, buf: &mut [u8]) -> Result<(), NTSTATUS> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let rest = buf.get_mut(done..).unwrap_or(&mut []);
+            let mut iosb: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
+            let off = i64::try_from(offset).map_err(|_| STATUS_END_OF_FILE)?;
+            // SAFETY: our kernel handle; `rest` is a live buffer of its length; synchronous
+            // completion is waited for below.
+            let mut s = unsafe {
+                nt_imports::ZwReadFile(
+                    self.handle,
+                    core::ptr::null_mut(),
+                    core::ptr::null(),
+                    core::ptr::null(),
+                    &mut iosb,
+                    rest.as_mut_ptr() as *mut c_void,
+                    u32::try_from(rest.len()).unwrap_or(u32::MAX),
+                    &off,
+                    core::ptr::null(),
+                )
+            };
+            if s == STATUS_PENDING {
+                // A file object opened for asynchronous I/O: with no event, the file object
+                // is signalled when the read completes (ZwReadFile docs). Not exercised on the
+                // host, whose reads are synchronous.
+                let timeout: i64 = -(30 * 10_000_000);
+                // SAFETY: the referenced file object is a dispatcher object; bounded wait.
+                let w = unsafe { KeWaitForSingleObject(self.object, 0, 0, false, &timeout) };
+                if w == STATUS_TIMEOUT {
+                    return Err(STATUS_IO_TIMEOUT);
+                }
+                // SAFETY: the I/O manager wrote the status before signalling.
+                s = unsafe { iosb.Anonymous.Status };
+            }
+            if s < 0 {
+                return Err(s);
+            }
+            let n = iosb.Information;
+            if n == 0 {
+                return Err(STATUS_END_OF_FILE);
+            }
+            done += n;
+            offset += n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: our kernel handle (closed once) and our reference (released once).
+        unsafe {
+            if !self.handle.is_null() {
+                nt_imports::ZwClose(self.handle);
+            }
+            ObfDereferenceObject(self.object);
+        }
+    }
+}
+
+/// A send completion handed to the waiting dispatch thread: the result and the buffer back,
+/// and a synchronization KEVENT. Lives in an `Arc` (nonpaged heap in the driver) shared with
+/// the completion, so the event outlives the `KeSetEvent` that signals it.
+struct Signal {
+    event: UnsafeCell<KEVENT>,
+    slot: SpinLock<Option<(wsk::Result<usize>, NonPagedBuffer)>>,
+}
+
+// SAFETY: the KEVENT is only touched through Ke* routines, which synchronise internally.
+unsafe impl Send for Signal {}
+// SAFETY: as above.
+unsafe impl Sync for Signal {}
+
+impl Signal {
+    fn new() -> Result<Arc<Signal>, NTSTATUS> {
+        let s = Arc::new(Signal {
+            // SAFETY: KEVENT is plain data, initialised below before use.
+            event: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            slot: SpinLock::new(None),
+        });
+        // SAFETY: initialising our event before sharing it.
+        unsafe { KeInitializeEvent(s.event.get(), SYNCHRONIZATION_EVENT, false) };
+        Ok(s)
+    }
+
+    /// IRQL <= DISPATCH_LEVEL.
+    fn post(&self, r: wsk::Result<usize>, b: NonPagedBuffer) {
+        *self.slot.lock() = Some((r, b));
+        // SAFETY: our initialised event.
+        unsafe { KeSetEvent(self.event.get(), 0, false) };
+    }
+
+    /// Waits (PASSIVE_LEVEL, 1 s slices: the send ends when WSK completes it, which a
+    /// cancel or close forces) for the posted completion.
+    fn wait(&self) -> (wsk::Result<usize>, NonPagedBuffer) {
+        loop {
+            if let Some(v) = self.slot.lock().take() {
+                return v;
+            }
+            let slice: i64 = -10_000_000;
+            // SAFETY: our event, alive (Arc) across the wait; PASSIVE_LEVEL.
+            unsafe {
+                KeWaitForSingleObject(self.event.get() as *const c_void, 0, 0, false, &slice)
+            };
+        }
+    }
+}
+
+/// Which counters a transfer feeds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Stream,
+    Datagram(Option<SocketAddr>),
+}
+
+/// The double-buffered sender of one transfer: at most one send in flight while the next
+/// block is filled; two nonpaged blocks of `block` bytes.
+struct Pipe<'a> {
+    core: &'a DeviceCore,
+    file: &'a FileContext,
+    handle: SocketHandle,
+    kind: Kind,
+    block: usize,
+    signal: Arc<Signal>,
+    spare: Vec<NonPagedBuffer>,
+    allocated: usize,
+    in_flight: bool,
+    sent: u64,
+    packets: u32,
+}
+
+impl<'a> Pipe<'a> {
+    fn new(
+        core: &'a DeviceCore,
+        file: &'a FileContext,
+        handle: SocketHandle,
+        kind: Kind,
+        block: usize,
+    ) -> Result<Self, NTSTATUS> {
+        let mut spare = Vec::new();
+        spare
+            .try_reserve(2)
+            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        Ok(Pipe {
+            core,
+            file,
+            handle,
+            kind,
+            block: block.max(1),
+            signal: Signal::new()?,
+            spare,
+            allocated: 0,
+            in_flight: false,
+            sent: 0,
+            packets: 0,
+        })
+    }
+
+    /// Waits for the send in flight, if any; its buffer becomes spare.
+    fn drain(&mut self) -> Result<(), NTSTATUS> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        let (r, b) = self.signal.wait();
+        self.in_flight = false;
+        self.spare.push(b);
+        let n = r.map_err(|e| e.status())?;
+        self.sent += n as u64;
+        self.packets = self.packets.saturating_add(1);
+        Ok(())
+    }
+
+    /// A block to fill: a spare one, a new one (at most two exist), or the in-flight one
+    /// once its send completed.
+    fn buffer(&mut self, len: usize) -> Result<NonPagedBuffer, NTSTATUS> {
+        if let Some(b) = self.spare.pop() {
+            if b.len() >= len {
+                return Ok(b);
+            }
+            self.allocated -= 1;
+        }
+        if self.allocated < 2 {
+            let b =
+                NonPagedBuffer::new(len.max(self.block), TRANSMIT_TAG).map_err(|e| e.status())?;
+            self.allocated += 1;
+            return Ok(b);
+        }
+        self.drain()?;
+        self.buffer(len)
+    }
+
+    /// Starts the send of `len` bytes of `b` after the one in flight completed. The socket is
+    /// looked up again for every send, so an aborted (cancelled) socket ends the transfer.
+    fn send(&mut self, b: NonPagedBuffer, len: usize) -> Result<(), NTSTATUS> {
+        self.drain()?;
+        let Some(s) = self.file.lookup(self.handle) else {
+            self.spare.push(b);
+            return Err(STATUS_CANCELLED);
+        };
+        let sig = self.signal.clone();
+        let stats = self.core.stats.clone();
+        let kind = self.kind;
+        let done = move |r: wsk::Result<usize>, b: NonPagedBuffer| {
+            if let Ok(n) = r {
+                let (bytes, ops) = match kind {
+                    Kind::Stream => (&stats.bytes_sent, &stats.sends),
+                    Kind::Datagram(_) => (&stats.datagram_bytes_sent, &stats.datagrams_sent),
+                };
+                Stats::add(bytes, n as u64);
+                Stats::add(ops, 1);
+            }
+            sig.post(r, b);
+        };
+        let started = match (&*s, kind) {
+            (Socket::Stream(sock), Kind::Stream) => sock.send_async(b, 0, len, done),
+            (Socket::Datagram(sock), Kind::Datagram(to)) => sock.send_to_async(b, 0, len, to, done),
+            _ => {
+                self.spare.push(b);
+                return Err(STATUS_NOT_SUPPORTED);
+            }
+        };
+        drop(s);
+        match started {
+            Ok(()) => {
+                self.in_flight = true;
+                Ok(())
+            }
+            Err((e, b)) => {
+                self.spare.push(b);
+                Err(e.status())
+            }
+        }
+    }
+
+    /// Sends `data` in blocks.
+    fn memory(&mut self, data: &[u8]) -> Result<(), NTSTATUS> {
+        for chunk in data.chunks(self.block) {
+            let mut b = self.buffer(chunk.len())?;
+            b.as_mut_slice()
+                .get_mut(..chunk.len())
+                .ok_or(STATUS_INTERNAL_ERROR)?
+                .copy_from_slice(chunk);
+            self.send(b, chunk.len())?;
+        }
+        Ok(())
+    }
+
+    /// Sends `length` bytes at `offset` of `f` in blocks: each block is read while the
+    /// previous one is being sent.
+    fn file_range(&mut self, f: &FileRef, offset: u64, length: u64) -> Result<(), NTSTATUS> {
+        let mut pos = offset;
+        let end = offset + length;
+        while pos < end {
+            let n = (end - pos).min(self.block as u64) as usize;
+            let mut b = self.buffer(n)?;
+            let r = f.read_exact(pos, b.as_mut_slice().get_mut(..n).unwrap_or(&mut []));
+            if let Err(s) = r {
+                self.spare.push(b);
+                return Err(s);
+            }
+            self.send(b, n)?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Ends the transfer: waits for the last send; the blocks are freed on drop.
+    fn finish(&mut self) -> Result<(), NTSTATUS> {
+        self.drain()
+    }
+}
+
+impl Drop for Pipe<'_> {
+    fn drop(&mut self) {
+        // Never free the signal or return while a send holds a block: wait for it (its
+        // buffer is owned by the send, so this is about ordering, not memory safety).
+        let _ = self.drain();
+    }
+}
+
+impl DeviceCore {
+    /// IRP_MJ_DEVICE_CONTROL with the request's `RequestorMode` (`KPROCESSOR_MODE`: 0
+    /// `KernelMode`, 1 `UserMode`; `Irp->RequestorMode` or `WdfRequestGetRequestorMode`),
+    /// which TRANSMIT_FILE and TRANSMIT_PACKETS use for the access check on the caller's file
+    /// handles; every other operation behaves as [`DeviceCore::device_control`].
+    /// PASSIVE_LEVEL (TRANSMIT_* run their whole transfer in this call).
+    ///
+    /// # Safety
+    /// As [`DeviceCore::device_control`].
+    #[allow(clippy::too_many_arguments)] // device_control's parameters plus the mode
+    pub unsafe fn device_control_from<C: Completion>(
         &self,
-        _file: &FileContext,
-        _input: &[u8],
-        _output: &mut [u8],
+        requestor_mode: i8,
+        file: &FileContext,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+        data: Option<DataMdl>,
         request: C,
     ) {
-        self.fail(request, STATUS_NOT_IMPLEMENTED)
+        let mode = RequestorMode::from_raw(requestor_mode);
+        match Operation::from_code(code) {
+            Some(Operation::TransmitFile) => {
+                let r = self.run_transmit_file(mode, file, input, output);
+                self.finish(request, r)
+            }
+            Some(Operation::TransmitPackets) => {
+                let r = self.run_transmit_packets(mode, file, input, output);
+                self.finish(request, r)
+            }
+            // SAFETY: forwarded caller contract.
+            _ => unsafe { self.device_control(file, code, input, output, data, request) },
+        }
+    }
+
+    fn finish<C: Completion>(&self, request: C, r: Result<usize, NTSTATUS>) {
+        match r {
+            Ok(n) => request.complete(STATUS_SUCCESS, n),
+            Err(s) => self.fail(request, s),
+        }
+    }
+
+    /// TRANSMIT_FILE routed by [`DeviceCore::device_control`] (no requestor mode known:
+    /// handles are checked as a user-mode caller's, the strict side).
+    pub(super) fn transmit_file<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+        request: C,
+    ) {
+        let r = self.run_transmit_file(RequestorMode::User, file, input, output);
+        self.finish(request, r)
+    }
+
+    /// TRANSMIT_PACKETS routed by [`DeviceCore::device_control`] (checked as user mode).
+    pub(super) fn transmit_packets<C: Completion>(
+        &self,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+        request: C,
+    ) {
+        let r = self.run_transmit_packets(RequestorMode::User, file, input, output);
+        self.finish(request, r)
+    }
+
+    fn stream_of(&self, file: &FileContext, h: SocketHandle) -> Result<Arc<Socket>, NTSTATUS> {
+        let s = file.lookup(h).ok_or(STATUS_INVALID_HANDLE)?;
+        match &*s {
+            Socket::Stream(_) => Ok(s),
+            _ => Err(STATUS_NOT_SUPPORTED),
+        }
+    }
+
+    /// After the data: graceful disconnect (`TRANSMIT_DISCONNECT`); with reuse, the socket is
+    /// closed and its handle freed (WSK cannot reuse a socket). Returns the response flags.
+    fn after_transfer(
+        &self,
+        file: &FileContext,
+        h: SocketHandle,
+        flags: u32,
+    ) -> Result<u32, NTSTATUS> {
+        if flags & TRANSMIT_DISCONNECT == 0 {
+            return Ok(0);
+        }
+        let s = self.stream_of(file, h).map_err(|_| STATUS_CANCELLED)?;
+        if let Socket::Stream(sock) = &*s {
+            sock.disconnect().map_err(|e| e.status())?;
+        }
+        drop(s);
+        if flags & TRANSMIT_REUSE_SOCKET != 0 {
+            self.close_handle(file, h);
+            return Ok(TRANSMIT_SOCKET_CLOSED);
+        }
+        Ok(0)
+    }
+
+    fn close_handle(&self, file: &FileContext, h: SocketHandle) {
+        if let Some(s) = file.remove(h) {
+            s.close();
+            self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
+            Stats::add(&self.stats.closes, 1);
+        }
+    }
+
+    fn run_transmit_file(
+        &self,
+        mode: RequestorMode,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NTSTATUS> {
+        let p = parse_transmit_file(input).map_err(transmit_status)?;
+        let req = p.request;
+        if output.len() < TransmitResponse::SIZE {
+            return Err(STATUS_BUFFER_TOO_SMALL);
+        }
+        drop(self.stream_of(file, req.handle)?);
+        let f = match req.file_handle {
+            0 => None,
+            h => Some(FileRef::open(h, mode)?),
+        };
+        let range = match &f {
+            Some(f) => Some(f.range(req.offset, req.length)?),
+            None => None,
+        };
+        let block = effective_block(req.block_size) as usize;
+        let mut pipe = Pipe::new(self, file, req.handle, Kind::Stream, block)?;
+        pipe.memory(p.head)?;
+        if let (Some(f), Some((off, len))) = (&f, range) {
+            pipe.file_range(f, off, len)?;
+        }
+        pipe.memory(p.tail)?;
+        pipe.finish()?;
+        let (sent, packets) = (pipe.sent, pipe.packets);
+        drop(pipe);
+        drop(f);
+        let flags = self.after_transfer(file, req.handle, req.flags)?;
+        contract(write_response(
+            output,
+            &TransmitResponse::new(sent, flags, packets),
+        ))
+    }
+
+    fn run_transmit_packets(
+        &self,
+        mode: RequestorMode,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NTSTATUS> {
+        let p = parse_transmit_packets(input).map_err(transmit_status)?;
+        let req = p.request;
+        if output.len() < TransmitResponse::SIZE {
+            return Err(STATUS_BUFFER_TOO_SMALL);
+        }
+        let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+        let datagram = match &*s {
+            Socket::Stream(_) => false,
+            Socket::Datagram(_) => true,
+            Socket::Listen(_) => return Err(STATUS_NOT_SUPPORTED),
+        };
+        drop(s);
+        if datagram && req.flags != 0 {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        // Reference every file element first: bad handles and ranges fail before any byte.
+        let mut files: Vec<(FileRef, u64, u64)> = Vec::new();
+        for e in p.elements().filter(TransmitElement::is_file) {
+            let f = FileRef::open(e.file_handle, mode)?;
+            let (off, len) = f.range(e.offset, u64::from(e.length))?;
+            files
+                .try_reserve(1)
+                .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+            files.push((f, off, len));
+        }
+        let (sent, packets) = if datagram {
+            let to = contract(req.remote_address.to_optional())?;
+            self.send_datagrams(file, req.handle, to, &p, &files)?
+        } else {
+            let block = effective_block(req.send_size) as usize;
+            let mut pipe = Pipe::new(self, file, req.handle, Kind::Stream, block)?;
+            let mut fi = files.iter();
+            for e in p.elements() {
+                if e.is_file() {
+                    let (f, off, len) = fi.next().ok_or(STATUS_INTERNAL_ERROR)?;
+                    pipe.file_range(f, *off, *len)?;
+                } else {
+                    pipe.memory(p.memory(&e))?;
+                }
+            }
+            pipe.finish()?;
+            (pipe.sent, pipe.packets)
+        };
+        drop(files);
+        let flags = self.after_transfer(file, req.handle, req.flags)?;
+        contract(write_response(
+            output,
+            &TransmitResponse::new(sent, flags, packets),
+        ))
+    }
+
+    /// Datagram TRANSMIT_PACKETS: each packet (the elements up to and including one with
+    /// `ELEMENT_EOP`; when no element has it, each element) is gathered into one nonpaged
+    /// block and sent as one `WskSendTo` datagram. `WskSendMessages` (several datagrams per
+    /// call) would be used where the provider has it; the host emulation does not, so this
+    /// per-datagram path is the one that runs here. Errors: `STATUS_INVALID_BUFFER_SIZE` for
+    /// a packet over 65,535 bytes, any status of the send.
+    fn send_datagrams(
+        &self,
+        file: &FileContext,
+        h: SocketHandle,
+        to: Option<SocketAddr>,
+        p: &wskclient_ioctl::transmit::TransmitPackets<'_>,
+        files: &[(FileRef, u64, u64)],
+    ) -> Result<(u64, u32), NTSTATUS> {
+        let any_eop = p.elements().any(|e| e.is_eop());
+        let mut pipe = Pipe::new(self, file, h, Kind::Datagram(to), 0)?;
+        let mut fi = files.iter();
+        let mut packet: Vec<(Option<&FileRef>, u64, u64, &[u8])> = Vec::new();
+        let elements: Vec<TransmitElement> = p.elements().collect();
+        for (i, e) in elements.iter().enumerate() {
+            let part = if e.is_file() {
+                let (f, off, len) = fi.next().ok_or(STATUS_INTERNAL_ERROR)?;
+                (Some(f), *off, *len, &[][..])
+            } else {
+                let m = p.memory(e);
+                (None, 0, m.len() as u64, m)
+            };
+            packet
+                .try_reserve(1)
+                .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+            packet.push(part);
+            let last = i + 1 == elements.len();
+            if !any_eop || e.is_eop() || last {
+                let total: u64 = packet.iter().map(|x| x.2).sum();
+                if total == 0 || total > ioctl::MAX_SEND_TO_BYTES as u64 {
+                    return Err(STATUS_INVALID_BUFFER_SIZE);
+                }
+                let total = total as usize;
+                let mut b = pipe.buffer(total)?;
+                let mut at = 0usize;
+                for (f, off, len, m) in packet.drain(..) {
+                    let dst = b
+                        .as_mut_slice()
+                        .get_mut(at..at + len as usize)
+                        .ok_or(STATUS_INTERNAL_ERROR)?;
+                    let r = match f {
+                        Some(f) => f.read_exact(off, dst),
+                        None => {
+                            dst.copy_from_slice(m);
+                            Ok(())
+                        }
+                    };
+                    if let Err(s) = r {
+                        pipe.spare.push(b);
+                        return Err(s);
+                    }
+                    at += len as usize;
+                }
+                pipe.send(b, total)?;
+            }
+        }
+        pipe.finish()?;
+        Ok((pipe.sent, pipe.packets))
     }
 }

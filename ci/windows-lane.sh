@@ -11,14 +11,18 @@
 #  3. pecheck   the driver must PASS (import list printed); the ntdll build and a
 #               checksum-tampered copy must FAIL
 #  4. wine      fresh headless prefix; sc create/start the driver; wskctl.exe stats, connect
-#               (bytes checked by sha256 at a Linux-side socat peer), demo; sc stop (DriverUnload
-#               deregisters); the driver's DbgPrintEx lines are collected and checked
+#               (bytes checked by sha256 at a Linux-side socat peer), demo; the Windows peer
+#               (wskctl.exe peer: IOCP + AcceptEx + GetAcceptExSockaddrs checking the driver's
+#               addresses, ConnectEx + TransmitFile and DisconnectEx(TF_REUSE_SOCKET) to a Linux
+#               socat, TransmitPackets or its skip reason); bench (driver vs TransmitFile, ratio);
+#               sc stop (DriverUnload deregisters); the driver's DbgPrintEx lines are checked
 #  5. doc       the Wine steps that passed are compared with docs/verification.md's generated
 #               block (LANE_UPDATE_DOC=1 rewrites the block instead of failing)
 #
 # Knobs: LANE_SKIP_INSTALL=1, LANE_TARGET_DIR=DIR (default target/windows-lane), LANE_OUT=DIR
 # (default $LANE_TARGET_DIR/out), LANE_KEEP_PREFIX=1, LANE_UPDATE_DOC=1, LANE_CARGO=PATH,
-# LANE_PAYLOAD_BYTES=N (default 8 MiB), LANE_DEMO_BYTES=N (default 4 MiB).
+# LANE_PAYLOAD_BYTES=N (default 8 MiB), LANE_DEMO_BYTES=N (default 4 MiB), LANE_BENCH_MIB=N
+# (default 64).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -292,6 +296,9 @@ wine_system_test() {
     fi
     grep -Eq '^query_stats .* yes ' "$LOGS/demo.txt" || die "demo: stats cross-check failed"
 
+    wine_peer_test "$payload" "$n"
+    wine_bench
+
     w "sc stop" 120 sc stop wskclient || { cat "$SESSION_LOG"; die "sc stop"; }
     for _ in $(seq 20); do grep -q 'wskclient: DriverUnload' "$SESSION_LOG" && break; sleep 0.5; done
     grep -Eq 'STATE *: 1 *STOPPED' "$SESSION_LOG" || { cat "$SESSION_LOG"; die "driver not STOPPED"; }
@@ -302,6 +309,139 @@ wine_system_test() {
 
     echo "--- the driver's debug prints"
     grep -E 'debugstr:.*wskclient:' "$SESSION_LOG" | sed 's/^.*wskclient:/  wskclient:/'
+}
+
+wait_listen() { # wait_listen PORT: until a local TCP socket listens on PORT (/proc/net/tcp state 0A)
+    local hexport; hexport=$(printf '%04X' "$1")
+    for _ in $(seq 100); do
+        grep -q "0100007F:$hexport 00000000:0000 0A" /proc/net/tcp && return 0; sleep 0.1
+    done
+    return 1
+}
+
+# A Linux-side socat sink writing every connection it accepts to FILE (appended, so a
+# reused socket's second connection lands after the first). Sets SOCAT_PID and SINK_PORT.
+start_sink() {
+    local file=$1
+    rm -f "$file"
+    SINK_PORT=$(( 40000 + RANDOM % 20000 ))
+    socat -u "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "OPEN:$file,creat,append" &
+    SOCAT_PID=$!
+    wait_listen "$SINK_PORT" || die "socat sink did not listen on $SINK_PORT"
+}
+
+stop_sink() { # stop_sink FILE WANT_BYTES: until FILE has WANT_BYTES (bounded), then end socat
+    for _ in $(seq 100); do
+        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && break; sleep 0.1
+    done
+    kill "$SOCAT_PID" 2>/dev/null || true
+    wait "$SOCAT_PID" 2>/dev/null || true
+    SOCAT_PID=
+}
+
+# The Windows peer of wskctl.exe (issue 7): the Winsock extension functions under Wine 8.0.
+wine_peer_test() {
+    local payload=$1 n=$2 want; want=$(sha256sum <"$payload" | cut -d' ' -f1)
+    local wpayload="Z:${payload//\//\\}"
+
+    echo "--- peer: IOCP + AcceptEx (64 bytes of initial data) + GetAcceptExSockaddrs; the driver connects"
+    local serve=$LOGS/peer-serve.txt port
+    port=$(( 40000 + RANDOM % 20000 ))
+    rm -f "$serve" "$serve.err"
+    WINEDEBUG=err+all timeout 120 "$WINE" 'C:\wskclient\wskctl.exe' peer serve \
+        --listen "127.0.0.1:$port" --initial-bytes 64 --timeout-secs 30 >"$serve" 2>"$serve.err" &
+    local serve_pid=$!
+    wait_listen "$port" || { cat "$serve" "$serve.err"; die "peer serve did not listen on $port"; }
+    wskctl connect-to-peer "$LOGS/peer-connect.txt" connect "127.0.0.1:$port" --file "$wpayload" ||
+        die "wskctl connect to the Wine peer"
+    wait "$serve_pid" || { cat "$serve" "$serve.err"; die "peer serve failed"; }
+    { echo "--- wskctl peer serve"; cat "$serve" "$serve.err"; } >>"$SESSION_LOG"
+    cat "$serve"
+    local line; line=$(grep '^accepted: ' "$serve") || die "peer serve accepted nothing"
+    echo "$line" | grep -q "via AcceptEx+GetAcceptExSockaddrs (getsockname/getpeername agree)" ||
+        die "GetAcceptExSockaddrs addresses missing or not equal to getsockname/getpeername"
+    # The driver's remote address (OPEN_STREAM's response) is the peer's local address.
+    local drv_remote drv_local peer_local peer_remote
+    drv_remote=$(grep -Eo ' to [0-9.:]+$' "$LOGS/peer-connect.txt" | awk '{print $2}')
+    drv_local=$(grep -Eo 'from [^ ]+' "$LOGS/peer-connect.txt" | awk '{print $2}')
+    peer_local=$(echo "$line" | grep -Eo 'local [0-9.:]+' | awk '{print $2}')
+    peer_remote=$(echo "$line" | grep -Eo 'remote [0-9.:]+' | awk '{print $2}')
+    [ -n "$drv_remote" ] && [ "$drv_remote" = "$peer_local" ] ||
+        die "driver's remote address '$drv_remote' != AcceptEx local address '$peer_local'"
+    echo "driver remote $drv_remote = AcceptEx local $peer_local; AcceptEx remote $peer_remote"
+    if [ "$drv_local" != "(local" ]; then
+        [ "$drv_local" = "$peer_remote" ] ||
+            die "driver's local address '$drv_local' != AcceptEx remote address '$peer_remote'"
+        echo "driver local $drv_local = AcceptEx remote $peer_remote"
+    else
+        # Wine's netio.sys has no WskGetLocalAddress: the driver cannot tell its local
+        # address; the peer's remote must still be a loopback ephemeral address.
+        echo "$peer_remote" | grep -Eq '^127\.0\.0\.1:[0-9]+$' || die "AcceptEx remote $peer_remote"
+        echo "driver local address unknown (WskGetLocalAddress missing in Wine); AcceptEx remote $peer_remote"
+    fi
+    echo "$line" | grep -q "initial 64 bytes; received $n bytes sha256 $want" ||
+        die "AcceptEx peer: bytes/sha256 differ from the payload"
+    pass peer-acceptex-getacceptexsockaddrs-driver-addresses
+
+    echo "--- peer: ConnectEx (4096 initial bytes) + TransmitFile to a Linux socat"
+    local got=$OUT/peer-received.bin
+    start_sink "$got"
+    wskctl connect-ex "$LOGS/peer-connect-ex.txt" peer connect-ex --to "127.0.0.1:$SINK_PORT" \
+        --file "$wpayload" --initial 4096 --timeout-secs 30 || die "wskctl peer connect-ex"
+    stop_sink "$got" "$n"
+    grep -q "sent $n bytes (4096 with ConnectEx) via transmit-file" "$LOGS/peer-connect-ex.txt" ||
+        die "connect-ex: unexpected report"
+    [ "$(sha256sum <"$got" | cut -d' ' -f1)" = "$want" ] || die "ConnectEx+TransmitFile: bytes differ at the Linux peer"
+    echo "ConnectEx+TransmitFile: $n bytes, sha256 equal at the Linux peer"
+    pass peer-connectex-transmitfile-bytes-verified
+
+    echo "--- peer: TransmitFile then DisconnectEx(TF_REUSE_SOCKET), reuse attempted"
+    start_sink "$got"
+    wskctl disconnect-ex "$LOGS/peer-disconnect-ex.txt" peer disconnect-ex --to "127.0.0.1:$SINK_PORT" \
+        --file "$wpayload" --timeout-secs 30 || die "wskctl peer disconnect-ex"
+    local expect_sha=$want copies=1
+    if grep -q 'ending: DisconnectEx(TF_REUSE_SOCKET): reused' "$LOGS/peer-disconnect-ex.txt"; then
+        copies=2; expect_sha=$(cat "$payload" "$payload" | sha256sum | cut -d' ' -f1)
+    else
+        grep -q 'reuse ignored by the platform' "$LOGS/peer-disconnect-ex.txt" || die "disconnect-ex: no reuse verdict"
+        SKIPPED+=("DisconnectEx socket reuse: $(grep -Eo 'reuse ignored by the platform.*\)' "$LOGS/peer-disconnect-ex.txt" | head -1)")
+    fi
+    stop_sink "$got" $((n * copies))
+    [ "$(sha256sum <"$got" | cut -d' ' -f1)" = "$expect_sha" ] || die "DisconnectEx: bytes differ at the Linux peer"
+    echo "TransmitFile+DisconnectEx: $((n * copies)) bytes ($copies connection(s)), sha256 equal at the Linux peer"
+    pass peer-disconnectex-bytes-verified
+
+    echo "--- peer: TransmitPackets"
+    start_sink "$got"
+    local rc=0
+    wskctl transmit-packets "$LOGS/peer-transmit-packets.txt" peer send --transmit-packets \
+        --to "127.0.0.1:$SINK_PORT" --file "$wpayload" --timeout-secs 30 || rc=$?
+    if [ $rc -eq 0 ]; then
+        stop_sink "$got" "$n"
+        [ "$(sha256sum <"$got" | cut -d' ' -f1)" = "$want" ] || die "TransmitPackets: bytes differ at the Linux peer"
+        pass peer-transmitpackets-bytes-verified
+    else
+        stop_sink "$got" 0
+        # Wine 8.0 does not hand out the TransmitPackets pointer: the lookup fails, nothing
+        # was connected or sent.
+        local why; why=$(grep -Eo 'WSAIoctl\(SIO_GET_EXTENSION_FUNCTION_POINTER, WSAID_TRANSMITPACKETS\): [A-Z_]+ \([0-9]+\)' \
+            "$LOGS/peer-transmit-packets.txt.err") || die "TransmitPackets failed for another reason"
+        # Wine's own trace of it, when printed: "SIO_GET_EXTENSION_FUNCTION_POINTER {guid}: stub".
+        local wine_says; wine_says=$(grep -Eo 'SIO_GET_EXTENSION_FUNCTION_POINTER \{d9689da0-1f90-11d3-9971-00c04f68c876\}: stub' \
+            "$LOGS/peer-transmit-packets.txt.err" | head -1 || true)
+        SKIPPED+=("TransmitPackets: the provider has none ($why${wine_says:+; Wine: fixme $wine_says})")
+    fi
+}
+
+wine_bench() {
+    echo "--- wskctl.exe bench: the driver (TRANSMIT_FILE, SEND) and TransmitFile to the IOCP/AcceptEx sink"
+    wskctl bench "$LOGS/bench.txt" bench --mib "${LANE_BENCH_MIB:-64}" --timeout-secs 60 || die "wskctl bench"
+    grep -Eq '^ratio: .* = [0-9.]+$' "$LOGS/bench.txt" && grep -q '^bench: OK' "$LOGS/bench.txt" ||
+        die "bench: no verified ratio"
+    if grep -Eq '^driver: OPEN_STREAM \+ TRANSMIT_FILE .* skipped ' "$LOGS/bench.txt"; then
+        SKIPPED+=("bench TRANSMIT_FILE row: $(grep -E '^driver: OPEN_STREAM \+ TRANSMIT_FILE' "$LOGS/bench.txt" | grep -Eo 'skipped: .*')")
+    fi
+    pass bench-ratio
 }
 
 wine_shutdown() {

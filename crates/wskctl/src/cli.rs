@@ -38,6 +38,21 @@ pub enum DeviceKind {
     Embedded,
     /// `\\.\WskClient` (Windows only; default there).
     Windows,
+    /// No driver: for `wskctl peer ...`, which never talks to it (every request fails with
+    /// STATUS_INVALID_DEVICE_REQUEST).
+    None,
+}
+
+/// The `--device none` backend.
+struct NoDevice;
+
+impl Device for NoDevice {
+    fn ioctl(&self, _code: u32, _input: &[u8], _output: &mut [u8]) -> crate::device::IoStatus {
+        crate::device::IoStatus {
+            status: wskclient_ioctl::status::STATUS_INVALID_DEVICE_REQUEST,
+            information: 0,
+        }
+    }
 }
 
 impl DeviceKind {
@@ -63,6 +78,7 @@ impl DeviceKind {
             DeviceKind::Windows => crate::windows::open(),
             #[cfg(not(windows))]
             DeviceKind::Windows => anyhow::bail!("--device windows is only available on Windows"),
+            DeviceKind::None => Ok(Box::new(NoDevice)),
         }
     }
 }
@@ -90,6 +106,16 @@ pub enum Command {
     },
     /// Exercise every operation against local receivers and verify every byte.
     Demo(DemoArgs),
+    /// Send one file through the driver and through the user-mode baseline (sendfile /
+    /// TransmitFile) to local sinks; print MiB/s of each, verified, and the ratio.
+    Bench(crate::bench::BenchArgs),
+    /// The platform's user-mode peer (no driver): accept server, file senders.
+    Peer(crate::peer::cmd::PeerArgs),
+    /// Resolve a host name (or, with --reverse, an address) in the kernel: RESOLVE
+    /// (WskGetAddressInfo / WskGetNameInfo).
+    Resolve(crate::resolve::ResolveArgs),
+    /// Connect and send initial data in one request: CONNECT_WITH_DATA (WskConnectEx).
+    ConnectEx(crate::options::ConnectExArgs),
 }
 
 /// `connect` arguments.
@@ -107,6 +133,9 @@ pub struct ConnectArgs {
     /// Bytes per SEND request.
     #[arg(long, default_value_t = 64 << 10, value_parser = parse_chunk)]
     pub chunk: usize,
+    /// Socket options set with SET_OPTION (and read back) before sending.
+    #[command(flatten)]
+    pub options: crate::options::SocketOptionArgs,
 }
 
 /// `sendto` arguments.
@@ -238,6 +267,10 @@ pub fn run(
             print_stats(&stats, *json, out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => crate::bench::command(device, args, out),
+        Command::Peer(args) => crate::peer::cmd::command(args, out),
+        Command::Resolve(args) => crate::resolve::command(&client, args, out),
+        Command::ConnectEx(args) => crate::options::command(&client, args, out),
         Command::Demo(args) => {
             let options = DemoOptions {
                 bytes: args.bytes,
@@ -289,6 +322,8 @@ fn connect(
         .with_context(|| format!("connect {target}"))?;
     let mut progress = Progress::new(total, "connect", Progress::allowed(false));
     let result = (|| -> anyhow::Result<(u64, u64)> {
+        crate::options::apply(client, socket.handle, &args.options, out)
+            .with_context(|| format!("connect {target}"))?;
         let mut buf = vec![0u8; args.chunk];
         let (mut sent, mut sends) = (0u64, 0u64);
         loop {

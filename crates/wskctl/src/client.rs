@@ -351,3 +351,167 @@ fn check(operation: Operation, status: i32) -> Result<()> {
         Err(Error::Status { operation, status })
     }
 }
+
+/// A stream socket opened by CONNECT_WITH_DATA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectedWithData {
+    /// The socket (usable with SEND, RECEIVE, DISCONNECT, CLOSE).
+    pub socket: StreamSocket,
+    /// Initial data bytes sent.
+    pub bytes_sent: u32,
+    /// The driver used `WskConnect` + `WskSend` because the provider lacks `WskConnectEx`.
+    pub used_fallback: bool,
+}
+
+/// What a RESOLVE returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// Forward: the addresses (in the provider's order) and how many the driver found.
+    Addresses {
+        /// The addresses returned.
+        addresses: Vec<SocketAddr>,
+        /// Addresses found (more than `addresses.len()` when the list was cut).
+        total: u32,
+    },
+    /// Reverse: the host name.
+    Name(String),
+}
+
+/// Socket options, CONNECT_WITH_DATA and RESOLVE (issue 4).
+impl Client<'_> {
+    /// SET_OPTION: sets `option` (`wskclient_ioctl::options::OPTION_*`) of `handle` to
+    /// `value` (0/1 for flags, bytes for buffer sizes).
+    ///
+    /// Errors: the driver's status (`STATUS_INVALID_PARAMETER` for an unknown option,
+    /// `STATUS_NOT_SUPPORTED` for a TCP option on a datagram socket, WSK's status).
+    pub fn set_option(&self, handle: SocketHandle, option: u32, value: u32) -> Result<()> {
+        self.call_no_output(&wskclient_ioctl::options::SetOptionRequest::new(
+            handle, option, value,
+        ))
+    }
+
+    /// GET_OPTION: the value of `option` of `handle`.
+    ///
+    /// Errors: as [`Client::set_option`], or [`Error::BadResponse`].
+    pub fn get_option(&self, handle: SocketHandle, option: u32) -> Result<u32> {
+        let r: wskclient_ioctl::options::GetOptionResponse = self.call(
+            &wskclient_ioctl::options::GetOptionRequest::new(handle, option),
+        )?;
+        Ok(r.value)
+    }
+
+    /// CONNECT_WITH_DATA: a new stream socket connected to `remote` (from `local`, or the
+    /// wildcard of its family) that sent `data` (at most 65,535 bytes) with the connect.
+    ///
+    /// Errors: the driver's status (e.g. `STATUS_CONNECTION_REFUSED`,
+    /// `STATUS_INVALID_BUFFER_SIZE` for too much data), or [`Error::BadResponse`].
+    pub fn connect_with_data(
+        &self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        data: &[u8],
+    ) -> Result<ConnectedWithData> {
+        use wskclient_ioctl::options::{
+            encode_connect_with_data, ConnectWithDataResponse, MAX_CONNECT_WITH_DATA_INPUT,
+        };
+        let op = Operation::ConnectWithData;
+        let bad = |source| Error::BadResponse {
+            operation: op,
+            source,
+        };
+        let mut input = vec![0u8; MAX_CONNECT_WITH_DATA_INPUT];
+        let n =
+            encode_connect_with_data(&remote, local.as_ref(), data, &mut input).map_err(|e| {
+                Error::Status {
+                    operation: op,
+                    status: e.ntstatus(),
+                }
+            })?;
+        let mut output = vec![0u8; size_of::<ConnectWithDataResponse>()];
+        let io = self.device.ioctl(op.code(), &input[..n], &mut output);
+        check(op, io.status)?;
+        let written = output
+            .get(..io.information)
+            .ok_or(bad(ContractError::OversizedInput {
+                expected: output.len(),
+                actual: io.information,
+            }))?;
+        let r: ConnectWithDataResponse = parse_response(written).map_err(bad)?;
+        Ok(ConnectedWithData {
+            socket: StreamSocket {
+                handle: r.handle,
+                local: if r.local_address == InetAddress::UNSPECIFIED {
+                    None
+                } else {
+                    Some(r.local_address.to_socket_addr().map_err(bad)?)
+                },
+                remote: r.remote_address.to_socket_addr().map_err(bad)?,
+            },
+            bytes_sent: r.bytes_sent,
+            used_fallback: r.used_fallback(),
+        })
+    }
+
+    /// RESOLVE, forward: the addresses of `name` (a host name or numeric address), with
+    /// `port` (0 = none) in each, of `family` (`AF_UNSPEC`, `AF_INET`, `AF_INET6`).
+    ///
+    /// Errors: the driver's status (`STATUS_NO_MATCH` when the name cannot be resolved),
+    /// `STATUS_INVALID_PARAMETER` / `STATUS_INVALID_BUFFER_SIZE` for an empty or too long
+    /// name (not sent), or [`Error::BadResponse`].
+    pub fn resolve(&self, name: &str, port: u16, family: u16) -> Result<Resolved> {
+        use wskclient_ioctl::names::{encode_resolve_forward, MAX_RESOLVE_INPUT};
+        let mut input = vec![0u8; MAX_RESOLVE_INPUT];
+        let n =
+            encode_resolve_forward(name, port, family, &mut input).map_err(|e| Error::Status {
+                operation: Operation::Resolve,
+                status: e.ntstatus(),
+            })?;
+        self.resolve_raw(&input[..n])
+    }
+
+    /// RESOLVE, reverse: the host name of `address` (its port is ignored).
+    ///
+    /// Errors: the driver's status (`STATUS_NO_MATCH` when the address has no name, on
+    /// ntsim), or [`Error::BadResponse`].
+    pub fn resolve_reverse(&self, address: SocketAddr) -> Result<String> {
+        let q = wskclient_ioctl::names::ResolveRequest::reverse(&address);
+        match self.resolve_raw(q.as_bytes())? {
+            Resolved::Name(n) => Ok(n),
+            Resolved::Addresses { .. } => Err(Error::BadResponse {
+                operation: Operation::Resolve,
+                source: ContractError::ReservedNonZero,
+            }),
+        }
+    }
+
+    fn resolve_raw(&self, input: &[u8]) -> Result<Resolved> {
+        use wskclient_ioctl::names::{parse_resolve_response, MAX_RESOLVE_OUTPUT, RESOLVE_FORWARD};
+        let op = Operation::Resolve;
+        let bad = |source| Error::BadResponse {
+            operation: op,
+            source,
+        };
+        let mut output = vec![0u8; MAX_RESOLVE_OUTPUT];
+        let io = self.device.ioctl(op.code(), input, &mut output);
+        check(op, io.status)?;
+        let written = output
+            .get(..io.information)
+            .ok_or(bad(ContractError::OversizedInput {
+                expected: MAX_RESOLVE_OUTPUT,
+                actual: io.information,
+            }))?;
+        let reply = parse_resolve_response(written).map_err(bad)?;
+        if reply.response.mode == RESOLVE_FORWARD {
+            let addresses = reply
+                .addresses()
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            Ok(Resolved::Addresses {
+                addresses,
+                total: reply.response.total,
+            })
+        } else {
+            Ok(Resolved::Name(reply.name().map_err(bad)?.to_string()))
+        }
+    }
+}

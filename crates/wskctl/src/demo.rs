@@ -11,7 +11,7 @@ use wskclient_ioctl::StatsResponse;
 use crate::client::Client;
 use crate::payload::{demo_datagram_size, encode_datagram, send_sizes, Payload};
 use crate::progress::Progress;
-use crate::receiver::{TcpReceiver, UdpReceiver};
+use crate::receiver::UdpReceiver;
 
 /// Demo parameters.
 #[derive(Clone, Debug)]
@@ -169,7 +169,15 @@ fn stream_part(
     family: &str,
 ) -> OpResult {
     let mut row = OpResult::new("open_stream+send+close", family);
-    let receiver = match TcpReceiver::bind(bind, options.timeout, options.timeout * 4) {
+    // The platform's peer is the receiver (Linux: accept + getpeername; Windows: AcceptEx +
+    // GetAcceptExSockaddrs), so the driver's local address is checked against what the
+    // peer saw.
+    let mut receiver = match crate::peer::Server::start(crate::peer::ServeOptions {
+        listen: bind,
+        connections: 1,
+        idle: options.timeout,
+        ..crate::peer::ServeOptions::default()
+    }) {
         Ok(r) => r,
         Err(e) => {
             row.detail = format!("receiver: {e}");
@@ -179,20 +187,38 @@ fn stream_part(
     let target = receiver.local_addr();
     let payload = Payload::new(options.seed ^ bind.is_ipv6() as u64, options.bytes);
     let start = Instant::now();
-    let Some(sent) = send_stream(client, options, target, &payload, &mut row) else {
-        // Never connected: nothing to wait for.
-        receiver.abandon();
+    // Never connected: nothing to wait for (dropping the server ends its accept).
+    let Some((sent, local)) = send_stream(client, options, target, &payload, &mut row) else {
         return row;
     };
     row.bytes = sent;
     let mut row = row.timed(start.elapsed());
-    match receiver.wait(options.timeout) {
+    match receiver.next(options.timeout) {
         Ok(report) => {
             let expected = payload.sha256();
             let complete = sent == options.bytes && row.detail.is_empty();
-            if complete && report.bytes == options.bytes && report.sha256 == expected {
+            let address = match local {
+                Some(local) if local != report.remote => Some(format!(
+                    "driver's local address {local} but the peer saw {}",
+                    report.remote
+                )),
+                _ => None,
+            };
+            if let Some(mismatch) = address.filter(|_| row.detail.is_empty()) {
+                row.detail = mismatch;
+            } else if complete && report.bytes == options.bytes && report.sha256 == expected {
                 row.verified = "yes".into();
-                row.detail = format!("sha256 {} from {}", hex(&report.sha256[..8]), report.peer);
+                row.detail = format!(
+                    "sha256 {} at the {} peer from {}{}",
+                    hex(&report.sha256[..8]),
+                    if cfg!(windows) { "AcceptEx" } else { "accept" },
+                    report.remote,
+                    if local.is_some() {
+                        " (= driver's local address)"
+                    } else {
+                        ""
+                    }
+                );
             } else if row.detail.is_empty() {
                 row.detail = format!(
                     "received {} of {} bytes, sha256 {} expected {}",
@@ -209,15 +235,16 @@ fn stream_part(
     row
 }
 
-/// Opens, sends the payload in varied sizes, closes; returns bytes sent (None
-/// when OPEN_STREAM failed) and records the first error in `row.detail`.
+/// Opens, sends the payload in varied sizes, closes; returns bytes sent and the driver's
+/// local address (None when OPEN_STREAM failed) and records the first error in
+/// `row.detail`.
 fn send_stream(
     client: &Client<'_>,
     options: &DemoOptions,
     target: SocketAddr,
     payload: &Payload,
     row: &mut OpResult,
-) -> Option<u64> {
+) -> Option<(u64, Option<SocketAddr>)> {
     let socket = match client.open_stream(target) {
         Ok(s) => s,
         Err(e) if target.is_ipv6() && (options.ipv6_optional || provider_lacks_it(&e)) => {
@@ -269,7 +296,7 @@ fn send_stream(
             row.detail = format!("close: {e}");
         }
     }
-    Some(sent)
+    Some((sent, socket.local))
 }
 
 fn datagram_part(client: &Client<'_>, options: &DemoOptions) -> Vec<OpResult> {

@@ -27,6 +27,48 @@ pub trait Device: Send + Sync {
         let mut scratch = data.to_vec();
         self.ioctl(code, input, &mut scratch)
     }
+
+    /// Opens the file at `path` in the caller's process, for read (`write_only` false) or
+    /// write only, and returns its handle value as TRANSMIT_FILE / TRANSMIT_PACKETS carry it
+    /// (the driver references it with the caller's access mode and needs read access). The
+    /// handle closes when the returned value drops. Default: unsupported.
+    fn open_file_handle(
+        &self,
+        path: &std::path::Path,
+        write_only: bool,
+    ) -> anyhow::Result<FileHandle> {
+        let _ = (path, write_only);
+        anyhow::bail!("this device cannot open file handles")
+    }
+}
+
+/// A file handle of the caller's process, closed on drop.
+pub struct FileHandle {
+    raw: u64,
+    close: Option<Box<dyn FnOnce(u64) + Send>>,
+}
+
+impl FileHandle {
+    /// Wraps a handle value and the routine that closes it.
+    pub fn new(raw: u64, close: Box<dyn FnOnce(u64) + Send>) -> Self {
+        FileHandle {
+            raw,
+            close: Some(close),
+        }
+    }
+
+    /// The handle value.
+    pub fn raw(&self) -> u64 {
+        self.raw
+    }
+}
+
+impl Drop for FileHandle {
+    fn drop(&mut self) {
+        if let Some(c) = self.close.take() {
+            c(self.raw);
+        }
+    }
 }
 
 impl<D: Device + ?Sized> Device for Box<D> {
@@ -36,6 +78,13 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoStatus {
         (**self).ioctl_in_direct(code, input, data)
     }
+    fn open_file_handle(
+        &self,
+        path: &std::path::Path,
+        write_only: bool,
+    ) -> anyhow::Result<FileHandle> {
+        (**self).open_file_handle(path, write_only)
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -44,5 +93,12 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     }
     fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoStatus {
         (**self).ioctl_in_direct(code, input, data)
+    }
+    fn open_file_handle(
+        &self,
+        path: &std::path::Path,
+        write_only: bool,
+    ) -> anyhow::Result<FileHandle> {
+        (**self).open_file_handle(path, write_only)
     }
 }

@@ -66,6 +66,27 @@ impl Device for Embedded {
             },
         }
     }
+
+    /// A handle in the emulated process handle table (`ntsim::file`) to the real host file.
+    fn open_file_handle(
+        &self,
+        path: &std::path::Path,
+        write_only: bool,
+    ) -> anyhow::Result<crate::device::FileHandle> {
+        let access = if write_only {
+            ntsim::file::Access::Write
+        } else {
+            ntsim::file::Access::Read
+        };
+        let raw = ntsim::file::open_file(path, access)
+            .with_context(|| format!("open {}", path.display()))?;
+        Ok(crate::device::FileHandle::new(
+            raw,
+            Box::new(|h| {
+                let _ = ntsim::file::close_handle(h);
+            }),
+        ))
+    }
 }
 
 impl Drop for Embedded {

@@ -6,16 +6,21 @@
 //! wraps the IOCTL contract of `wskclient-ioctl`; [`demo`] verifies the driver
 //! end to end against local receivers.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod device;
 #[cfg(not(windows))]
 pub mod embedded;
+pub mod options;
 pub mod payload;
+pub mod peer;
 pub mod progress;
 pub mod receiver;
+pub mod resolve;
 #[cfg(test)]
 mod testdev;
+pub mod transmit;
 #[cfg(windows)]
 pub mod windows;

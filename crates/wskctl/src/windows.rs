@@ -20,7 +20,7 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_ATTRIBUTE_NORMAL, OPEN_EXISTING};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
-use crate::device::{Device, IoStatus};
+use crate::device::{Device, FileHandle, IoStatus};
 
 /// An open handle to `\\.\WskClient`.
 pub struct WindowsDevice {
@@ -111,6 +111,31 @@ impl Device for WindowsDevice {
         // METHOD_IN_DIRECT: the I/O manager locks the buffer for read access
         // (IoReadAccess) and the driver only reads it, so a shared slice is enough.
         self.call(code, input, data.as_ptr().cast_mut().cast(), data.len())
+    }
+
+    /// `CreateFileW` through `std::fs::OpenOptions` (`GENERIC_READ`, or `GENERIC_WRITE` when
+    /// `write_only`): a handle of this process, which the driver references with UserMode
+    /// access checks. Closed with `CloseHandle` when the [`FileHandle`] drops.
+    fn open_file_handle(
+        &self,
+        path: &std::path::Path,
+        write_only: bool,
+    ) -> anyhow::Result<FileHandle> {
+        use std::os::windows::io::{FromRawHandle, IntoRawHandle};
+        let file = std::fs::OpenOptions::new()
+            .read(!write_only)
+            .write(write_only)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
+        let raw = file.into_raw_handle() as usize as u64;
+        Ok(FileHandle::new(
+            raw,
+            Box::new(|raw| {
+                // SAFETY: `raw` came from into_raw_handle above and is closed exactly once,
+                // here, by dropping the File that owns it again.
+                drop(unsafe { std::fs::File::from_raw_handle(raw as usize as *mut c_void) });
+            }),
+        ))
     }
 }
 

@@ -31,7 +31,7 @@ static CORE: AtomicPtr<DeviceCore> = AtomicPtr::new(null_mut());
 /// The control device, deleted in EvtDriverUnload (control devices are not PnP-removed).
 static DEVICE: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(null_mut());
 const FILE_DEVICE_SECURE_OPEN: ULONG = 0x100;
-const MAX_INPUT: usize = 256;
+const MAX_INPUT: usize = wskclient_ioctl::frontend::SMALL_INPUT;
 
 fn device_core<'a>() -> Option<&'a DeviceCore> {
     // SAFETY: set before the device exists, cleared only after it is deleted.
@@ -259,16 +259,16 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
     };
     let mut input = [0u8; MAX_INPUT + 1];
     let n = input_len.min(MAX_INPUT + 1);
-    // TRANSMIT_FILE / TRANSMIT_PACKETS carry head, tail and memory elements inline: copied
-    // whole (bounded by MAX_TRANSMIT_INPUT), as src/wdm.rs does; METHOD_BUFFERED shares one
+    // CONNECT_WITH_DATA, RESOLVE and TRANSMIT_* carry data inline: copied whole (bounded by
+    // Operation::max_input), as src/wdm.rs does; METHOD_BUFFERED shares one
     // buffer for input and output, so the input is copied before the response is written.
-    let transmit = matches!(Operation::from_code(code), Some(Operation::TransmitFile | Operation::TransmitPackets));
+    let op = Operation::from_code(code);
     let mut large: Vec<u8> = Vec::new();
     if let Some((buf, len)) = (n > 0).then(|| retrieve(request, true)).flatten() {
         // SAFETY: the framework's input buffer holds `len` >= n bytes.
         unsafe { core::ptr::copy_nonoverlapping(buf as *const u8, input.as_mut_ptr(), n.min(len)) };
-        if transmit && input_len > MAX_INPUT {
-            if input_len > wskclient_ioctl::transmit::MAX_TRANSMIT_INPUT || len < input_len {
+        if let Some(op) = op.filter(|o| o.max_input() > MAX_INPUT && input_len > MAX_INPUT) {
+            if input_len > op.max_input() || len < input_len {
                 return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_BUFFER_SIZE, 0);
             }
             if large.try_reserve_exact(input_len).is_err() {
@@ -296,7 +296,7 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
     }
     // Every request is cancelable while the core holds it (as in src/wdm.rs): remember the
     // socket it names, then mark it.
-    let socket = input.get(8..16).map_or(0, |b| b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x)));
+    let socket = input.get(8..16).filter(|_| op.is_some_and(|o| o.names_socket())).map_or(0, |b| b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x)));
     pending.socket.store(socket, Ordering::Release);
     CANCELABLE.lock().push(pending.clone());
     pending.cancelable.store(true, Ordering::Release);

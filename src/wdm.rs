@@ -32,7 +32,7 @@ const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
 const SL_PENDING_RETURNED: u8 = 0x01;
 const IO_NETWORK_INCREMENT: i8 = 2;
 /// Largest input buffer any request of the contract has; longer inputs are oversized.
-const MAX_INPUT: usize = 256;
+const MAX_INPUT: usize = wskclient_ioctl::frontend::SMALL_INPUT;
 
 /// Device class GUID of the control device: {5E0B1E37-7C1A-4D3B-9F36-2A3E5C1B4F77}, ours.
 const DEVICE_CLASS: windows_sys::core::GUID =
@@ -387,16 +387,15 @@ unsafe extern "system" fn dispatch_device_control(
             core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_copy);
         }
         let input = input.get(..in_copy).unwrap_or(&[]);
-        // TRANSMIT_FILE / TRANSMIT_PACKETS carry head, tail and memory-element bytes inline:
-        // their input may exceed MAX_INPUT, and is copied whole into a heap (nonpaged) block.
+        // CONNECT_WITH_DATA, RESOLVE, TRANSMIT_FILE and TRANSMIT_PACKETS carry data inline:
+        // their input may exceed MAX_INPUT, up to the operation's maximum, and is copied whole
+        // into a pool block.
+        let op = wskclient_ioctl::Operation::from_code(code);
         let mut large: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
-        let transmit = matches!(
-            wskclient_ioctl::Operation::from_code(code),
-            Some(wskclient_ioctl::Operation::TransmitFile)
-                | Some(wskclient_ioctl::Operation::TransmitPackets)
-        );
-        if transmit && in_len > MAX_INPUT && !sysbuf.is_null() {
-            if in_len > wskclient_ioctl::transmit::MAX_TRANSMIT_INPUT {
+        if let Some(op) =
+            op.filter(|o| o.max_input() > MAX_INPUT && in_len > MAX_INPUT && !sysbuf.is_null())
+        {
+            if in_len > op.max_input() {
                 return complete(irp, STATUS_INVALID_BUFFER_SIZE, 0);
             }
             if large.try_reserve_exact(in_len).is_err() {
@@ -422,9 +421,11 @@ unsafe extern "system" fn dispatch_device_control(
         // IoMarkIrpPending before anyone can complete it: the core may complete it inline or
         // later from a WSK completion routine.
         (*sl).Control |= SL_PENDING_RETURNED;
-        // Cancelable: remember the file and the socket the request names (every request with
-        // a handle carries it right after the 8-byte header), then set the cancel routine.
-        let handle = input.get(8..16).map_or(0, |b| {
+        // Cancelable: remember the file and the socket the request names (requests that name
+        // one carry it right after the 8-byte header; 0 for the others), then set the cancel
+        // routine.
+        let names_socket = op.is_some_and(|o| o.names_socket());
+        let handle = input.get(8..16).filter(|_| names_socket).map_or(0, |b| {
             let mut h = [0u8; 8];
             h.copy_from_slice(b);
             u64::from_le_bytes(h)

@@ -587,13 +587,11 @@ fn cwd_max_run(mode: ntsim::config::CompletionMode, at: &str) {
 }
 
 #[test]
-#[ignore = "needs the large-input path for CONNECT_WITH_DATA/RESOLVE in src/wdm.rs (lead)"]
 fn large_inputs_ipv4_pending() {
     cwd_max_run(ntsim::config::CompletionMode::Pending, "127.0.0.1:0");
 }
 
 #[test]
-#[ignore = "needs the large-input path for CONNECT_WITH_DATA/RESOLVE in src/wdm.rs (lead)"]
 fn large_inputs_ipv6_inline() {
     cwd_max_run(ntsim::config::CompletionMode::Inline, "[::1]:0");
 }

@@ -308,9 +308,12 @@ pub const IOCTL_WSKCLIENT_SET_OPTION: u32 = ctl_code(
     FILE_WRITE_ACCESS,
 );
 
-/// Read a socket option, or the socket's local/remote address, through
-/// `WskControlSocket(WskGetOption)`, `WskGetLocalAddress` and `WskGetRemoteAddress`.
-/// Request and response: see `crate::options`.
+/// Read one socket option (the SET_OPTION ids: `SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`,
+/// `SO_KEEPALIVE`, `TCP_NODELAY`, `SO_RCVBUF`, `SO_SNDBUF`) through
+/// `WskControlSocket(WskGetOption)`; the value is the stack's, which may differ from the one
+/// set. Request and response: see `crate::options` (`GetOptionRequest`, 24 bytes;
+/// `GetOptionResponse`, 16 bytes). Addresses are not read here: OPEN_STREAM, ACCEPT and
+/// CONNECT_WITH_DATA return them.
 /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_socket>
 ///
 /// `METHOD_BUFFERED`, `FILE_READ_ACCESS`.

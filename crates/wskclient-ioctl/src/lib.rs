@@ -27,6 +27,7 @@
 pub mod address;
 pub mod ctl;
 pub mod error;
+pub mod frontend;
 pub mod handle;
 pub mod listen;
 pub mod message;

@@ -658,19 +658,25 @@ impl Request for QueryStatsRequest {
 pub struct StatsResponse {
     /// Common header.
     pub header: ResponseHeader,
-    /// Stream bytes sent.
+    /// Stream bytes sent: SEND's bytes, CONNECT_WITH_DATA's initial bytes, and each completed
+    /// send of a TRANSMIT_FILE / TRANSMIT_PACKETS on a stream socket (added while the
+    /// transfer runs, so it shows progress).
     pub bytes_sent: u64,
-    /// Successful SEND requests.
+    /// Successful SEND requests, plus each completed `WskSend` of a TRANSMIT_FILE /
+    /// TRANSMIT_PACKETS on a stream socket (CONNECT_WITH_DATA is not counted here).
     pub sends: u64,
-    /// Successful SEND_TO requests.
+    /// Successful SEND_TO requests, plus each datagram of a TRANSMIT_PACKETS on a datagram
+    /// socket.
     pub datagrams_sent: u64,
-    /// Datagram bytes sent.
+    /// Datagram bytes sent by the same requests as `datagrams_sent`.
     pub datagram_bytes_sent: u64,
-    /// Successful OPEN_STREAM requests.
+    /// Successful OPEN_STREAM and CONNECT_WITH_DATA requests.
     pub connects: u64,
-    /// OPEN_STREAM requests that used the WskSocket + WskBind + WskConnect fallback.
+    /// OPEN_STREAM requests that used the WskSocket + WskBind + WskConnect fallback, and
+    /// CONNECT_WITH_DATA requests that connected, then sent (`CONNECT_USED_FALLBACK`).
     pub connect_fallbacks: u64,
-    /// Sockets closed.
+    /// Sockets closed: CLOSE, cleanup of the file object, or a TRANSMIT_* request with
+    /// `TRANSMIT_REUSE_SOCKET`.
     pub closes: u64,
     /// IOCTLs completed with an error status.
     pub failed_requests: u64,

@@ -28,9 +28,9 @@ use crate::{
 };
 
 /// `STATUS_NO_MATCH` (0xC000_0272): the host name cannot be resolved (WskGetAddressInfo's
-/// return table), or (ntsim's choice for WskGetNameInfo) the address has no name.
-/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>
-pub const STATUS_NO_MATCH: i32 = 0xC000_0272_u32 as i32;
+/// return table), or (ntsim's choice for WskGetNameInfo with `NI_NAMEREQD`) the address has
+/// no name.
+pub use crate::status::STATUS_NO_MATCH;
 
 /// [`ResolveRequest::mode`]: host name -> addresses (`WskGetAddressInfo`).
 pub const RESOLVE_FORWARD: u32 = 1;

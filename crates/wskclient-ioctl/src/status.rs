@@ -33,10 +33,16 @@ pub const STATUS_INVALID_PARAMETER: i32 = 0xC000_000D_u32 as i32;
 pub const STATUS_NO_SUCH_DEVICE: i32 = 0xC000_000E_u32 as i32;
 /// `STATUS_INVALID_DEVICE_REQUEST` (0xC000_0010): The specified request is not a valid operation for the target device.
 pub const STATUS_INVALID_DEVICE_REQUEST: i32 = 0xC000_0010_u32 as i32;
+/// `STATUS_END_OF_FILE` (0xC000_0011): The end-of-file marker has been reached (TRANSMIT_*: a
+/// file range past the end of the file).
+pub const STATUS_END_OF_FILE: i32 = 0xC000_0011_u32 as i32;
 /// `STATUS_ACCESS_DENIED` (0xC000_0022): A process has requested access to an object but has not been granted those access rights.
 pub const STATUS_ACCESS_DENIED: i32 = 0xC000_0022_u32 as i32;
 /// `STATUS_BUFFER_TOO_SMALL` (0xC000_0023): The buffer is too small to contain the entry.
 pub const STATUS_BUFFER_TOO_SMALL: i32 = 0xC000_0023_u32 as i32;
+/// `STATUS_OBJECT_TYPE_MISMATCH` (0xC000_0024): There is a mismatch between the type of object
+/// that is required by the requested operation and the type of object that is specified.
+pub const STATUS_OBJECT_TYPE_MISMATCH: i32 = 0xC000_0024_u32 as i32;
 /// `STATUS_OBJECT_NAME_NOT_FOUND` (0xC000_0034): The object name is not found.
 pub const STATUS_OBJECT_NAME_NOT_FOUND: i32 = 0xC000_0034_u32 as i32;
 /// `STATUS_REVISION_MISMATCH` (0xC000_0059): Indicates two revision levels are incompatible.
@@ -81,8 +87,15 @@ pub const STATUS_CONNECTION_DISCONNECTED: i32 = 0xC000_020C_u32 as i32;
 pub const STATUS_CONNECTION_RESET: i32 = 0xC000_020D_u32 as i32;
 /// `STATUS_DATA_NOT_ACCEPTED` (0xC000_021B): The transport did not accept the data.
 pub const STATUS_DATA_NOT_ACCEPTED: i32 = 0xC000_021B_u32 as i32;
+/// `STATUS_INTEGER_OVERFLOW` (0xC000_0095): Integer overflow (TRANSMIT_PACKETS: an element
+/// count or a length sum that overflows).
+pub const STATUS_INTEGER_OVERFLOW: i32 = 0xC000_0095_u32 as i32;
 /// `STATUS_NOT_FOUND` (0xC000_0225): The object was not found.
 pub const STATUS_NOT_FOUND: i32 = 0xC000_0225_u32 as i32;
+/// `STATUS_NO_MATCH` (0xC000_0272): no match; for `WskGetAddressInfo`, the host name cannot
+/// be resolved.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_address_info>
+pub const STATUS_NO_MATCH: i32 = 0xC000_0272_u32 as i32;
 /// `STATUS_CONNECTION_REFUSED` (0xC000_0236): The transport connection attempt was refused by the remote system.
 pub const STATUS_CONNECTION_REFUSED: i32 = 0xC000_0236_u32 as i32;
 /// `STATUS_GRACEFUL_DISCONNECT` (0xC000_0237): The connection was gracefully closed.
@@ -118,8 +131,10 @@ pub const NTSTATUS_NAMES: &[(i32, &str)] = &[
         STATUS_INVALID_DEVICE_REQUEST,
         "STATUS_INVALID_DEVICE_REQUEST",
     ),
+    (STATUS_END_OF_FILE, "STATUS_END_OF_FILE"),
     (STATUS_ACCESS_DENIED, "STATUS_ACCESS_DENIED"),
     (STATUS_BUFFER_TOO_SMALL, "STATUS_BUFFER_TOO_SMALL"),
+    (STATUS_OBJECT_TYPE_MISMATCH, "STATUS_OBJECT_TYPE_MISMATCH"),
     (STATUS_OBJECT_NAME_NOT_FOUND, "STATUS_OBJECT_NAME_NOT_FOUND"),
     (STATUS_REVISION_MISMATCH, "STATUS_REVISION_MISMATCH"),
     (
@@ -157,7 +172,9 @@ pub const NTSTATUS_NAMES: &[(i32, &str)] = &[
     ),
     (STATUS_CONNECTION_RESET, "STATUS_CONNECTION_RESET"),
     (STATUS_DATA_NOT_ACCEPTED, "STATUS_DATA_NOT_ACCEPTED"),
+    (STATUS_INTEGER_OVERFLOW, "STATUS_INTEGER_OVERFLOW"),
     (STATUS_NOT_FOUND, "STATUS_NOT_FOUND"),
+    (STATUS_NO_MATCH, "STATUS_NO_MATCH"),
     (STATUS_CONNECTION_REFUSED, "STATUS_CONNECTION_REFUSED"),
     (STATUS_GRACEFUL_DISCONNECT, "STATUS_GRACEFUL_DISCONNECT"),
     (STATUS_CONNECTION_INVALID, "STATUS_CONNECTION_INVALID"),

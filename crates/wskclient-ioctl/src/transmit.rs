@@ -107,12 +107,7 @@ impl From<ContractError> for TransmitError {
     }
 }
 
-/// `STATUS_INTEGER_OVERFLOW` (0xC000_0095).
-pub const STATUS_INTEGER_OVERFLOW: i32 = 0xC000_0095_u32 as i32;
-/// `STATUS_END_OF_FILE` (0xC000_0011): a file range past the end of the file.
-pub const STATUS_END_OF_FILE: i32 = 0xC000_0011_u32 as i32;
-/// `STATUS_OBJECT_TYPE_MISMATCH` (0xC000_0024): the file handle is not a file.
-pub const STATUS_OBJECT_TYPE_MISMATCH: i32 = 0xC000_0024_u32 as i32;
+pub use crate::status::{STATUS_END_OF_FILE, STATUS_INTEGER_OVERFLOW, STATUS_OBJECT_TYPE_MISMATCH};
 
 /// Input of [`crate::IOCTL_WSKCLIENT_TRANSMIT_FILE`]: 64 bytes, then `head_length` head
 /// bytes, then `tail_length` tail bytes (the input length must be exactly

@@ -174,6 +174,11 @@ fn ntstatus_values_match_windows_sys() {
             "STATUS_NOT_FOUND",
         ),
         (
+            status::STATUS_NO_MATCH,
+            f::STATUS_NO_MATCH,
+            "STATUS_NO_MATCH",
+        ),
+        (
             status::STATUS_CONNECTION_REFUSED,
             f::STATUS_CONNECTION_REFUSED,
             "STATUS_CONNECTION_REFUSED",
@@ -222,6 +227,21 @@ fn ntstatus_values_match_windows_sys() {
             status::STATUS_CONNECTION_ABORTED,
             f::STATUS_CONNECTION_ABORTED,
             "STATUS_CONNECTION_ABORTED",
+        ),
+        (
+            status::STATUS_END_OF_FILE,
+            f::STATUS_END_OF_FILE,
+            "STATUS_END_OF_FILE",
+        ),
+        (
+            status::STATUS_OBJECT_TYPE_MISMATCH,
+            f::STATUS_OBJECT_TYPE_MISMATCH,
+            "STATUS_OBJECT_TYPE_MISMATCH",
+        ),
+        (
+            status::STATUS_INTEGER_OVERFLOW,
+            f::STATUS_INTEGER_OVERFLOW,
+            "STATUS_INTEGER_OVERFLOW",
         ),
     ];
     assert_eq!(

@@ -1,4 +1,5 @@
-//! Command line: `wskctl [--device KIND] <connect|sendto|listen|recv|echo|stats|demo>`.
+//! Command line: `wskctl [--device KIND] <connect|sendto|listen|recv|echo|stats|demo|bench|
+//! peer|resolve|connect-ex|transmit>`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -31,6 +32,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The backend `command` needs: [`DeviceKind::None`] for `peer` (user mode only, it
+    /// never talks to the driver, so no driver is loaded or opened), else `--device`.
+    pub fn device_for_command(&self) -> DeviceKind {
+        match self.command {
+            Command::Peer(_) => DeviceKind::None,
+            _ => self.device,
+        }
+    }
+}
+
 /// Device backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DeviceKind {
@@ -38,8 +50,8 @@ pub enum DeviceKind {
     Embedded,
     /// `\\.\WskClient` (Windows only; default there).
     Windows,
-    /// No driver: for `wskctl peer ...`, which never talks to it (every request fails with
-    /// STATUS_INVALID_DEVICE_REQUEST).
+    /// No driver: every request fails with STATUS_INVALID_DEVICE_REQUEST. `wskctl peer ...`
+    /// always uses it, whatever `--device` says.
     None,
 }
 
@@ -116,6 +128,9 @@ pub enum Command {
     Resolve(crate::resolve::ResolveArgs),
     /// Connect and send initial data in one request: CONNECT_WITH_DATA (WskConnectEx).
     ConnectEx(crate::options::ConnectExArgs),
+    /// Connect and send head + a file range + tail in one request: TRANSMIT_FILE (the
+    /// driver reads the file and sends it), optionally disconnecting after.
+    Transmit(crate::transmit::TransmitArgs),
 }
 
 /// `connect` arguments.
@@ -271,6 +286,7 @@ pub fn run(
         Command::Peer(args) => crate::peer::cmd::command(args, out),
         Command::Resolve(args) => crate::resolve::command(&client, args, out),
         Command::ConnectEx(args) => crate::options::command(&client, args, out),
+        Command::Transmit(args) => crate::transmit::command(device, args, out),
         Command::Demo(args) => {
             let options = DemoOptions {
                 bytes: args.bytes,
@@ -762,6 +778,85 @@ mod tests {
         assert_eq!(args.clients, 100);
         assert!(parse(&["echo", "127.0.0.1:7", "--clients", "0"]).is_err());
         assert!(parse(&["listen"]).is_err());
+    }
+
+    #[test]
+    fn transmit_arguments() {
+        let cli = parse(&[
+            "transmit",
+            "[::1]:9",
+            "--file",
+            "f",
+            "--offset",
+            "10",
+            "--length",
+            "20",
+            "--head",
+            "H",
+            "--tail",
+            "T",
+            "--block-size",
+            "4096",
+            "--disconnect",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Transmit(args) = cli.command else {
+            panic!("not transmit")
+        };
+        assert_eq!(args.target, "[::1]:9".parse().unwrap());
+        assert_eq!(args.file, PathBuf::from("f"));
+        assert_eq!((args.offset, args.length, args.block_size), (10, 20, 4096));
+        assert_eq!((args.head.as_str(), args.tail.as_str()), ("H", "T"));
+        assert!(args.disconnect && args.json);
+        let Command::Transmit(args) = parse(&["transmit", "127.0.0.1:9", "--file", "f"])
+            .unwrap()
+            .command
+        else {
+            panic!("not transmit")
+        };
+        assert_eq!((args.offset, args.length, args.block_size), (0, 0, 0));
+        assert!(args.head.is_empty() && args.tail.is_empty() && !args.disconnect);
+        assert!(
+            parse(&["transmit", "127.0.0.1:9"]).is_err(),
+            "--file is required"
+        );
+        let max = wskclient_ioctl::transmit::MAX_TRANSMIT_BLOCK;
+        let ok = (max).to_string();
+        let over = (max + 1).to_string();
+        assert!(parse(&[
+            "transmit",
+            "127.0.0.1:9",
+            "--file",
+            "f",
+            "--block-size",
+            &ok
+        ])
+        .is_ok());
+        assert!(parse(&[
+            "transmit",
+            "127.0.0.1:9",
+            "--file",
+            "f",
+            "--block-size",
+            &over
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn peer_never_opens_the_driver() {
+        let cli = parse(&["--device", "windows", "stats"]).unwrap();
+        assert_eq!(cli.device_for_command(), DeviceKind::Windows);
+        let cli = parse(&["stats"]).unwrap();
+        assert_eq!(cli.device_for_command(), DeviceKind::default_for_host());
+        for device in [&[][..], &["--device", "windows"], &["--device", "none"]] {
+            let mut args = device.to_vec();
+            args.extend(["peer", "serve", "--listen", "127.0.0.1:0"]);
+            let cli = parse(&args).unwrap();
+            assert!(matches!(cli.command, Command::Peer(_)));
+            assert_eq!(cli.device_for_command(), DeviceKind::None, "{args:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use wskclient_ioctl::names::STATUS_NO_MATCH;
 use wskclient_ioctl::{AF_INET, AF_INET6, AF_UNSPEC};
 
 use crate::client::{Client, NtStatus, Resolved};
@@ -54,13 +53,9 @@ pub fn family_hint(family: Option<u8>) -> anyhow::Result<u16> {
     }
 }
 
-/// A driver error with its status name, including `STATUS_NO_MATCH`, which the contract's
-/// general status table does not list.
+/// A driver error with its status name (e.g. `STATUS_NO_MATCH (0xC0000272)`).
 fn describe(e: crate::client::Error) -> anyhow::Error {
     match e.status() {
-        Some(STATUS_NO_MATCH) => {
-            anyhow::anyhow!("STATUS_NO_MATCH ({:#010X})", STATUS_NO_MATCH as u32)
-        }
         Some(s) => anyhow::anyhow!("{}", NtStatus(s)),
         None => anyhow::Error::new(e),
     }
@@ -143,7 +138,7 @@ mod tests {
     fn no_match_is_named() {
         let e = crate::client::Error::Status {
             operation: wskclient_ioctl::Operation::Resolve,
-            status: STATUS_NO_MATCH,
+            status: wskclient_ioctl::status::STATUS_NO_MATCH,
         };
         assert_eq!(describe(e).to_string(), "STATUS_NO_MATCH (0xC0000272)");
     }

@@ -242,8 +242,25 @@ extern "C" {
     ) -> i32;
 }
 
+/// glibc `NI_NUMERICHOST`: the numeric form only.
+const GLIBC_NI_NUMERICHOST: i32 = 1;
 /// glibc `NI_NAMEREQD`: fail instead of returning the numeric form.
-const NI_NAMEREQD: i32 = 8;
+const GLIBC_NI_NAMEREQD: i32 = 8;
+
+/// The host-name flags of `WskGetNameInfo` (ws2def.h `NI_NUMERICHOST` = 2, `NI_NAMEREQD` = 4,
+/// as windows-sys declares them) mapped onto glibc's values. Without `NI_NAMEREQD` an address
+/// with no name yields its numeric form, as `getnameinfo` documents.
+fn glibc_flags(flags: u32) -> i32 {
+    use windows_sys::Win32::Networking::WinSock::{NI_NAMEREQD, NI_NUMERICHOST};
+    let mut f = 0;
+    if flags & NI_NUMERICHOST != 0 {
+        f |= GLIBC_NI_NUMERICHOST;
+    }
+    if flags & NI_NAMEREQD != 0 {
+        f |= GLIBC_NI_NAMEREQD;
+    }
+    f
+}
 
 /// `WskGetNameInfo`: the host name of `SockAddr` (host `getnameinfo`, name required) into
 /// `NodeName`, and the port as a decimal string into `ServiceName` (the emulator has no
@@ -260,7 +277,7 @@ pub(super) unsafe extern "system" fn wsk_get_name_info(
     len: u32,
     node: *mut UNICODE_STRING,
     service: *mut UNICODE_STRING,
-    _flags: u32,
+    flags: u32,
     _process: PEPROCESS,
     _thread: PETHREAD,
     irp: PIRP,
@@ -294,7 +311,7 @@ pub(super) unsafe extern "system" fn wsk_get_name_info(
                 host.len() as u32,
                 std::ptr::null_mut(),
                 0,
-                NI_NAMEREQD,
+                glibc_flags(flags),
             )
         };
         if rc != 0 {

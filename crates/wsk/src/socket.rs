@@ -572,33 +572,13 @@ impl StreamSocket {
         timeout: Option<Duration>,
     ) -> Result<StreamSocket> {
         require_passive()?;
-        let socket_connect = client
-            .dispatch()
-            .WskSocketConnect
-            .ok_or(Error::NotImplemented)?;
-        let mut op = new_op()?;
-        let mut local = SockAddrBuf::unspecified_like(&remote);
-        let mut remote_buf = SockAddrBuf::new(remote);
-        let raw_client = client.raw_client();
-        let r = run_sync(&mut op, timeout, |irp, _, _, _| {
-            // SAFETY: addresses live on this frame until the synchronous call returns.
-            unsafe {
-                socket_connect(
-                    raw_client,
-                    SOCK_STREAM,
-                    IPPROTO_TCP,
-                    local.as_mut_ptr(),
-                    remote_buf.as_mut_ptr(),
-                    0,
-                    core::ptr::null_mut(),
-                    core::ptr::null(),
-                    0,
-                    0,
-                    core::ptr::null_mut(),
-                    irp,
-                )
-            }
-        });
+        let (r, op) = Self::socket_connect_raw(
+            client,
+            remote,
+            timeout,
+            core::ptr::null_mut(),
+            core::ptr::null(),
+        )?;
         match r {
             Ok(info) => {
                 let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
@@ -612,6 +592,49 @@ impl StreamSocket {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `WskSocketConnect` to `remote` from the wildcard address of its family, with the
+    /// client's socket context and dispatch table (NULL for none), on a fresh operation
+    /// block, which is returned with the outcome (the new socket on success) so a fallback
+    /// can reuse it. PASSIVE_LEVEL. Errors before the call: `STATUS_NOT_IMPLEMENTED` (no
+    /// `WskSocketConnect`), `STATUS_INSUFFICIENT_RESOURCES`.
+    fn socket_connect_raw(
+        client: &WskClient,
+        remote: SocketAddr,
+        timeout: Option<Duration>,
+        ctx: *mut c_void,
+        table: *const WSK_CLIENT_CONNECTION_DISPATCH,
+    ) -> Result<(Result<usize>, PoolBox<OpBlock>)> {
+        let socket_connect = client
+            .dispatch()
+            .WskSocketConnect
+            .ok_or(Error::NotImplemented)?;
+        let mut op = new_op()?;
+        let mut local = SockAddrBuf::unspecified_like(&remote);
+        let mut remote_buf = SockAddrBuf::new(remote);
+        let raw_client = client.raw_client();
+        let r = run_sync(&mut op, timeout, |irp, _, _, _| {
+            // SAFETY: the addresses live on this frame until the synchronous call returns;
+            // the caller keeps `ctx` and `table` valid for the socket's lifetime.
+            unsafe {
+                socket_connect(
+                    raw_client,
+                    SOCK_STREAM,
+                    IPPROTO_TCP,
+                    local.as_mut_ptr(),
+                    remote_buf.as_mut_ptr(),
+                    0,
+                    ctx,
+                    table,
+                    0,
+                    0,
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        });
+        Ok((r, op))
     }
 
     fn connect_fallback(
@@ -1540,37 +1563,9 @@ impl StreamSocket {
         let ctx = hdr.as_ptr() as *mut c_void;
         let table =
             table_of(hdr, WSK_FLAG_CONNECTION_SOCKET) as *const WSK_CLIENT_CONNECTION_DISPATCH;
-        let r = (|| {
-            let socket_connect = client
-                .dispatch()
-                .WskSocketConnect
-                .ok_or(Error::NotImplemented)?;
-            let mut op = new_op()?;
-            let mut local = SockAddrBuf::unspecified_like(&remote);
-            let mut remote_buf = SockAddrBuf::new(remote);
-            let raw_client = client.raw_client();
-            let r = run_sync(&mut op, timeout, |irp, _, _, _| {
-                // SAFETY: addresses live on this frame until the call returns; the context
-                // block outlives the socket.
-                unsafe {
-                    socket_connect(
-                        raw_client,
-                        SOCK_STREAM,
-                        IPPROTO_TCP,
-                        local.as_mut_ptr(),
-                        remote_buf.as_mut_ptr(),
-                        0,
-                        ctx,
-                        table,
-                        0,
-                        0,
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            });
-            r.map(|info| (info, op))
-        })();
+        // The context block outlives the socket (released after close).
+        let r = Self::socket_connect_raw(client, remote, timeout, ctx, table)
+            .and_then(|(r, op)| r.map(|info| (info, op)));
         match r {
             Ok((info, op)) => match NonNull::new(info as *mut WSK_SOCKET) {
                 Some(raw) => {

@@ -4,98 +4,13 @@
 //! with the bytes checked at real std::net peers and the verifier's clean verdict checked
 //! after every run.
 
-use std::io::{ErrorKind, Read};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, TcpListener};
 
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
+use common::{accept_and_hash as accept_all, assert_clean, success, Kill};
 
-/// The verdict the embedded device prints when it unloads the driver: nothing leaked.
-const CLEAN: &str =
-    "verifier: 0 live IRPs, 0 live MDLs, 0 live pool bytes, 0 live sockets, 0 violations";
-
-fn wskctl(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wskctl"));
-    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c
-}
-
-fn assert_clean(what: &str, stderr: &str) {
-    assert!(
-        stderr.lines().any(|l| l == CLEAN),
-        "wskctl {what}: verifier not clean: {stderr}"
-    );
-}
-
-/// Asserts wskctl exited 0 and its driver unloaded clean; returns stdout.
-fn success(what: &str, out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "wskctl {what}: {stderr}\n{stdout}");
-    assert_clean(what, &stderr);
-    stdout
-}
-
-/// Kills the child if the test fails before it exits.
-struct Kill(Option<Child>);
-
-impl Kill {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-
-    /// Waits (bounded) for the child to exit and returns its output.
-    fn finish(mut self) -> Output {
-        let mut child = self.0.take().unwrap();
-        let deadline = Instant::now() + WAIT;
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "wskctl did not exit within {WAIT:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::yield_now();
-        }
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Accepts one connection (bounded: fails if wskctl exits first or after [`WAIT`]) and
-/// reads it to the end; returns the peer's address and the bytes.
-fn accept_all(listener: &TcpListener, child: &mut Kill) -> (SocketAddr, Vec<u8>) {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + WAIT;
-    let (mut conn, from): (TcpStream, SocketAddr) = loop {
-        match listener.accept() {
-            Ok(c) => break c,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if let Some(status) = child.child().try_wait().unwrap() {
-                    panic!("wskctl exited before connecting: {status}");
-                }
-                assert!(Instant::now() < deadline, "wskctl did not connect");
-                std::thread::yield_now();
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    let mut data = Vec::new();
-    conn.read_to_end(&mut data).unwrap();
-    (from, data)
+fn wskctl(args: &[&str]) -> std::process::Command {
+    common::wskctl("pending", args)
 }
 
 #[test]

@@ -4,101 +4,16 @@
 //! byte-exact, over IPv4 and IPv6, on both ntsim completion paths
 //! (`WSKCTL_NTSIM_COMPLETION`), and the driver must unload with the verifier's clean verdict.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-const WAIT: Duration = Duration::from_secs(60);
+mod common;
+use common::*;
+
 const MIB: usize = 1 << 20;
-
-/// The verdict the embedded device prints when it unloads the driver: nothing leaked.
-const CLEAN: &str =
-    "verifier: 0 live IRPs, 0 live MDLs, 0 live pool bytes, 0 live sockets, 0 violations";
-
-fn wskctl(mode: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wskctl"));
-    c.args(args)
-        .env("WSKCTL_NTSIM_COMPLETION", mode)
-        .env_remove("WSKCTL_QUIET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-fn assert_clean(what: &str, stderr: &str) {
-    assert!(
-        stderr.lines().any(|l| l == CLEAN),
-        "wskctl {what}: verifier not clean: {stderr}"
-    );
-}
-
-/// Kills the child if the test fails before it exits.
-struct Kill(Option<Child>);
-
-impl Kill {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-
-    /// Waits (bounded) for the child to exit and returns its output.
-    fn finish(mut self) -> Output {
-        let mut child = self.0.take().unwrap();
-        let deadline = Instant::now() + WAIT;
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "wskctl did not exit within {WAIT:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::yield_now();
-        }
-        child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Accepts one connection (bounded: fails if wskctl exits first or after [`WAIT`]) and
-/// reads it to end of stream (a read timeout fails the test: no EOF seen); returns the
-/// peer's address and the bytes.
-fn accept_and_hash(listener: &TcpListener, child: &mut Kill) -> (SocketAddr, Vec<u8>) {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + WAIT;
-    let (mut conn, from): (TcpStream, SocketAddr) = loop {
-        match listener.accept() {
-            Ok(c) => break c,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if let Some(status) = child.child().try_wait().unwrap() {
-                    panic!("wskctl exited before connecting: {status}");
-                }
-                assert!(Instant::now() < deadline, "wskctl did not connect");
-                std::thread::yield_now();
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(WAIT)).unwrap();
-    let mut data = Vec::new();
-    // read_to_end returns only at end of stream (FIN); a timeout is an error here.
-    conn.read_to_end(&mut data)
-        .expect("peer: end of stream (EOF) within the bound");
-    (from, data)
-}
 
 fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()

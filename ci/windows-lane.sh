@@ -254,7 +254,7 @@ wine_system_test() {
     local n=${LANE_PAYLOAD_BYTES:-8388608} payload=$OUT/payload.bin received=$OUT/received.bin port
     head -c "$n" /dev/urandom >"$payload"
     rm -f "$received"
-    port=$(( 40000 + RANDOM % 20000 ))
+    port=$(pick_port)
     socat -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "OPEN:$received,creat,trunc" &
     SOCAT_PID=$!
     local hexport; hexport=$(printf '%04X' "$port")
@@ -319,15 +319,32 @@ wait_listen() { # wait_listen PORT: until a local TCP socket listens on PORT (/p
     return 1
 }
 
+# A random TCP port below Linux's ephemeral range (32768 and up, where the lane's own
+# connections get their ports) that no socket in /proc/net/tcp{,6} uses right now.
+pick_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$(( 20000 + RANDOM % 12000 ))
+        grep -qi "$(printf ':%04X ' "$p")" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return 0; }
+    done
+    echo $(( 20000 + RANDOM % 12000 ))
+}
+
 # A Linux-side socat sink writing every connection it accepts to FILE (appended, so a
 # reused socket's second connection lands after the first). Sets SOCAT_PID and SINK_PORT.
+# A port taken between the pick and the bind is retried with another (bounded).
 start_sink() {
     local file=$1
-    rm -f "$file"
-    SINK_PORT=$(( 40000 + RANDOM % 20000 ))
-    socat -u "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "OPEN:$file,creat,append" &
-    SOCAT_PID=$!
-    wait_listen "$SINK_PORT" || die "socat sink did not listen on $SINK_PORT"
+    for _ in 1 2 3 4 5; do
+        rm -f "$file"
+        SINK_PORT=$(pick_port)
+        socat -u "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" "OPEN:$file,creat,append" &
+        SOCAT_PID=$!
+        wait_listen "$SINK_PORT" && return 0
+        kill "$SOCAT_PID" 2>/dev/null || true
+        wait "$SOCAT_PID" 2>/dev/null || true
+    done
+    die "socat sink did not listen (5 ports tried, last $SINK_PORT)"
 }
 
 stop_sink() { # stop_sink FILE WANT_BYTES: until FILE has WANT_BYTES (bounded), then end socat
@@ -346,7 +363,7 @@ wine_peer_test() {
 
     echo "--- peer: IOCP + AcceptEx (64 bytes of initial data) + GetAcceptExSockaddrs; the driver connects"
     local serve=$LOGS/peer-serve.txt port
-    port=$(( 40000 + RANDOM % 20000 ))
+    port=$(pick_port)
     rm -f "$serve" "$serve.err"
     WINEDEBUG=err+all timeout 120 "$WINE" 'C:\wskclient\wskctl.exe' peer serve \
         --listen "127.0.0.1:$port" --initial-bytes 64 --timeout-secs 30 >"$serve" 2>"$serve.err" &

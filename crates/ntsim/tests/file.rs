@@ -22,6 +22,8 @@ fn reference_checks_type_access_and_outlives_the_handle() {
     let w = f::open_file(&path, Access::Write).unwrap();
     let e = f::create_event();
     let mut obj: *mut c_void = std::ptr::null_mut();
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     let by = |h: u64, mode: i8, obj: &mut *mut c_void| unsafe {
         f::ObReferenceObjectByHandle(
             h as HANDLE,
@@ -40,6 +42,8 @@ fn reference_checks_type_access_and_outlives_the_handle() {
     assert_eq!(f::close_handle(r), STATUS_SUCCESS);
     assert_eq!(f::close_handle(r), STATUS_INVALID_HANDLE);
     let mut kh: HANDLE = std::ptr::null_mut();
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     let s = unsafe {
         f::ObOpenObjectByPointer(
             obj,
@@ -64,6 +68,8 @@ fn reference_checks_type_access_and_outlives_the_handle() {
     let mut iosb = IO_STATUS_BLOCK::default();
     let mut buf = [0u8; 4];
     let off: i64 = 3;
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     let s = unsafe {
         f::ZwReadFile(
             kh,
@@ -79,6 +85,8 @@ fn reference_checks_type_access_and_outlives_the_handle() {
     };
     assert_eq!((s, iosb.Information, &buf), (STATUS_SUCCESS, 4, b"3456"));
     let off: i64 = 10;
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     let s = unsafe {
         f::ZwReadFile(
             kh,
@@ -94,6 +102,8 @@ fn reference_checks_type_access_and_outlives_the_handle() {
     };
     assert_eq!(s, STATUS_END_OF_FILE);
     let mut info = f::FileStandardInformation::default();
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     let s = unsafe {
         f::ZwQueryInformationFile(
             kh,
@@ -104,12 +114,16 @@ fn reference_checks_type_access_and_outlives_the_handle() {
         )
     };
     assert_eq!((s, info.end_of_file), (STATUS_SUCCESS, 10));
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     assert_eq!(unsafe { f::ZwClose(kh) }, STATUS_SUCCESS);
     assert_eq!(
         f::live().objects,
         3,
         "read file (referenced), write file, event"
     );
+    // SAFETY: the emulated kernel routine under test, with valid out pointers to locals and
+    // handles/objects this test owns.
     assert_eq!(unsafe { f::ObfDereferenceObject(obj) }, 0);
     assert_eq!(f::close_handle(w), STATUS_SUCCESS);
     assert_eq!(f::close_handle(e), STATUS_SUCCESS);

@@ -102,21 +102,16 @@ impl InetAddress {
     }
 
     const fn from_v6(addr: &SocketAddrV6) -> InetAddress {
-        let mut data = [0u8; 24];
-        let flow = addr.flowinfo().to_ne_bytes();
-        let ip = addr.ip().octets();
-        let scope = addr.scope_id().to_ne_bytes();
-        let mut i = 0;
-        while i < 4 {
-            data[i] = flow[i];
-            data[20 + i] = scope[i];
-            i += 1;
-        }
-        let mut i = 0;
-        while i < 16 {
-            data[4 + i] = ip[i];
-            i += 1;
-        }
+        // SOCKADDR_IN6 after the port: sin6_flowinfo (4), sin6_addr (16), sin6_scope_id (4);
+        // built by destructuring, so nothing can index out of range.
+        let [f0, f1, f2, f3] = addr.flowinfo().to_ne_bytes();
+        let [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15] =
+            addr.ip().octets();
+        let [s0, s1, s2, s3] = addr.scope_id().to_ne_bytes();
+        let data = [
+            f0, f1, f2, f3, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15,
+            s0, s1, s2, s3,
+        ];
         InetAddress {
             family: AF_INET6,
             port: addr.port().to_be_bytes(),

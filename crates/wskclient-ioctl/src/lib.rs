@@ -23,6 +23,19 @@
 //! at the workspace root.
 #![no_std]
 #![deny(missing_docs)]
+// The driver parses every request with this crate at PASSIVE/DISPATCH_LEVEL: no panic paths.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod address;
 pub mod ctl;

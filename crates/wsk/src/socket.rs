@@ -317,17 +317,44 @@ impl Core {
         protocol: u32,
         flags: u32,
     ) -> Result<Core> {
+        let (raw, op) = Core::create_raw(
+            client,
+            local,
+            socket_type,
+            protocol,
+            flags,
+            core::ptr::null_mut(),
+            core::ptr::null(),
+        )?;
+        Ok(Core::new(raw, op))
+    }
+
+    /// [`Core::create`] with the client's socket context and dispatch table (NULL for
+    /// none; when given, valid until the socket is closed): the new socket and the operation
+    /// block that created it. PASSIVE_LEVEL.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_raw(
+        client: &WskClient,
+        local: &SocketAddr,
+        socket_type: u16,
+        protocol: u32,
+        flags: u32,
+        context: *mut c_void,
+        dispatch: *const c_void,
+    ) -> Result<(NonNull<WSK_SOCKET>, PoolBox<OpBlock>)> {
         require_passive()?;
         let mut op = new_op()?;
-        let raw = create_socket(
+        let raw = create_socket_ctx(
             client,
             &mut op,
             family_of(local),
             socket_type,
             protocol,
             flags,
+            context,
+            dispatch,
         )?;
-        Ok(Core::new(raw, op))
+        Ok((raw, op))
     }
 }
 
@@ -1478,21 +1505,15 @@ fn create_with_events(
     flags: u32,
     hdr: NonNull<CtxHeader>,
 ) -> Result<Core> {
-    let r = (|| {
-        require_passive()?;
-        let mut op = new_op()?;
-        let raw = create_socket_ctx(
-            client,
-            &mut op,
-            family_of(local),
-            socket_type,
-            protocol,
-            flags,
-            hdr.as_ptr() as *mut c_void,
-            table_of(hdr, flags),
-        )?;
-        Ok((raw, op))
-    })();
+    let r = Core::create_raw(
+        client,
+        local,
+        socket_type,
+        protocol,
+        flags,
+        hdr.as_ptr() as *mut c_void,
+        table_of(hdr, flags),
+    );
     match r {
         Ok((raw, op)) => {
             set_socket(hdr, raw);

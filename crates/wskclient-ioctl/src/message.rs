@@ -163,6 +163,38 @@ pub fn parse_request<T: Request>(input: &[u8]) -> Result<T, ContractError> {
     Ok(request)
 }
 
+/// Parses a fixed request `T` followed by exactly `trailer(&request)` bytes of inline data
+/// (at most `max`), and returns both. Errors, in order: those of [`parse_request`] on the
+/// fixed prefix; a trailer longer than `max`: [`ContractError::DataTooLarge`]; an input
+/// shorter than `size_of::<T>() + trailer`: [`ContractError::BufferTooSmall`], longer:
+/// [`ContractError::OversizedInput`].
+pub fn parse_request_with_trailer<T: Request>(
+    input: &[u8],
+    max: usize,
+    trailer: impl FnOnce(&T) -> usize,
+) -> Result<(T, &[u8]), ContractError> {
+    let fixed = size_of::<T>();
+    let request: T = parse_request(input.get(..fixed).unwrap_or(input))?;
+    let len = trailer(&request);
+    if len > max {
+        return Err(ContractError::DataTooLarge { max, actual: len });
+    }
+    let expected = fixed + len;
+    if input.len() < expected {
+        return Err(ContractError::BufferTooSmall {
+            expected,
+            actual: input.len(),
+        });
+    }
+    if input.len() > expected {
+        return Err(ContractError::OversizedInput {
+            expected,
+            actual: input.len(),
+        });
+    }
+    Ok((request, input.get(fixed..).unwrap_or(&[])))
+}
+
 /// Checks the length of the data buffer (`METHOD_IN_DIRECT` output buffer) of
 /// `operation`: `len` is `Parameters.DeviceIoControl.OutputBufferLength`.
 ///

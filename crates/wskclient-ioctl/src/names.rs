@@ -21,10 +21,10 @@ use core::net::SocketAddr;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::message::check_zero;
+use crate::message::{check_zero, parse_request_with_trailer};
 use crate::{
-    parse_request, parse_response, ContractError, InetAddress, Operation, Request, RequestHeader,
-    Response, ResponseHeader, AF_INET, AF_INET6, AF_UNSPEC,
+    parse_response, ContractError, InetAddress, Operation, Request, RequestHeader, Response,
+    ResponseHeader, AF_INET, AF_INET6, AF_UNSPEC,
 };
 
 /// `STATUS_NO_MATCH` (0xC000_0272): the host name cannot be resolved (WskGetAddressInfo's
@@ -194,34 +194,15 @@ pub enum ResolveQuery<'a> {
 /// 4. a name that is not UTF-8 or contains a NUL: [`ContractError::ReservedNonZero`]
 ///    (`STATUS_INVALID_PARAMETER`).
 pub fn parse_resolve(input: &[u8]) -> Result<ResolveQuery<'_>, ContractError> {
-    let prefix = input.get(..ResolveRequest::SIZE).unwrap_or(input);
-    let request: ResolveRequest = parse_request(prefix)?;
-    let len = request.name_length as usize;
-    if len > MAX_RESOLVE_NAME_BYTES {
-        return Err(ContractError::DataTooLarge {
-            max: MAX_RESOLVE_NAME_BYTES,
-            actual: len,
-        });
-    }
-    let expected = ResolveRequest::SIZE + len;
-    if input.len() < expected {
-        return Err(ContractError::BufferTooSmall {
-            expected,
-            actual: input.len(),
-        });
-    }
-    if input.len() > expected {
-        return Err(ContractError::OversizedInput {
-            expected,
-            actual: input.len(),
-        });
-    }
+    let (request, bytes) =
+        parse_request_with_trailer(input, MAX_RESOLVE_NAME_BYTES, |r: &ResolveRequest| {
+            r.name_length as usize
+        })?;
     if request.mode == RESOLVE_REVERSE {
         return Ok(ResolveQuery::Reverse {
             address: request.address.to_socket_addr()?,
         });
     }
-    let bytes = input.get(ResolveRequest::SIZE..).unwrap_or(&[]);
     let name = core::str::from_utf8(bytes).map_err(|_| ContractError::ReservedNonZero)?;
     if name.contains('\0') {
         return Err(ContractError::ReservedNonZero);

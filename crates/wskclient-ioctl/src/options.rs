@@ -16,10 +16,10 @@ use core::net::SocketAddr;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::message::{check_handle, check_zero};
+use crate::message::{check_handle, check_zero, parse_request_with_trailer};
 use crate::{
-    parse_request, ContractError, InetAddress, Operation, Request, RequestHeader, Response,
-    ResponseHeader, SocketHandle,
+    ContractError, InetAddress, Operation, Request, RequestHeader, Response, ResponseHeader,
+    SocketHandle,
 };
 
 /// `SO_REUSEADDR` (value 0/1; stream, datagram and listening sockets; before bind).
@@ -262,29 +262,11 @@ pub struct ConnectWithData<'a> {
 ///    [`ContractError::BufferTooSmall`] (`STATUS_BUFFER_TOO_SMALL`), longer is
 ///    [`ContractError::OversizedInput`] (`STATUS_INVALID_BUFFER_SIZE`).
 pub fn parse_connect_with_data(input: &[u8]) -> Result<ConnectWithData<'_>, ContractError> {
-    let prefix = input.get(..ConnectWithDataRequest::SIZE).unwrap_or(input);
-    let request: ConnectWithDataRequest = parse_request(prefix)?;
-    let len = request.data_length as usize;
-    if len > MAX_CONNECT_DATA_BYTES {
-        return Err(ContractError::DataTooLarge {
-            max: MAX_CONNECT_DATA_BYTES,
-            actual: len,
-        });
-    }
-    let expected = ConnectWithDataRequest::SIZE + len;
-    if input.len() < expected {
-        return Err(ContractError::BufferTooSmall {
-            expected,
-            actual: input.len(),
-        });
-    }
-    if input.len() > expected {
-        return Err(ContractError::OversizedInput {
-            expected,
-            actual: input.len(),
-        });
-    }
-    let data = input.get(ConnectWithDataRequest::SIZE..).unwrap_or(&[]);
+    let (request, data) = parse_request_with_trailer(
+        input,
+        MAX_CONNECT_DATA_BYTES,
+        |r: &ConnectWithDataRequest| r.data_length as usize,
+    )?;
     Ok(ConnectWithData { request, data })
 }
 
@@ -383,7 +365,7 @@ const _: () = assert!(size_of::<ConnectWithDataResponse>() == 80);
 mod tests {
     extern crate std;
     use super::*;
-    use crate::{parse_response, write_response};
+    use crate::{parse_request, parse_response, write_response};
 
     #[test]
     fn layouts() {

@@ -25,7 +25,10 @@
 //! - Conditional accept: the host socket *accepts the TCP connection first* (Linux has no
 //!   hook before the handshake completes), then `WskInspectEvent` is called; a rejected
 //!   connection is closed with an RST (SO_LINGER 0), so the peer sees a reset rather than a
-//!   refused SYN. Windows decides before accepting. A pended connection whose peer goes away
+//!   refused SYN. On Windows the inspect decision is asked for when the connection request
+//!   arrives, before the connection is accepted
+//!   (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_inspect_event>);
+//!   what the peer then sees on a reject was not observed here. A pended connection whose peer goes away
 //!   (FIN or RST seen on the host socket) is reported with `WskAbortEvent`.
 
 use std::cell::RefCell;

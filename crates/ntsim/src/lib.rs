@@ -26,6 +26,7 @@ pub mod pool;
 pub mod status;
 pub mod time;
 pub mod verifier;
+pub mod wdf;
 pub mod wsk;
 
 pub use verifier::Scope;

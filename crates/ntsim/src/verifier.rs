@@ -62,6 +62,19 @@ pub enum Rule {
     /// A kernel handle (`ZwClose`) or object reference (`ObDereferenceObject`) a driver never
     /// released by the end of a test (`ntsim::file`; leaks the object on Windows).
     ObjectReferenceLeak,
+    /// KMDF: a request completed twice (KMDF Verifier; a bugcheck 0x10D on Windows).
+    WdfRequestCompletedTwice,
+    /// KMDF: a request completed while cancelable (without `WdfRequestUnmarkCancelable`), or
+    /// after `WdfRequestUnmarkCancelable` returned STATUS_CANCELLED but before its
+    /// `EvtRequestCancel` ran (KMDF Verifier: "Completing Cancelable WDFREQUEST").
+    WdfCompleteCancelable,
+    /// KMDF: requests still outstanding when their device is deleted or the driver unloads.
+    WdfRequestOutstanding,
+    /// KMDF: a WDF function called above its documented maximum IRQL.
+    WdfIrql,
+    /// KMDF: another misuse of a WDF function (an invalid or stale handle, an uninitialised
+    /// structure size, a request the driver does not own).
+    WdfApi,
 }
 
 /// One recorded rule violation.

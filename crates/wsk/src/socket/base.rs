@@ -1,0 +1,561 @@
+//! The machinery every socket kind shares: the [`Core`] (the provider's socket, its rundown
+//! protection and close), the reusable operation block of synchronous calls ([`OpBlock`],
+//! [`run_sync`]) and socket creation.
+
+use core::ffi::c_void;
+use core::net::SocketAddr;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::time::Duration;
+
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_CANCELLED, STATUS_INVALID_HANDLE, STATUS_MORE_PROCESSING_REQUIRED,
+    STATUS_PENDING,
+};
+use wsk_sys::*;
+
+use crate::addr::{family_of, SockAddrBuf};
+use crate::client::WskClient;
+use crate::error::{check, Error, Result};
+use crate::events::{set_socket, table_of, CtxHeader};
+use crate::irp::{set_completion_routine, OwnedIrp, SyncWait};
+use crate::pool::{PoolBox, WSK_TAG};
+
+/// Per-operation state of synchronous calls: the IRP, its wait block, and the `WSK_BUF` and
+/// address the provider reads until completion. Nonpaged; reused across calls.
+pub(crate) struct OpBlock {
+    wait: SyncWait,
+    irp: OwnedIrp,
+    buf: WSK_BUF,
+    addr: SockAddrBuf,
+    /// A second address (WskAccept returns local and remote).
+    addr2: SockAddrBuf,
+}
+
+pub(crate) fn new_op() -> Result<PoolBox<OpBlock>> {
+    let irp = OwnedIrp::allocate()?;
+    PoolBox::try_new(
+        OpBlock {
+            wait: SyncWait::new(),
+            irp,
+            buf: WSK_BUF {
+                Mdl: core::ptr::null_mut(),
+                Offset: 0,
+                Length: 0,
+            },
+            addr: SockAddrBuf::zeroed(),
+            addr2: SockAddrBuf::zeroed(),
+        },
+        WSK_TAG,
+    )
+}
+
+pub(crate) fn timeout_100ns(t: Option<Duration>) -> Option<u64> {
+    t.map(|d| (d.as_nanos() / 100).min(u64::MAX as u128) as u64)
+}
+
+pub(crate) fn require_passive() -> Result<()> {
+    if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
+        Ok(())
+    } else {
+        Err(Error::InvalidDeviceState)
+    }
+}
+
+/// Runs one synchronous operation on `op`: arm the IRP, call `start` (the WSK dispatch
+/// routine), wait for completion (cancelling on timeout), and return `IoStatus.Information`.
+/// The dispatch routine's own return value mirrors the IRP's status and is not needed: WSK
+/// completes every IRP it accepts through the completion routine.
+pub(crate) fn run_sync(
+    op: &mut OpBlock,
+    timeout: Option<Duration>,
+    start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
+) -> Result<usize> {
+    require_passive()?;
+    op.irp.reuse();
+    let OpBlock {
+        wait,
+        irp,
+        buf,
+        addr,
+        addr2,
+    } = op;
+    wait.arm(irp);
+    let dispatch_status = start(irp.as_ptr(), buf, addr, addr2);
+    // An error returned without completing the IRP: the routine refused it outright and never
+    // will complete it (Wine 8.0's netio.sys stubs -- WskSocketConnect, WskGetLocalAddress,
+    // WskControlSocket, WskDisconnect -- return STATUS_NOT_IMPLEMENTED this way). By the IRP
+    // rules a driver returning a final status has completed the IRP already, so the event
+    // would be signalled by now; waiting for it would hang forever (IoCancelIrp cannot help
+    // an IRP nobody holds). The IRP stays ours.
+    if dispatch_status < 0 && dispatch_status != STATUS_PENDING && !wait.completed() {
+        return Err(check(dispatch_status)
+            .err()
+            .unwrap_or(Error::Status(dispatch_status)));
+    }
+    let (status, info, timed_out) = wait.wait(irp, timeout_100ns(timeout));
+    if timed_out && status == STATUS_CANCELLED {
+        return Err(Error::Timeout);
+    }
+    check(status)?;
+    Ok(info)
+}
+
+/// What sockets of both kinds share: the provider's socket, a cached operation block, and a
+/// default timeout.
+pub(crate) struct Core {
+    pub(crate) raw: NonNull<WSK_SOCKET>,
+    cached: AtomicPtr<OpBlock>,
+    pub(crate) timeout: Option<Duration>,
+    /// Rundown protection: the number of WSK dispatch calls in progress, plus [`CLOSING`]
+    /// once close began. Close waits for the calls in progress (they are non-blocking) and
+    /// then lets `WskCloseSocket` cancel whatever is still pending; no WSK routine is ever
+    /// called on the socket after `WskCloseSocket`.
+    active: AtomicUsize,
+    /// The event-callback context block (handler + client dispatch table), or NULL. It
+    /// holds one reference for this socket, dropped only after `WskCloseSocket` completed.
+    events: *mut crate::events::CtxHeader,
+}
+
+const CLOSING: usize = 1 << (usize::BITS - 1);
+
+pub(crate) struct Enter<'a>(&'a AtomicUsize);
+
+impl Drop for Enter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+// SAFETY: a WSK socket may be used from any thread; the cache is atomic.
+unsafe impl Send for Core {}
+// SAFETY: as above.
+unsafe impl Sync for Core {}
+
+impl Core {
+    pub(crate) fn new(raw: NonNull<WSK_SOCKET>, op: PoolBox<OpBlock>) -> Self {
+        Core {
+            raw,
+            cached: AtomicPtr::new(op.into_raw()),
+            timeout: None,
+            active: AtomicUsize::new(0),
+            events: core::ptr::null_mut(),
+        }
+    }
+
+    /// A socket whose event context block is `events` (this socket takes over the block's
+    /// reference).
+    pub(crate) fn with_events(
+        raw: NonNull<WSK_SOCKET>,
+        op: PoolBox<OpBlock>,
+        events: *mut crate::events::CtxHeader,
+    ) -> Self {
+        let mut c = Core::new(raw, op);
+        c.events = events;
+        c
+    }
+
+    /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
+    pub(crate) fn enter(&self) -> Result<Enter<'_>> {
+        let prev = self.active.fetch_add(1, Ordering::AcqRel);
+        let guard = Enter(&self.active);
+        if prev & CLOSING != 0 {
+            return Err(Error::Closed);
+        }
+        Ok(guard)
+    }
+
+    pub(crate) fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
+        // SAFETY: every provider table starts with WSK_PROVIDER_BASIC_DISPATCH, and the
+        // socket's Dispatch is valid while the socket is open.
+        unsafe { &*((*self.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_BASIC_DISPATCH) }
+    }
+
+    pub(crate) fn take_op(&self) -> Result<PoolBox<OpBlock>> {
+        let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if p.is_null() {
+            new_op()
+        } else {
+            // SAFETY: the slot holds blocks from PoolBox::into_raw with WSK_TAG.
+            Ok(unsafe { PoolBox::from_raw(p, WSK_TAG) })
+        }
+    }
+
+    pub(crate) fn put_op(&self, op: PoolBox<OpBlock>) {
+        let p = op.into_raw();
+        if self
+            .cached
+            .compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: our block, not stored: free it.
+            drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
+        }
+    }
+
+    pub(crate) fn sync(
+        &self,
+        timeout: Option<Duration>,
+        start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
+    ) -> Result<usize> {
+        self.sync_addr(timeout, start).map(|(n, _)| n)
+    }
+
+    /// Like [`Core::sync`], also returning the op block's address after completion (where
+    /// address-returning routines wrote it).
+    pub(crate) fn sync_addr(
+        &self,
+        timeout: Option<Duration>,
+        start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf) -> NTSTATUS,
+    ) -> Result<(usize, SockAddrBuf)> {
+        self.sync_addr2(timeout, |irp, b, a, _| start(irp, b, a))
+            .map(|(n, a, _)| (n, a))
+    }
+
+    /// Like [`Core::sync_addr`] with both of the op block's addresses.
+    pub(crate) fn sync_addr2(
+        &self,
+        timeout: Option<Duration>,
+        start: impl FnOnce(*mut IRP, &mut WSK_BUF, &mut SockAddrBuf, &mut SockAddrBuf) -> NTSTATUS,
+    ) -> Result<(usize, SockAddrBuf, SockAddrBuf)> {
+        let mut op = self.take_op()?;
+        let r = run_sync(&mut op, timeout, |irp, b, a, a2| match self.enter() {
+            // The guard ends when the dispatch call returns; the wait that follows is outside.
+            Ok(_guard) => start(irp, b, a, a2),
+            Err(_) => {
+                // Not started: complete our own IRP so the waiter sees STATUS_INVALID_HANDLE.
+                fail_unstarted(irp);
+                STATUS_INVALID_HANDLE
+            }
+        })
+        .map(|n| (n, op.addr, op.addr2));
+        self.put_op(op);
+        r
+    }
+
+    /// Begins close: returns false if it already began. Then waits for dispatch calls in
+    /// progress (each is non-blocking, so this is short).
+    fn begin_close(&self) -> bool {
+        let prev = self.active.fetch_or(CLOSING, Ordering::AcqRel);
+        if prev & CLOSING != 0 {
+            return false;
+        }
+        while self.active.load(Ordering::Acquire) & !CLOSING != 0 {
+            core::hint::spin_loop();
+        }
+        true
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        if !self.begin_close() {
+            return Ok(());
+        }
+        let close = self.basic().WskCloseSocket.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        if !self.events.is_null() {
+            // SAFETY: our reference keeps the block alive.
+            unsafe { (*self.events).begin_close() };
+        }
+        let mut op = self.take_op()?;
+        // WskCloseSocket completes (cancelling) every pending IRP of the socket first.
+        // SAFETY: open socket, closed once; the IRP is ours until completion.
+        let r = run_sync(&mut op, None, |irp, _, _, _| unsafe { close(raw, irp) });
+        self.put_op(op);
+        r.map(|_| ())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.active.load(Ordering::Acquire) & CLOSING != 0
+    }
+
+    pub(crate) fn local_address(&self, get: PFN_WSK_GET_LOCAL_ADDRESS) -> Result<SocketAddr> {
+        let get = get.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        let (_, out) = self.sync_addr(self.timeout, |irp, _, addr| {
+            *addr = SockAddrBuf::zeroed();
+            // SAFETY: open socket; addr lives in the op block until completion.
+            unsafe { get(raw, addr.as_mut_ptr(), irp) }
+        })?;
+        out.get().ok_or(Error::InvalidParameter)
+    }
+}
+
+impl Core {
+    /// `WskBind` to `local` (the table's `WskBind`), waiting for completion. PASSIVE_LEVEL.
+    pub(crate) fn bind(&self, bind: PFN_WSK_BIND, local: SockAddrBuf) -> Result<()> {
+        let bind = bind.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        self.sync(self.timeout, |irp, _, addr| {
+            *addr = local;
+            // SAFETY: open socket; addr lives in the op block until completion.
+            unsafe { bind(raw, addr.as_mut_ptr(), 0, irp) }
+        })
+        .map(|_| ())
+    }
+
+    /// `WskSocket` of `local`'s family with the given type, protocol and `WSK_FLAG_*`.
+    /// PASSIVE_LEVEL.
+    pub(crate) fn create(
+        client: &WskClient,
+        local: &SocketAddr,
+        socket_type: u16,
+        protocol: u32,
+        flags: u32,
+    ) -> Result<Core> {
+        let (raw, op) = Core::create_raw(
+            client,
+            local,
+            socket_type,
+            protocol,
+            flags,
+            core::ptr::null_mut(),
+            core::ptr::null(),
+        )?;
+        Ok(Core::new(raw, op))
+    }
+
+    /// [`Core::create`] with the client's socket context and dispatch table (NULL for
+    /// none; when given, valid until the socket is closed): the new socket and the operation
+    /// block that created it. PASSIVE_LEVEL.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_raw(
+        client: &WskClient,
+        local: &SocketAddr,
+        socket_type: u16,
+        protocol: u32,
+        flags: u32,
+        context: *mut c_void,
+        dispatch: *const c_void,
+    ) -> Result<(NonNull<WSK_SOCKET>, PoolBox<OpBlock>)> {
+        require_passive()?;
+        let mut op = new_op()?;
+        let raw = create_socket_ctx(
+            client,
+            &mut op,
+            family_of(local),
+            socket_type,
+            protocol,
+            flags,
+            context,
+            dispatch,
+        )?;
+        Ok((raw, op))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let mut events = core::mem::replace(&mut self.events, core::ptr::null_mut());
+        if !self.is_closed() {
+            if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
+                self.events = events;
+                let _ = self.close();
+                self.events = core::ptr::null_mut();
+            } else if self.begin_close() {
+                if !events.is_null() {
+                    // SAFETY: our reference keeps the block alive.
+                    unsafe { (*events).begin_close() };
+                }
+                // The block's reference is dropped when the close completes: until then
+                // the provider may still call back into it.
+                close_async(self.raw.as_ptr(), self.basic().WskCloseSocket, events);
+                events = core::ptr::null_mut();
+            }
+        }
+        if !events.is_null() {
+            // SAFETY: the socket is closed (WskCloseSocket completed, or close failed and no
+            // more calls will be made); this was our reference.
+            unsafe { crate::events::CtxHeader::release(events) };
+        }
+        let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: the cached block, not in use (we are dropping the socket).
+            drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
+        }
+    }
+}
+
+/// Completes an IRP that was armed but never handed to WSK (the socket was closing): the
+/// I/O manager's own path, `IoSetNextIrpStackLocation` + `IoCompleteRequest`, so its
+/// completion routine runs as usual.
+pub(crate) fn fail_unstarted(irp: *mut IRP) {
+    // SAFETY: our IRP, armed with a completion routine in its next stack location and not
+    // given to anyone; stepping into that location and completing it runs that routine.
+    unsafe {
+        (*irp).IoStatus.Anonymous.Status = STATUS_INVALID_HANDLE;
+        (*irp).IoStatus.Information = 0;
+        (*irp).CurrentLocation -= 1;
+        let sl = &mut (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation;
+        *sl = sl.sub(1);
+        windows_sys::Wdk::System::SystemServices::IofCompleteRequest(irp, 0);
+    }
+}
+
+/// Closes a socket without waiting (used when a socket is dropped above PASSIVE_LEVEL).
+/// `events` (may be NULL) is an event context reference released once the close completed.
+pub(crate) fn close_async(
+    raw: PWSK_SOCKET,
+    close: PFN_WSK_CLOSE_SOCKET,
+    events: *mut crate::events::CtxHeader,
+) {
+    unsafe extern "system" fn done(
+        _d: *mut DEVICE_OBJECT,
+        irp: *mut IRP,
+        c: *mut c_void,
+    ) -> NTSTATUS {
+        // SAFETY: the IRP was leaked to this routine by close_async.
+        drop(unsafe { OwnedIrp::from_raw(irp) });
+        if !c.is_null() {
+            // SAFETY: the reference close_async was given; the socket is closed now.
+            unsafe { crate::events::CtxHeader::release(c as *mut crate::events::CtxHeader) };
+        }
+        STATUS_MORE_PROCESSING_REQUIRED
+    }
+    let (Some(close), Ok(irp)) = (close, OwnedIrp::allocate()) else {
+        // The socket cannot be closed: keep the context block (leaked) rather than free
+        // memory the provider may still call into.
+        return;
+    };
+    let irp = irp.into_raw();
+    // SAFETY: fresh IRP; the routine frees it.
+    unsafe {
+        set_completion_routine(irp, done, events as *mut c_void);
+        close(raw, irp);
+    }
+}
+
+pub(crate) fn create_socket(
+    client: &WskClient,
+    op: &mut OpBlock,
+    family: u16,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+) -> Result<NonNull<WSK_SOCKET>> {
+    create_socket_ctx(
+        client,
+        op,
+        family,
+        socket_type,
+        protocol,
+        flags,
+        core::ptr::null_mut(),
+        core::ptr::null(),
+    )
+}
+
+/// `WskSocket` with a socket context and client dispatch table (both NULL for none; when
+/// given, they must stay valid until the socket is closed).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn create_socket_ctx(
+    client: &WskClient,
+    op: &mut OpBlock,
+    family: u16,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    context: *mut c_void,
+    dispatch: *const c_void,
+) -> Result<NonNull<WSK_SOCKET>> {
+    let socket = client.dispatch().WskSocket.ok_or(Error::NotImplemented)?;
+    let raw_client = client.raw_client();
+    let info = run_sync(op, None, |irp, _, _, _| {
+        // SAFETY: WskSocket; the context and table outlive the socket (caller contract).
+        unsafe {
+            socket(
+                raw_client,
+                family,
+                socket_type,
+                protocol,
+                flags,
+                context,
+                dispatch,
+                0,
+                0,
+                core::ptr::null_mut(),
+                irp,
+            )
+        }
+    })?;
+    NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)
+}
+
+/// Creates a socket of `local`'s family with an event context block (whose reference the
+/// returned Core owns; on failure the block is released).
+pub(crate) fn create_with_events(
+    client: &WskClient,
+    local: &SocketAddr,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    hdr: NonNull<CtxHeader>,
+) -> Result<Core> {
+    let r = Core::create_raw(
+        client,
+        local,
+        socket_type,
+        protocol,
+        flags,
+        hdr.as_ptr() as *mut c_void,
+        table_of(hdr, flags),
+    );
+    match r {
+        Ok((raw, op)) => {
+            set_socket(hdr, raw);
+            Ok(Core::with_events(raw, op, hdr.as_ptr()))
+        }
+        Err(e) => {
+            // SAFETY: no socket was created: ours is the only reference.
+            unsafe { CtxHeader::release(hdr.as_ptr()) };
+            Err(e)
+        }
+    }
+}
+
+impl Core {
+    /// Disables one event with an IRP (optional per the SO_WSK_EVENT_CALLBACK page), waiting
+    /// for completion. PASSIVE_LEVEL.
+    pub(crate) fn disable_event(&self, ev: u32) -> Result<()> {
+        let control = self.basic().WskControlSocket.ok_or(Error::NotImplemented)?;
+        let raw = self.raw.as_ptr();
+        self.sync(self.timeout, |irp, b, _| {
+            // The WSK_EVENT_CALLBACK_CONTROL lives in the op block's WSK_BUF storage (same
+            // size, 16 bytes) until completion.
+            let c = b as *mut WSK_BUF as *mut WSK_EVENT_CALLBACK_CONTROL;
+            // SAFETY: 16-byte, 8-aligned storage in the op block; open socket.
+            unsafe {
+                c.write(WSK_EVENT_CALLBACK_CONTROL {
+                    NpiId: &NPI_WSK_INTERFACE_ID,
+                    EventMask: ev | WSK_EVENT_DISABLE,
+                });
+                control(
+                    raw,
+                    WskSetOption,
+                    SO_WSK_EVENT_CALLBACK,
+                    0xffff,
+                    core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>(),
+                    c as *mut c_void,
+                    0,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })
+        .map(|_| ())
+    }
+}
+
+const _: () =
+    assert!(core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>() <= core::mem::size_of::<WSK_BUF>());

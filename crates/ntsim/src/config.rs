@@ -114,6 +114,7 @@ pub fn reset() {
     SOCKET_CONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
     EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
+    crate::sched::set_seed(None);
 }
 
 /// Makes the provider's `WskConnectEx` return `STATUS_NOT_IMPLEMENTED` without taking or

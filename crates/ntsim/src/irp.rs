@@ -199,6 +199,7 @@ pub unsafe fn mark_pending(irp: *mut IRP) {
 /// Sets `IoStatus` and completes the IRP at DISPATCH_LEVEL, as a provider completing from its
 /// DPC-level path would.
 pub(crate) fn complete(irp: *mut IRP, status: NTSTATUS, information: usize) {
+    crate::sched::point(crate::sched::Point::Complete);
     // SAFETY: the caller (the provider) owns the pending IRP.
     unsafe {
         (*irp).IoStatus.Anonymous.Status = status;

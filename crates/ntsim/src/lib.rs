@@ -23,6 +23,7 @@ pub mod irp;
 pub mod irql;
 pub mod mdl;
 pub mod pool;
+pub mod sched;
 pub mod status;
 pub mod time;
 pub mod verifier;

@@ -14,9 +14,9 @@ use windows_sys::Wdk::Foundation::{
     DEVICE_OBJECT, FILE_OBJECT, IO_SECURITY_CONTEXT, IO_STACK_LOCATION, IRP, MDL,
 };
 use windows_sys::Win32::Foundation::{
-    NTSTATUS, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
-    STATUS_IO_TIMEOUT, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_INVALID,
-    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
+    NTSTATUS, STATUS_ACCESS_DENIED, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER, STATUS_IO_TIMEOUT, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_INVALID,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING, STATUS_SUCCESS,
 };
 
 use super::objects::{self, Resolved};
@@ -138,19 +138,90 @@ impl Drop for SystemBuffer {
     }
 }
 
+/// Where a file object is on its way to IRP_MJ_CLOSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseState {
+    /// Not sent yet.
+    NotSent,
+    /// Being sent (by the thread that dropped the last reference).
+    Sending,
+    /// IRP_MJ_CLOSE completed and the file object is freed.
+    Done,
+}
+
+/// The references to a file object, as the object manager counts them: the handle (until
+/// `CloseHandle`), each system call that has resolved the handle and not yet issued its
+/// IRP (`ObReferenceObjectByHandle` inside `NtDeviceIoControlFile`), and each IRP not yet
+/// through I/O completion.
+struct FileState {
+    /// IRPs issued on this file object that have not finished I/O completion, by address.
+    irps: HashMap<usize, Arc<Request>>,
+    /// The user handle is open (IRP_MJ_CLEANUP not sent yet).
+    handle_open: bool,
+    /// References held by calls between resolving the handle and issuing their IRP (and by
+    /// `CloseHandle` while its IRP_MJ_CLEANUP is in flight).
+    refs: usize,
+    close: CloseState,
+}
+
 /// A file object and what the I/O manager keeps for it.
 struct FileCtx {
     file: usize,
     dev: usize,
     _file_name: UnicodeString,
-    /// IRPs issued on this file object that have not finished I/O completion, by address.
-    pending: Mutex<HashMap<usize, Arc<Request>>>,
-    drained: Condvar,
+    state: Mutex<FileState>,
+    /// Notified when an IRP of the file object finishes and when the file object is freed.
+    changed: Condvar,
 }
 
 impl FileCtx {
-    fn pending(&self) -> MutexGuard<'_, HashMap<usize, Arc<Request>>> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> MutexGuard<'_, FileState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Claims the sending of IRP_MJ_CLOSE if the last reference to the file object is gone:
+/// the handle is closed, no call holds a reference and no IRP is outstanding ("the last
+/// reference to the file object", `IopDeleteFile`). The caller then calls [`send_close`].
+fn claim_close(st: &mut FileState) -> bool {
+    if !st.handle_open && st.refs == 0 && st.irps.is_empty() && st.close == CloseState::NotSent {
+        st.close = CloseState::Sending;
+        true
+    } else {
+        false
+    }
+}
+
+/// Sends IRP_MJ_CLOSE (at PASSIVE_LEVEL, on the calling thread) and frees the file object.
+/// If the driver never completes it (bounded by the hang limit) a violation is recorded and
+/// the file object is left to the driver.
+fn send_close(ctx: &Arc<FileCtx>) {
+    let old = irql::set(irql::PASSIVE_LEVEL);
+    let ok = close_irp(ctx, IRP_MJ_CLOSE);
+    irql::set(old);
+    if !ok {
+        return;
+    }
+    // SAFETY: IRP_MJ_CLOSE was the last IRP of the file object and no reference to it is
+    // left; allocated by Box in `open`.
+    unsafe { drop(Box::from_raw(ctx.file as *mut FILE_OBJECT)) };
+    objects::dereference(ctx.dev);
+    ctx.state().close = CloseState::Done;
+    ctx.changed.notify_all();
+}
+
+/// Sends IRP_MJ_CLOSE from a new system thread: the last reference went in I/O completion,
+/// which may run at DISPATCH_LEVEL inside a lower driver's completion path, while a
+/// DispatchClose routine is called at PASSIVE_LEVEL in an arbitrary thread context.
+fn send_close_deferred(ctx: Arc<FileCtx>) {
+    let spawned = std::thread::Builder::new()
+        .name("ntsim-close".into())
+        .spawn(move || send_close(&ctx));
+    if let Err(e) = spawned {
+        verifier::violation(
+            Rule::HangSuspected,
+            format!("could not start a thread for IRP_MJ_CLOSE: {e}"),
+        );
     }
 }
 
@@ -313,8 +384,15 @@ fn build_irp(
 fn submit(req: Arc<Request>) -> Arc<Request> {
     let irp = req.irp as *mut IRP;
     requests().insert(req.irp, req.clone());
-    req.file.pending().insert(req.irp, req.clone());
+    req.file.state().irps.insert(req.irp, req.clone());
     let dev = req.file.dev as *const DEVICE_OBJECT;
+    if req.major == IRP_MJ_DEVICE_CONTROL
+        && crate::sched::inject_cancel(crate::sched::Point::BeforeDispatch)
+    {
+        // A CancelIoEx from another thread that ran before the dispatch routine set a cancel
+        // routine: IoCancelIrp only sets Irp->Cancel.
+        cancel(&req);
+    }
     let old = irql::set(irql::PASSIVE_LEVEL);
     // SAFETY: live IRP with its next stack location filled; live device.
     let status = unsafe { super::IofCallDriver(dev, irp) };
@@ -333,7 +411,15 @@ fn submit(req: Arc<Request>) -> Arc<Request> {
     if s.io.is_some() {
         check_pending_protocol(&req, &s);
         drop(s);
-    } else if status != STATUS_PENDING {
+    } else if status == STATUS_PENDING {
+        drop(s);
+        if req.major == IRP_MJ_DEVICE_CONTROL
+            && crate::sched::inject_cancel(crate::sched::Point::AfterDispatch)
+        {
+            // A CancelIoEx racing in just after the dispatch routine returned.
+            cancel(&req);
+        }
+    } else {
         drop(s);
         verifier::violation(
             Rule::DriverObject,
@@ -342,8 +428,6 @@ fn submit(req: Arc<Request>) -> Arc<Request> {
                 req.what()
             ),
         );
-    } else {
-        drop(s);
     }
     req
 }
@@ -376,10 +460,19 @@ fn check_pending_protocol(req: &Request, s: &ReqState) {
 /// Frees the IRP of a completed request and wakes its waiters.
 fn finish(req: &Request) {
     irp::free(req.irp as *const IRP, "I/O completion");
-    req.file.pending().remove(&req.irp);
-    req.file.drained.notify_all();
+    let last = {
+        let mut st = req.file.state();
+        st.irps.remove(&req.irp);
+        claim_close(&mut st)
+    };
+    req.file.changed.notify_all();
     req.state().done = true;
     req.cv.notify_all();
+    if last {
+        // The last reference to the file object went with this IRP (its handle was closed
+        // while it was in flight).
+        send_close_deferred(req.file.clone());
+    }
 }
 
 /// I/O completion: called by `IofCompleteRequest` when an I/O-manager IRP unwinds past its
@@ -597,8 +690,13 @@ pub fn open(path: &str) -> Result<UserHandle, i32> {
         file: file as usize,
         dev,
         _file_name: file_name,
-        pending: Mutex::new(HashMap::new()),
-        drained: Condvar::new(),
+        state: Mutex::new(FileState {
+            irps: HashMap::new(),
+            handle_open: true,
+            refs: 0,
+            close: CloseState::NotSent,
+        }),
+        changed: Condvar::new(),
     });
     let discard = |ctx: Arc<FileCtx>| {
         // SAFETY: no IRP references the file object any more; allocated by Box above.
@@ -720,7 +818,12 @@ impl UserHandle {
 
     /// Requests of this handle that have not completed yet.
     pub fn pending_requests(&self) -> usize {
-        self.ctx.pending().len()
+        self.ctx.state().irps.len()
+    }
+
+    /// Whether IRP_MJ_CLOSE has been sent and completed and the file object freed.
+    pub fn is_released(&self) -> bool {
+        self.ctx.state().close == CloseState::Done
     }
 
     /// Synchronous `DeviceIoControl`: waits for completion (up to 60 s; on expiry the IRP is
@@ -755,7 +858,10 @@ impl UserHandle {
             }
         };
         let out = ov.output();
-        output.copy_from_slice(&out);
+        // A request that never reached a driver (closed handle, no resources) has no buffer.
+        if out.len() == output.len() {
+            output.copy_from_slice(&out);
+        }
         st
     }
 
@@ -770,6 +876,41 @@ impl UserHandle {
     ///   the output buffer described by a locked MDL in `MdlAddress`, not copied.
     /// - METHOD_NEITHER: `Type3InputBuffer` and `UserBuffer` are the caller's buffers.
     pub fn device_io_control_overlapped(
+        &self,
+        code: u32,
+        input: Vec<u8>,
+        output: Vec<u8>,
+    ) -> Overlapped {
+        let ctx = &self.ctx;
+        // NtDeviceIoControlFile: resolve the handle to the file object and reference it
+        // (ObReferenceObjectByHandle). A closed handle fails here; a call that referenced the
+        // file object before another thread closed the handle still sends its IRP, which may
+        // then reach the driver after IRP_MJ_CLEANUP, as on Windows.
+        {
+            let mut st = ctx.state();
+            if !st.handle_open {
+                drop(st);
+                return Overlapped {
+                    req: Request::failed(ctx, IRP_MJ_DEVICE_CONTROL, code, STATUS_INVALID_HANDLE),
+                };
+            }
+            st.refs += 1;
+        }
+        crate::sched::point(crate::sched::Point::HandleReferenced);
+        let ov = self.issue_device_io_control(code, input, output);
+        // ObDereferenceObject: the IRP (if one was issued) holds its own reference now.
+        let last = {
+            let mut st = ctx.state();
+            st.refs -= 1;
+            claim_close(&mut st)
+        };
+        if last {
+            send_close(ctx);
+        }
+        ov
+    }
+
+    fn issue_device_io_control(
         &self,
         code: u32,
         input: Vec<u8>,
@@ -869,84 +1010,117 @@ impl UserHandle {
 
     /// `CancelIoEx(handle, NULL)`: `IoCancelIrp` on every pending IRP of this handle.
     pub fn cancel_io(&self) {
-        let reqs: Vec<Arc<Request>> = self.ctx.pending().values().cloned().collect();
+        let reqs: Vec<Arc<Request>> = self.ctx.state().irps.values().cloned().collect();
         for r in reqs {
             cancel(&r);
         }
     }
 
-    /// Sends a cleanup or close IRP and waits for it (bounded). False if it never completed.
-    fn close_irp(&self, major: u8) -> bool {
-        let flags = IRP_CLOSE_OPERATION | IRP_SYNCHRONOUS_API;
-        let Some((irp, _sl)) = build_irp(&self.ctx, major, KERNEL_MODE, flags) else {
-            verifier::violation(Rule::DriverObject, "could not allocate a cleanup/close IRP");
-            return false;
+    /// `CloseHandle`: closes the handle. The handle is gone at once (later calls on it fail
+    /// with `STATUS_INVALID_HANDLE`); IRP_MJ_CLEANUP is sent and waited for (bounded by the
+    /// hang limit), even while other threads are inside `DeviceIoControl` on the handle: the
+    /// driver's cleanup must complete the file object's pending requests. IRP_MJ_CLOSE
+    /// follows when the last reference to the file object goes: here, if nothing is in
+    /// flight; otherwise when the last outstanding IRP finishes I/O completion (from a
+    /// system thread at PASSIVE_LEVEL), or when a call that had already referenced the file
+    /// object has issued its IRP. Returns `STATUS_SUCCESS`, or `STATUS_INVALID_HANDLE` if
+    /// the handle was already closed.
+    pub fn close(&self) -> NTSTATUS {
+        {
+            let mut st = self.ctx.state();
+            if !st.handle_open {
+                return STATUS_INVALID_HANDLE;
+            }
+            st.handle_open = false;
+            // CloseHandle's own reference while IRP_MJ_CLEANUP is in flight.
+            st.refs += 1;
+        }
+        crate::sched::point(crate::sched::Point::HandleClosed);
+        let cleaned = close_irp(&self.ctx, IRP_MJ_CLEANUP);
+        let last = {
+            let mut st = self.ctx.state();
+            st.refs -= 1;
+            // A cleanup that never completed keeps the file object alive: Windows would not
+            // send IRP_MJ_CLOSE while the driver holds the cleanup IRP.
+            cleaned && claim_close(&mut st)
         };
-        let req = submit(Request::new(
-            irp as usize,
-            major,
-            0,
-            &self.ctx,
-            None,
-            None,
-            Vec::new(),
-            Vec::new(),
-        ));
-        if req.wait(crate::config::hang_limit()).is_none() {
-            verifier::violation(
-                Rule::HangSuspected,
-                format!(
-                    "{} not completed within {:?}",
-                    req.what(),
-                    crate::config::hang_limit()
-                ),
-            );
-            return false;
+        if last {
+            send_close(&self.ctx);
+        }
+        STATUS_SUCCESS
+    }
+
+    /// Waits (bounded by the hang limit) until IRP_MJ_CLOSE has completed and the file
+    /// object is freed; on expiry records a [`Rule::HangSuspected`] violation naming the
+    /// IRPs the driver still holds and returns false.
+    pub fn wait_released(&self) -> bool {
+        let limit = crate::config::hang_limit();
+        let deadline = Instant::now() + limit;
+        let mut st = self.ctx.state();
+        while st.close != CloseState::Done {
+            let now = Instant::now();
+            if now >= deadline {
+                let what: Vec<String> = st.irps.values().map(|r| r.what()).collect();
+                drop(st);
+                verifier::violation(
+                    Rule::HangSuspected,
+                    format!(
+                        "file object {:#x}: not released {limit:?} after CloseHandle (the driver must complete its pending IRPs in its cleanup); IRPs still pending: {what:?}",
+                        self.ctx.file
+                    ),
+                );
+                return false;
+            }
+            st = self
+                .ctx
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         true
     }
 }
 
+/// Sends a cleanup or close IRP for `ctx` and waits for it (bounded). False if it never
+/// completed.
+fn close_irp(ctx: &Arc<FileCtx>, major: u8) -> bool {
+    let flags = IRP_CLOSE_OPERATION | IRP_SYNCHRONOUS_API;
+    let Some((irp, _sl)) = build_irp(ctx, major, KERNEL_MODE, flags) else {
+        verifier::violation(Rule::DriverObject, "could not allocate a cleanup/close IRP");
+        return false;
+    };
+    let req = submit(Request::new(
+        irp as usize,
+        major,
+        0,
+        ctx,
+        None,
+        None,
+        Vec::new(),
+        Vec::new(),
+    ));
+    if req.wait(crate::config::hang_limit()).is_none() {
+        verifier::violation(
+            Rule::HangSuspected,
+            format!(
+                "{} not completed within {:?}",
+                req.what(),
+                crate::config::hang_limit()
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 impl Drop for UserHandle {
-    /// `CloseHandle`: IRP_MJ_CLEANUP (the driver must complete the file object's pending
-    /// requests), then — once every IRP of the file object has completed, i.e. when the last
-    /// reference to it goes — IRP_MJ_CLOSE, then the file object is freed. If requests stay
-    /// pending (bounded by the hang limit) a violation is recorded and the file object is
-    /// left alive (Windows would never send IRP_MJ_CLOSE).
+    /// `CloseHandle` (if [`UserHandle::close`] was not called), then a bounded wait until the
+    /// file object is released (IRP_MJ_CLOSE completed): if requests stay pending after
+    /// IRP_MJ_CLEANUP, a violation is recorded and the file object is left alive (Windows
+    /// would never send IRP_MJ_CLOSE).
     fn drop(&mut self) {
-        if !self.close_irp(IRP_MJ_CLEANUP) {
-            return;
-        }
-        let limit = crate::config::hang_limit();
-        let deadline = Instant::now() + limit;
-        let mut pending = self.ctx.pending();
-        while !pending.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                let what: Vec<String> = pending.values().map(|r| r.what()).collect();
-                drop(pending);
-                verifier::violation(
-                    Rule::HangSuspected,
-                    format!(
-                        "file object {:#x}: IRPs still pending {limit:?} after IRP_MJ_CLEANUP (the driver must complete them in its cleanup): {what:?}",
-                        self.ctx.file
-                    ),
-                );
-                return;
-            }
-            pending = self
-                .ctx
-                .drained
-                .wait_timeout(pending, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        drop(pending);
-        if !self.close_irp(IRP_MJ_CLOSE) {
-            return;
-        }
-        // SAFETY: every IRP of the file object has completed; allocated by Box in `open`.
-        unsafe { drop(Box::from_raw(self.ctx.file as *mut FILE_OBJECT)) };
-        objects::dereference(self.ctx.dev);
+        self.close();
+        self.wait_released();
     }
 }

@@ -101,8 +101,25 @@ fn run(mut poll: Poll) {
                 }
             }
         }
-        let work = std::mem::take(&mut *io.work.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut work = std::mem::take(&mut *io.work.lock().unwrap_or_else(|p| p.into_inner()));
+        // A seeded schedule (crate::sched) reorders the batch's completions and puts some off
+        // by a round; a barrier is put off with them, so it still waits for all earlier work.
+        let barriers: Vec<Work> = if crate::sched::seed().is_some() {
+            let (b, mut rest): (Vec<Work>, Vec<Work>) = work
+                .into_iter()
+                .partition(|w| matches!(w, Work::Barrier(_)));
+            crate::sched::shuffle(&mut rest);
+            work = rest;
+            b
+        } else {
+            Vec::new()
+        };
+        let mut later = Vec::new();
         for w in work {
+            if matches!(w, Work::Complete(..)) && crate::sched::delay_completion() {
+                later.push(w);
+                continue;
+            }
             match w {
                 Work::Kick(key) => {
                     if let Some(s) = io.socket(key) {
@@ -116,6 +133,21 @@ fn run(mut poll: Poll) {
                     let _ = tx.send(());
                 }
             }
+        }
+        if later.is_empty() {
+            for w in barriers {
+                if let Work::Barrier(tx) = w {
+                    let _ = tx.send(());
+                }
+            }
+        } else {
+            later.extend(barriers);
+            let mut q = io.work.lock().unwrap_or_else(|p| p.into_inner());
+            // Put off work goes before anything queued meanwhile.
+            let newer = std::mem::replace(&mut *q, later);
+            q.extend(newer);
+            drop(q);
+            let _ = io.waker.wake();
         }
     }
 }

@@ -29,7 +29,7 @@ pub use events::{retained_indications, INDICATION_TAG};
 pub use io::wait_quiescent;
 use socket::{complete_all, defer, pend, validate_buf, Kind, SimSocket};
 
-use crate::config::{completion_mode, CompletionMode};
+use crate::config::CompletionMode;
 use crate::irp;
 use crate::verifier::{self, Rule};
 
@@ -311,7 +311,7 @@ fn finish(irp: *mut IRP, status: NTSTATUS, info: usize) -> NTSTATUS {
     if irp.is_null() {
         return status;
     }
-    match completion_mode() {
+    match crate::sched::completion_mode() {
         CompletionMode::Inline => {
             irp::complete(irp, status, info);
             status
@@ -366,7 +366,7 @@ fn run_queued(
     irp: *mut IRP,
 ) -> NTSTATUS {
     let mut done = Vec::new();
-    if completion_mode() == CompletionMode::Inline {
+    if crate::sched::completion_mode() == CompletionMode::Inline {
         st.pump(&mut done);
         if let Some(&(_, status, _)) = done.iter().find(|c| c.0 == irp as usize) {
             drop(st);

@@ -318,6 +318,8 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
 #[no_mangle]
 pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
     let irp = irp as *mut IRP;
+    // "IRQL: <= DISPATCH_LEVEL" (nf-wdm-iocancelirp).
+    irql::require_at_most("IoCancelIrp", irql::DISPATCH_LEVEL);
     if origin(irp).is_none() {
         verifier::violation(
             Rule::DoubleFree,
@@ -363,6 +365,8 @@ pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
 #[no_mangle]
 pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
     let irp = irp as *mut IRP;
+    // "IRQL: <= DISPATCH_LEVEL" (nf-wdm-iocompleterequest).
+    irql::require_at_most("IoCompleteRequest", irql::DISPATCH_LEVEL);
     let origin = {
         let mut g = irps();
         let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {

@@ -44,6 +44,19 @@ pub fn with_raised<R>(irql: u8, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Records an [`Rule::IrqlNotLessOrEqual`] violation if the calling thread's IRQL is above
+/// `max`, the highest IRQL the routine's documentation allows (the bugcheck Windows raises,
+/// IRQL_NOT_LESS_OR_EQUAL 0x0A or Driver Verifier's 0xC4, depends on what the routine touches).
+pub fn require_at_most(routine: &str, max: u8) {
+    let now = current();
+    if now > max {
+        verifier::violation(
+            Rule::IrqlNotLessOrEqual,
+            format!("{routine} called at IRQL {now}; its documented maximum is {max}"),
+        );
+    }
+}
+
 /// `KeGetCurrentIrql`.
 #[no_mangle]
 pub extern "system" fn KeGetCurrentIrql() -> u8 {

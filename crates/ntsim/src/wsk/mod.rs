@@ -91,6 +91,8 @@ pub unsafe extern "system" fn WskRegister(
     npi: *const WSK_CLIENT_NPI,
     reg: *mut WSK_REGISTRATION,
 ) -> NTSTATUS {
+    // "IRQL: PASSIVE_LEVEL" (nf-wsk-wskregister).
+    crate::irql::require_at_most("WskRegister", crate::irql::PASSIVE_LEVEL);
     // SAFETY: checked for NULL before reading.
     if npi.is_null() || reg.is_null() || unsafe { (*npi).Dispatch.is_null() } {
         return STATUS_INVALID_PARAMETER;
@@ -252,6 +254,8 @@ pub unsafe extern "system" fn WskQueryProviderCharacteristics(
 /// Pointers per the WSK contract.
 #[no_mangle]
 pub unsafe extern "system" fn WskDeregister(reg: *mut WSK_REGISTRATION) {
+    // "IRQL: PASSIVE_LEVEL" (nf-wsk-wskderegister).
+    crate::irql::require_at_most("WskDeregister", crate::irql::PASSIVE_LEVEL);
     let Some(key) = registration_key(reg) else {
         verifier::violation(Rule::DoubleFree, "WskDeregister of an unknown registration");
         return;
@@ -399,6 +403,8 @@ unsafe extern "system" fn wsk_socket(
     _sd: PSECURITY_DESCRIPTOR,
     irp: PIRP,
 ) -> NTSTATUS {
+    // "IRQL: <= DISPATCH_LEVEL" (nc-wsk-pfn_wsk_socket).
+    crate::irql::require_at_most("WskSocket", crate::irql::DISPATCH_LEVEL);
     if let Some(s) = control::check_socket_sd(client, _sd, irp, "WskSocket") {
         return s;
     }
@@ -455,6 +461,8 @@ unsafe extern "system" fn wsk_socket_connect(
     _sd: PSECURITY_DESCRIPTOR,
     irp: PIRP,
 ) -> NTSTATUS {
+    // "IRQL: <= DISPATCH_LEVEL" (nc-wsk-pfn_wsk_socket_connect).
+    crate::irql::require_at_most("WskSocketConnect", crate::irql::DISPATCH_LEVEL);
     if let Some(s) = control::check_socket_sd(client, _sd, irp, "WskSocketConnect") {
         return s;
     }
@@ -535,6 +543,8 @@ unsafe extern "system" fn wsk_socket_connect(
 // ---------------------------------------------------------------------------------------
 
 unsafe extern "system" fn wsk_close_socket(socket: PWSK_SOCKET, irp: PIRP) -> NTSTATUS {
+    // "IRQL: <= DISPATCH_LEVEL" (nc-wsk-pfn_wsk_close_socket).
+    crate::irql::require_at_most("WskCloseSocket", crate::irql::DISPATCH_LEVEL);
     if !take_irp(irp, "WskCloseSocket") {
         return STATUS_INVALID_PARAMETER;
     }

@@ -217,13 +217,24 @@ fn zw_read_file_above_passive() {
 
 #[test]
 fn ob_reference_object_by_handle_above_apc() {
-    expect(Rule::IrqlNotLessOrEqual, "ObReferenceObjectByHandle", || {
-        let mut obj = null_mut();
-        // SAFETY: an unknown handle is refused after the IRQL check.
-        irql::with_raised(DISPATCH_LEVEL, || unsafe {
-            ntsim::file::ObReferenceObjectByHandle(0x1234 as *mut c_void, 0, std::ptr::null(), 0, &mut obj, null_mut())
-        });
-    });
+    expect(
+        Rule::IrqlNotLessOrEqual,
+        "ObReferenceObjectByHandle",
+        || {
+            let mut obj = null_mut();
+            // SAFETY: an unknown handle is refused after the IRQL check.
+            irql::with_raised(DISPATCH_LEVEL, || unsafe {
+                ntsim::file::ObReferenceObjectByHandle(
+                    0x1234 as *mut c_void,
+                    0,
+                    std::ptr::null(),
+                    0,
+                    &mut obj,
+                    null_mut(),
+                )
+            });
+        },
+    );
 }
 
 #[test]

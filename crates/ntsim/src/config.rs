@@ -115,6 +115,7 @@ pub fn reset() {
     EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
     crate::sched::set_seed(None);
+    let _ = crate::faults::disarm();
 }
 
 /// Makes the provider's `WskConnectEx` return `STATUS_NOT_IMPLEMENTED` without taking or

@@ -230,7 +230,9 @@ pub extern "system" fn IoAllocateIrp(stack_size: i8, _charge_quota: bool) -> *mu
             "IoAllocateIrp above DISPATCH_LEVEL",
         );
     }
-    if crate::config::take_irp_failure() {
+    if crate::config::take_irp_failure()
+        || crate::faults::should_fail(crate::faults::AllocKind::Irp, String::new)
+    {
         return std::ptr::null_mut();
     }
     allocate(stack_size, Origin::Driver)

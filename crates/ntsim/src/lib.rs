@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod event;
+pub mod faults;
 pub mod file;
 pub mod iomgr;
 pub mod irp;
@@ -37,4 +38,5 @@ pub use wsk::wait_quiescent;
 /// call this once (it is cheap) so that no linker drops this crate's objects.
 pub fn link() {
     let _ = wsk::live_registrations();
+    let _ = faults::ntsim_rust_alloc_should_fail as unsafe extern "C" fn(_, _, _, _) -> _;
 }

@@ -80,6 +80,9 @@ pub unsafe extern "system" fn IoAllocateMdl(
     _charge_quota: bool,
     irp: *mut IRP,
 ) -> *mut MDL {
+    if crate::faults::should_fail(crate::faults::AllocKind::Mdl, String::new) {
+        return std::ptr::null_mut();
+    }
     let pages = pages_spanned(va as usize, length as usize);
     let layout = layout_for(pages);
     // SAFETY: non-zero size layout.

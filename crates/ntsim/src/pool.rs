@@ -102,6 +102,13 @@ pub(crate) fn is_paged(p: usize, len: usize) -> bool {
         .any(|(&base, blk)| blk.paged && p >= base && p + len <= base + blk.size)
 }
 
+/// The allocation-failure sweep's question for a driver's pool allocation.
+fn pool_fault(tag: u32) -> bool {
+    crate::faults::should_fail(crate::faults::AllocKind::Pool, || {
+        format!("tag '{}'", verifier::tag_str(tag))
+    })
+}
+
 /// `ExAllocatePool2`.
 #[no_mangle]
 pub extern "system" fn ExAllocatePool2(flags: u64, size: usize, tag: u32) -> *mut c_void {
@@ -117,12 +124,18 @@ pub extern "system" fn ExAllocatePool2(flags: u64, size: usize, tag: u32) -> *mu
             "paged ExAllocatePool2 above APC_LEVEL",
         );
     }
+    if pool_fault(tag) {
+        return std::ptr::null_mut();
+    }
     allocate(size, tag, flags & POOL_FLAG_PAGED != 0)
 }
 
 /// `ExAllocatePoolWithTag` (pool type 0 = NonPagedPool, 1 = PagedPool, 512 = NonPagedPoolNx).
 #[no_mangle]
 pub extern "system" fn ExAllocatePoolWithTag(pool_type: i32, size: usize, tag: u32) -> *mut c_void {
+    if pool_fault(tag) {
+        return std::ptr::null_mut();
+    }
     allocate(size, tag, pool_type & 1 == 1)
 }
 

@@ -7,10 +7,10 @@
 //! for an asynchronous one and hand it back in the completion callback. Safe code therefore
 //! cannot free or reuse a buffer under a pending operation.
 
-use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use rust_alloc::vec::Vec;
 
 use windows_sys::Wdk::Foundation::MDL;
 use windows_sys::Wdk::System::SystemServices::{

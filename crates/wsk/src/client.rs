@@ -117,7 +117,7 @@ impl WskClient {
     /// list grew between the calls, or is above [`MAX_TRANSPORTS`]), any status of the
     /// provider.
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/wsk-transport-list-query>
-    pub fn transports(&self) -> Result<alloc::vec::Vec<Transport>> {
+    pub fn transports(&self) -> Result<rust_alloc::vec::Vec<Transport>> {
         use core::mem::size_of;
         use windows_sys::Win32::Foundation::STATUS_BUFFER_OVERFLOW;
         use wsk_sys::{WSK_TRANSPORT, WSK_TRANSPORT_LIST_QUERY};
@@ -147,7 +147,7 @@ impl WskClient {
         if count > MAX_TRANSPORTS {
             return Err(Error::Status(STATUS_BUFFER_OVERFLOW));
         }
-        let mut list: alloc::vec::Vec<WSK_TRANSPORT> = alloc::vec::Vec::new();
+        let mut list: rust_alloc::vec::Vec<WSK_TRANSPORT> = rust_alloc::vec::Vec::new();
         list.try_reserve_exact(count)
             .map_err(|_| Error::InsufficientResources)?;
         list.resize(count, WSK_TRANSPORT::default());

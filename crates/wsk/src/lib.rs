@@ -32,9 +32,13 @@
 )]
 #![warn(missing_docs)]
 
-extern crate alloc;
+// Renamed because this crate's fallible-allocation module is `wsk::alloc` (a root module
+// and an `extern crate` cannot share a name): the standard `alloc` crate is `rust_alloc`
+// here, and `crate::alloc` re-exports its `Box`, `Vec` and `String`.
+extern crate alloc as rust_alloc;
 
 pub mod addr;
+pub mod alloc;
 pub mod buf;
 mod client;
 pub mod control;

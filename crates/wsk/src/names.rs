@@ -5,9 +5,9 @@
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_free_address_info>,
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_name_info>.
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::net::SocketAddr;
+use rust_alloc::string::String;
+use rust_alloc::vec::Vec;
 
 use windows_sys::Win32::Foundation::UNICODE_STRING;
 use wsk_sys::ADDRINFOEXW;

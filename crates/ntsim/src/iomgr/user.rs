@@ -980,7 +980,9 @@ impl UserHandle {
                 p.Type3InputBuffer = in_ptr;
             }
             if (method == METHOD_IN_DIRECT || method == METHOD_OUT_DIRECT) && out_len > 0 {
-                let mdl = crate::mdl::IoAllocateMdl(out_ptr, out_len, false, false, irp);
+                let mdl = crate::faults::internal(|| {
+                    crate::mdl::IoAllocateMdl(out_ptr, out_len, false, false, irp)
+                });
                 if mdl.is_null() {
                     irp::free(irp, "IoBuildDeviceIoControlRequest");
                     return fail(STATUS_INSUFFICIENT_RESOURCES);

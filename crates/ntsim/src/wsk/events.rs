@@ -831,7 +831,7 @@ fn alloc_block(header: usize, data: &[u8]) -> Option<IndBlock> {
     // SAFETY: as above; the data part is ours to fill.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), va, data.len()) };
     // SAFETY: va..va+len is nonpaged pool owned by this block.
-    let mdl = unsafe {
+    let mdl = crate::faults::internal(|| unsafe {
         crate::mdl::IoAllocateMdl(
             va as *const c_void,
             data.len() as u32,
@@ -839,7 +839,7 @@ fn alloc_block(header: usize, data: &[u8]) -> Option<IndBlock> {
             false,
             std::ptr::null_mut(),
         )
-    };
+    });
     if mdl.is_null() {
         crate::pool::free(block, Some(INDICATION_TAG));
         return None;

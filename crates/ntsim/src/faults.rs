@@ -1,0 +1,146 @@
+//! The allocation-failure sweep: counts the driver's allocations in one sequence (pool from
+//! `ExAllocatePool2`/`ExAllocatePoolWithTag`, `IoAllocateIrp`, `IoAllocateMdl`, and Rust heap
+//! allocations made through `wsk::alloc`) from the moment [`arm`] is called, and fails the
+//! Nth one. A test runs an operation with N = 1, 2, ... until the operation no longer reaches
+//! N allocations; every run must end with a clean NTSTATUS, 0 leaks and 0 violations.
+//!
+//! Only the routines a driver calls are counted: the emulator's own internal allocations
+//! (system buffers, indication blocks, provider copies) are not, as they are not the
+//! driver's failures to handle. Driver Verifier's low-resources simulation fails allocations
+//! at random; this is exhaustive over the sites one operation reaches.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Which allocator an allocation went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AllocKind {
+    /// `ExAllocatePool2` / `ExAllocatePoolWithTag`.
+    Pool,
+    /// `IoAllocateIrp`.
+    Irp,
+    /// `IoAllocateMdl`.
+    Mdl,
+    /// A Rust heap allocation through `wsk::alloc` (`try_box`, `KArc::try_new`, the `Vec`
+    /// helpers).
+    Rust,
+}
+
+/// One counted allocation: its allocator and where it came from (a pool tag, or the
+/// `file:line` of the `wsk::alloc` call).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AllocSite {
+    /// The allocator.
+    pub kind: AllocKind,
+    /// `tag 'WskR'` for pool, `file:line` for Rust allocations, empty for IRPs and MDLs.
+    pub site: String,
+}
+
+impl std::fmt::Display for AllocSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.kind)?;
+        if !self.site.is_empty() {
+            write!(f, " {}", self.site)?;
+        }
+        Ok(())
+    }
+}
+
+/// What one armed period saw.
+#[derive(Debug, Clone, Default)]
+pub struct SweepRun {
+    /// Allocations counted while armed.
+    pub allocations: u64,
+    /// The allocation that was failed, if the count reached the chosen N.
+    pub failed: Option<AllocSite>,
+    /// Every counted allocation, in order.
+    pub sites: Vec<AllocSite>,
+}
+
+struct State {
+    fail_at: Option<u64>,
+    run: SweepRun,
+}
+
+static ARMED: AtomicBool = AtomicBool::new(false);
+static STATE: Mutex<State> = Mutex::new(State {
+    fail_at: None,
+    run: SweepRun {
+        allocations: 0,
+        failed: None,
+        sites: Vec::new(),
+    },
+});
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts counting allocations from zero; the `fail_at`-th (1-based) fails, or none if
+/// `None` (a counting run). Process-wide: allocations on every thread count, so callers
+/// serialise sweeps.
+pub fn arm(fail_at: Option<u64>) {
+    let mut s = state();
+    s.fail_at = fail_at;
+    s.run = SweepRun::default();
+    ARMED.store(true, Ordering::SeqCst);
+}
+
+/// Stops counting and returns what was seen since [`arm`].
+pub fn disarm() -> SweepRun {
+    ARMED.store(false, Ordering::SeqCst);
+    let mut s = state();
+    s.fail_at = None;
+    std::mem::take(&mut s.run)
+}
+
+thread_local! {
+    static INTERNAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (the emulator's own use of a driver-facing routine, such as the provider's
+/// `IoAllocateMdl` for an indication) without counting its allocations in the sweep.
+pub(crate) fn internal<R>(f: impl FnOnce() -> R) -> R {
+    let was = INTERNAL.with(|c| c.replace(true));
+    let r = f();
+    INTERNAL.with(|c| c.set(was));
+    r
+}
+
+/// Counts one allocation; true if it must fail.
+pub(crate) fn should_fail(kind: AllocKind, site: impl FnOnce() -> String) -> bool {
+    if !ARMED.load(Ordering::SeqCst) || INTERNAL.with(|c| c.get()) {
+        return false;
+    }
+    let mut s = state();
+    if !ARMED.load(Ordering::SeqCst) {
+        return false;
+    }
+    s.run.allocations += 1;
+    let site = AllocSite { kind, site: site() };
+    let fail = s.fail_at == Some(s.run.allocations);
+    if fail {
+        s.run.failed = Some(site.clone());
+    }
+    s.run.sites.push(site);
+    fail
+}
+
+/// The fault hook `wsk::alloc` calls on non-Windows targets before each Rust heap
+/// allocation on a kernel path: counts it in the sweep and says whether it must fail.
+///
+/// # Safety
+/// `file` points to `file_len` bytes of UTF-8 (a `core::panic::Location` file name).
+#[no_mangle]
+pub unsafe extern "C" fn ntsim_rust_alloc_should_fail(
+    _size: usize,
+    file: *const u8,
+    file_len: usize,
+    line: u32,
+) -> bool {
+    should_fail(AllocKind::Rust, || {
+        // SAFETY: caller contract.
+        let bytes = unsafe { std::slice::from_raw_parts(file, file_len) };
+        format!("{}:{line}", String::from_utf8_lossy(bytes))
+    })
+}

@@ -435,8 +435,12 @@ unsafe extern "system" fn dispatch_device_control(
         *driver_context(irp, 2) = handle as usize as *mut c_void;
         set_cancel_routine(irp, cancel_device_control as *mut c_void);
         if (*irp).Cancel && !set_cancel_routine(irp, null_mut()).is_null() {
-            // Cancelled before the routine was set: nothing started yet.
-            return complete(irp, STATUS_CANCELLED, 0);
+            // Cancelled before the routine was set: nothing started yet. The IRP is marked
+            // pending, so the dispatch routine returns STATUS_PENDING even though it completed
+            // the IRP itself ("If a driver calls IoMarkIrpPending, it must return
+            // STATUS_PENDING": IoMarkIrpPending page; Driver Verifier bugcheck 0xC9).
+            complete(irp, STATUS_CANCELLED, 0);
+            return STATUS_PENDING;
         }
         let request = IrpCompletion(NonNull::new_unchecked(irp));
         // The requestor mode decides the access check on file handles a request carries.

@@ -24,6 +24,13 @@ pub enum Rule {
     MultipleIrpComplete,
     /// An IRP completed with its cancel routine still set (Driver Verifier 0xC9/0x20A).
     CompleteWithCancelRoutine,
+    /// A dispatch routine's return disagrees with the IRP's pending state: it called
+    /// `IoMarkIrpPending` (SL_PENDING_RETURNED set) and returned a status other than
+    /// `STATUS_PENDING`, or returned `STATUS_PENDING` without it. Driver Verifier reports this
+    /// as bugcheck 0xC9 (DRIVER_VERIFIER_IOMANAGER_VIOLATION); without the verifier, I/O
+    /// completion runs twice or never (the IoMarkIrpPending page: "the driver must return
+    /// STATUS_PENDING").
+    PendingStatusMismatch,
     /// An IRP passed on with no stack location left (NO_MORE_IRP_STACK_LOCATIONS, 0x35).
     NoMoreStackLocations,
     /// A `WSK_BUF` whose `Offset + Length` runs past its MDL chain (a bugcheck on Windows).

@@ -440,7 +440,7 @@ fn check_pending_protocol(req: &Request, s: &ReqState) {
     };
     if status == STATUS_PENDING && !s.pending_returned {
         verifier::violation(
-            Rule::DriverObject,
+            Rule::PendingStatusMismatch,
             format!(
                 "dispatch routine returned STATUS_PENDING for {} without IoMarkIrpPending",
                 req.what()
@@ -448,7 +448,7 @@ fn check_pending_protocol(req: &Request, s: &ReqState) {
         );
     } else if status != STATUS_PENDING && s.pending_returned {
         verifier::violation(
-            Rule::DriverObject,
+            Rule::PendingStatusMismatch,
             format!(
                 "dispatch routine marked {} pending (IoMarkIrpPending) but returned {status:#010x}, not STATUS_PENDING",
                 req.what()
@@ -881,6 +881,31 @@ impl UserHandle {
         input: Vec<u8>,
         output: Vec<u8>,
     ) -> Overlapped {
+        self.device_io_control_with(code, input, output, false)
+    }
+
+    /// Overlapped `DeviceIoControl` whose IRP another thread's `CancelIoEx` reaches before
+    /// the dispatch routine runs: the IRP is already queued to the requesting thread, has no
+    /// cancel routine, so `IoCancelIrp` only sets `Irp->Cancel` (and returns FALSE). The
+    /// dispatch routine then sees `Cancel` set. This is the window the "IoSetCancelRoutine,
+    /// then check Irp->Cancel" pattern of the "Cancel-Safe IRP Queues" / "Points to Consider
+    /// When Cancelling IRPs" pages exists for; here it is hit deterministically.
+    pub fn device_io_control_cancelled_before_dispatch(
+        &self,
+        code: u32,
+        input: Vec<u8>,
+        output: Vec<u8>,
+    ) -> Overlapped {
+        self.device_io_control_with(code, input, output, true)
+    }
+
+    fn device_io_control_with(
+        &self,
+        code: u32,
+        input: Vec<u8>,
+        output: Vec<u8>,
+        cancel_first: bool,
+    ) -> Overlapped {
         let ctx = &self.ctx;
         // NtDeviceIoControlFile: resolve the handle to the file object and reference it
         // (ObReferenceObjectByHandle). A closed handle fails here; a call that referenced the
@@ -897,7 +922,7 @@ impl UserHandle {
             st.refs += 1;
         }
         crate::sched::point(crate::sched::Point::HandleReferenced);
-        let ov = self.issue_device_io_control(code, input, output);
+        let ov = self.issue_device_io_control(code, input, output, cancel_first);
         // ObDereferenceObject: the IRP (if one was issued) holds its own reference now.
         let last = {
             let mut st = ctx.state();
@@ -915,6 +940,7 @@ impl UserHandle {
         code: u32,
         input: Vec<u8>,
         mut output: Vec<u8>,
+        cancel_first: bool,
     ) -> Overlapped {
         let ctx = &self.ctx;
         let fail = |status| Overlapped {
@@ -994,6 +1020,11 @@ impl UserHandle {
                 };
                 crate::mdl::MmProbeAndLockPages(mdl, USER_MODE, op);
             }
+        }
+        if cancel_first {
+            // SAFETY: live IRP, not yet sent to any driver: IoCancelIrp with no cancel
+            // routine set does exactly this.
+            unsafe { (*irp).Cancel = true };
         }
         let copy_out = (method == METHOD_BUFFERED && out_len > 0)
             .then_some((out_ptr as usize, out_len as usize));

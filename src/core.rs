@@ -7,7 +7,6 @@
 //! top-level driver); completions of sends run at IRQL <= DISPATCH_LEVEL and touch only
 //! nonpaged state (atomics and the request).
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
@@ -16,6 +15,7 @@ use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::MDL;
 use windows_sys::Win32::Foundation::*;
+use wsk::alloc::{try_push, KArc};
 use wsk::sync::SpinLock;
 mod names;
 mod options;
@@ -160,17 +160,17 @@ struct Table {
 
 struct Slot {
     generation: u32,
-    socket: Option<Arc<Socket>>,
+    socket: Option<KArc<Socket>>,
 }
 
 /// The per-file-object state (`FILE_OBJECT.FsContext`): its socket table. A handle opened
 /// through one file object does not exist for another.
 pub struct FileContext {
-    table: Arc<SpinLock<Table>>,
+    table: KArc<SpinLock<Table>>,
 }
 
 impl FileContext {
-    fn lookup(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
+    fn lookup(&self, handle: SocketHandle) -> Option<KArc<Socket>> {
         let slot = handle.slot()? as usize;
         let t = self.table.lock();
         let s = t.slots.get(slot)?;
@@ -184,7 +184,7 @@ impl FileContext {
         insert(&self.table, socket)
     }
 
-    fn remove(&self, handle: SocketHandle) -> Option<Arc<Socket>> {
+    fn remove(&self, handle: SocketHandle) -> Option<KArc<Socket>> {
         let slot = handle.slot()? as usize;
         let mut t = self.table.lock();
         let s = t.slots.get_mut(slot)?;
@@ -194,10 +194,12 @@ impl FileContext {
         s.socket.take()
     }
 
-    fn take_all(&self) -> Vec<Arc<Socket>> {
+    /// Marks the table closed and takes its next socket, or `None` when it is empty. One
+    /// socket per call: no allocation under the spin lock, and cleanup cannot fail.
+    fn take_next(&self) -> Option<KArc<Socket>> {
         let mut t = self.table.lock();
         t.closed = true;
-        t.slots.iter_mut().filter_map(|s| s.socket.take()).collect()
+        t.slots.iter_mut().find_map(|s| s.socket.take())
     }
 }
 
@@ -205,7 +207,8 @@ impl FileContext {
 /// `STATUS_CANCELLED` after cleanup, `STATUS_TOO_MANY_OPENED_FILES` when full,
 /// `STATUS_INSUFFICIENT_RESOURCES`. On error the socket is dropped, which closes it.
 fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTATUS> {
-    let socket = Arc::new(socket);
+    // Allocated before the spin lock is taken; on failure the socket is dropped (closed).
+    let socket = KArc::try_new(socket)?;
     let mut t = table.lock();
     if t.closed {
         return Err(STATUS_CANCELLED);
@@ -215,13 +218,13 @@ fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTA
         let index = match slots.iter().position(|s| s.socket.is_none()) {
             Some(i) => i,
             None if slots.len() < MAX_SOCKETS_PER_FILE => {
-                slots
-                    .try_reserve(1)
-                    .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-                slots.push(Slot {
-                    generation: 0,
-                    socket: None,
-                });
+                try_push(
+                    slots,
+                    Slot {
+                        generation: 0,
+                        socket: None,
+                    },
+                )?;
                 slots.len() - 1
             }
             None => return Err(STATUS_TOO_MANY_OPENED_FILES),
@@ -236,7 +239,7 @@ fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTA
 /// The device: the WSK client registration and the counters.
 pub struct DeviceCore {
     client: WskClient,
-    stats: Arc<Stats>,
+    stats: KArc<Stats>,
 }
 
 /// The data buffer of a pending SEND/SEND_TO: the request's MDL, valid while the request is
@@ -273,7 +276,7 @@ impl DeviceCore {
     /// Errors: those of [`WskClient::register`].
     pub fn new() -> Result<DeviceCore, NTSTATUS> {
         let client = WskClient::register(CAPTURE_WAIT_MS).map_err(|e| e.status())?;
-        let stats = Arc::new(Stats::default());
+        let stats = KArc::try_new(Stats::default())?;
         Ok(DeviceCore { client, stats })
     }
 
@@ -290,20 +293,19 @@ impl DeviceCore {
 
     /// IRP_MJ_CREATE: a new file context. PASSIVE_LEVEL.
     pub fn open_file(&self) -> Result<FileContext, NTSTATUS> {
+        let table = KArc::try_new(SpinLock::new(Table {
+            slots: Vec::new(),
+            closed: false,
+        }))?;
         self.stats.open_files.fetch_add(1, Ordering::Relaxed);
-        Ok(FileContext {
-            table: Arc::new(SpinLock::new(Table {
-                slots: Vec::new(),
-                closed: false,
-            })),
-        })
+        Ok(FileContext { table })
     }
 
     /// IRP_MJ_CLEANUP: closes every socket of the file object. `WskCloseSocket` first
     /// completes the sockets' pending operations with `STATUS_CANCELLED`, which completes
     /// the file object's pending SEND/SEND_TO requests. PASSIVE_LEVEL.
     pub fn cleanup_file(&self, file: &FileContext) {
-        for s in file.take_all() {
+        while let Some(s) = file.take_next() {
             s.close();
             self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
             Stats::add(&self.stats.closes, 1);
@@ -485,7 +487,7 @@ impl DeviceCore {
     /// The WSK completion of a SEND or SEND_TO: counts bytes and operations in the counters
     /// `counters` picks, and completes the request with the byte count or the status.
     fn data_sent<C: Completion>(
-        stats: Arc<Stats>,
+        stats: KArc<Stats>,
         counters: fn(&Stats) -> (&AtomicU64, &AtomicU64),
     ) -> impl FnOnce(wsk::Result<usize>, RequestData<C>) + Send + 'static {
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
@@ -635,12 +637,17 @@ impl DeviceCore {
         let Socket::Listen(listener) = &*s else {
             return self.fail(request, STATUS_NOT_SUPPORTED);
         };
+        // The request is completed by exactly one of: the completion below, or the failure
+        // path after it when the accept never started. A SpinLock<Option<C>> hands it over;
+        // it is allocated empty, so that on failure the request is still ours to fail.
+        let slot = match KArc::try_new(SpinLock::new(None)) {
+            Ok(slot) => slot,
+            Err(e) => return self.fail(request, e.into()),
+        };
+        *slot.lock() = Some(request);
         let stats = self.stats.clone();
         let table = file.table.clone();
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
-        // The request is completed by exactly one of: the completion below, or the failure
-        // path after it when the accept never started. A SpinLock<Option<C>> hands it over.
-        let slot = Arc::new(SpinLock::new(Some(request)));
         let in_done = slot.clone();
         let started = listener.accept_async(move |result| {
             stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
@@ -749,10 +756,15 @@ impl DeviceCore {
         let Socket::Datagram(sock) = &*s else {
             return self.fail(request, STATUS_NOT_SUPPORTED);
         };
+        // Allocated empty, so that on failure the request is still ours to fail.
+        let slot = match KArc::try_new(SpinLock::new(None)) {
+            Ok(slot) => slot,
+            Err(e) => return self.fail(request, e.into()),
+        };
+        *slot.lock() = Some(request);
         let stats = self.stats.clone();
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
         let len = buf.len();
-        let slot = Arc::new(SpinLock::new(Some(request)));
         let in_done = slot.clone();
         let started = sock.receive_from_async(buf, 0, len, move |result, buf| {
             stats.pending_requests.fetch_sub(1, Ordering::Relaxed);

@@ -11,6 +11,7 @@ use alloc::boxed::Box;
 use core::ffi::c_void;
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use wsk::alloc::try_box_or_return;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Wdk::System::SystemServices::{
@@ -312,10 +313,14 @@ unsafe extern "system" fn dispatch_create(dev: *const DEVICE_OBJECT, irp: *mut I
         if file.is_null() {
             return complete(irp, STATUS_INVALID_PARAMETER, 0);
         }
-        match ext.core.open_file() {
-            Ok(ctx) => {
-                (*file).FsContext = Box::into_raw(Box::new(ctx)) as *mut c_void;
+        match ext.core.open_file().map(try_box_or_return) {
+            Ok(Ok(ctx)) => {
+                (*file).FsContext = Box::into_raw(ctx) as *mut c_void;
                 complete(irp, STATUS_SUCCESS, 0)
+            }
+            Ok(Err((e, ctx))) => {
+                ext.core.close_file(ctx);
+                complete(irp, e.into(), 0)
             }
             Err(s) => complete(irp, s, 0),
         }
@@ -391,17 +396,17 @@ unsafe extern "system" fn dispatch_device_control(
         // their input may exceed MAX_INPUT, up to the operation's maximum, and is copied whole
         // into a pool block.
         let op = wskclient_ioctl::Operation::from_code(code);
-        let mut large: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+        let mut large: wsk::alloc::Vec<u8> = wsk::alloc::Vec::new();
         if let Some(op) =
             op.filter(|o| o.max_input() > MAX_INPUT && in_len > MAX_INPUT && !sysbuf.is_null())
         {
             if in_len > op.max_input() {
                 return complete(irp, STATUS_INVALID_BUFFER_SIZE, 0);
             }
-            if large.try_reserve_exact(in_len).is_err() {
-                return complete(irp, STATUS_INSUFFICIENT_RESOURCES, 0);
+            match wsk::alloc::try_to_vec(core::slice::from_raw_parts(sysbuf, in_len)) {
+                Ok(v) => large = v,
+                Err(e) => return complete(irp, e.into(), 0),
             }
-            large.extend_from_slice(core::slice::from_raw_parts(sysbuf, in_len));
         }
         let input = if large.is_empty() {
             input

@@ -48,6 +48,7 @@ use wskclient_ioctl::transmit::{
 };
 
 use super::*;
+use wsk::alloc::try_with_capacity;
 
 /// Pool tag of transmit blocks (`TWsk` in a pool dump).
 pub const TRANSMIT_TAG: u32 = u32::from_le_bytes(*b"TWsk");
@@ -242,7 +243,7 @@ impl Drop for FileRef {
 }
 
 /// A send completion handed to the waiting dispatch thread: the result and the buffer back,
-/// and a synchronization KEVENT. Lives in an `Arc` (nonpaged heap in the driver) shared with
+/// and a synchronization KEVENT. Lives in a `KArc` (nonpaged heap in the driver) shared with
 /// the completion, so the event outlives the `KeSetEvent` that signals it.
 struct Signal {
     event: UnsafeCell<KEVENT>,
@@ -255,12 +256,12 @@ unsafe impl Send for Signal {}
 unsafe impl Sync for Signal {}
 
 impl Signal {
-    fn new() -> Result<Arc<Signal>, NTSTATUS> {
-        let s = Arc::new(Signal {
+    fn new() -> Result<KArc<Signal>, NTSTATUS> {
+        let s = KArc::try_new(Signal {
             // SAFETY: KEVENT is plain data, initialised below before use.
             event: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             slot: SpinLock::new(None),
-        });
+        })?;
         // SAFETY: initialising our event before sharing it.
         unsafe { KeInitializeEvent(s.event.get(), SYNCHRONIZATION_EVENT, false) };
         Ok(s)
@@ -281,7 +282,7 @@ impl Signal {
                 return v;
             }
             let slice: i64 = -10_000_000;
-            // SAFETY: our event, alive (Arc) across the wait; PASSIVE_LEVEL.
+            // SAFETY: our event, alive (KArc) across the wait; PASSIVE_LEVEL.
             unsafe {
                 KeWaitForSingleObject(self.event.get() as *const c_void, 0, 0, false, &slice)
             };
@@ -304,7 +305,7 @@ struct Pipe<'a> {
     handle: SocketHandle,
     kind: Kind,
     block: usize,
-    signal: Arc<Signal>,
+    signal: KArc<Signal>,
     spare: Vec<NonPagedBuffer>,
     allocated: usize,
     in_flight: bool,
@@ -320,10 +321,7 @@ impl<'a> Pipe<'a> {
         kind: Kind,
         block: usize,
     ) -> Result<Self, NTSTATUS> {
-        let mut spare = Vec::new();
-        spare
-            .try_reserve(2)
-            .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
+        let spare = try_with_capacity(2)?;
         Ok(Pipe {
             core,
             file,
@@ -339,6 +337,14 @@ impl<'a> Pipe<'a> {
         })
     }
 
+    /// Keeps `b` as a spare block. Never allocates: `spare` was given room for both blocks
+    /// that can exist; were it full, the block would be freed instead.
+    fn keep(&mut self, b: NonPagedBuffer) {
+        if try_push(&mut self.spare, b).is_err() {
+            self.allocated -= 1;
+        }
+    }
+
     /// Waits for the send in flight, if any; its buffer becomes spare.
     fn drain(&mut self) -> Result<(), NTSTATUS> {
         if !self.in_flight {
@@ -346,7 +352,7 @@ impl<'a> Pipe<'a> {
         }
         let (r, b) = self.signal.wait();
         self.in_flight = false;
-        self.spare.push(b);
+        self.keep(b);
         let n = r.map_err(|e| e.status())?;
         self.sent += n as u64;
         self.packets = self.packets.saturating_add(1);
@@ -377,7 +383,7 @@ impl<'a> Pipe<'a> {
     fn send(&mut self, b: NonPagedBuffer, len: usize) -> Result<(), NTSTATUS> {
         self.drain()?;
         let Some(s) = self.file.lookup(self.handle) else {
-            self.spare.push(b);
+            self.keep(b);
             return Err(STATUS_CANCELLED);
         };
         let sig = self.signal.clone();
@@ -398,7 +404,7 @@ impl<'a> Pipe<'a> {
             (Socket::Stream(sock), Kind::Stream) => sock.send_async(b, 0, len, done),
             (Socket::Datagram(sock), Kind::Datagram(to)) => sock.send_to_async(b, 0, len, to, done),
             _ => {
-                self.spare.push(b);
+                self.keep(b);
                 return Err(STATUS_NOT_SUPPORTED);
             }
         };
@@ -409,7 +415,7 @@ impl<'a> Pipe<'a> {
                 Ok(())
             }
             Err((e, b)) => {
-                self.spare.push(b);
+                self.keep(b);
                 Err(e.status())
             }
         }
@@ -438,7 +444,7 @@ impl<'a> Pipe<'a> {
             let mut b = self.buffer(n)?;
             let r = f.read_exact(pos, b.as_mut_slice().get_mut(..n).unwrap_or(&mut []));
             if let Err(s) = r {
-                self.spare.push(b);
+                self.keep(b);
                 return Err(s);
             }
             self.send(b, n)?;
@@ -528,7 +534,7 @@ impl DeviceCore {
         self.finish(request, r)
     }
 
-    fn stream_of(&self, file: &FileContext, h: SocketHandle) -> Result<Arc<Socket>, NTSTATUS> {
+    fn stream_of(&self, file: &FileContext, h: SocketHandle) -> Result<KArc<Socket>, NTSTATUS> {
         let s = file.lookup(h).ok_or(STATUS_INVALID_HANDLE)?;
         match &*s {
             Socket::Stream(_) => Ok(s),
@@ -633,10 +639,7 @@ impl DeviceCore {
         for e in p.elements().filter(TransmitElement::is_file) {
             let f = FileRef::open(e.file_handle, mode)?;
             let (off, len) = f.range(e.offset, u64::from(e.length))?;
-            files
-                .try_reserve(1)
-                .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-            files.push((f, off, len));
+            try_push(&mut files, (f, off, len))?;
         }
         let (sent, packets) = if datagram {
             let to = contract(req.remote_address.to_optional())?;
@@ -682,20 +685,17 @@ impl DeviceCore {
         let mut pipe = Pipe::new(self, file, h, Kind::Datagram(to), 0)?;
         let mut fi = files.iter();
         let mut packet: Vec<(Option<&FileRef>, u64, u64, &[u8])> = Vec::new();
-        let elements: Vec<TransmitElement> = p.elements().collect();
-        for (i, e) in elements.iter().enumerate() {
+        let count = p.elements().count();
+        for (i, e) in p.elements().enumerate() {
             let part = if e.is_file() {
                 let (f, off, len) = fi.next().ok_or(STATUS_INTERNAL_ERROR)?;
                 (Some(f), *off, *len, &[][..])
             } else {
-                let m = p.memory(e);
+                let m = p.memory(&e);
                 (None, 0, m.len() as u64, m)
             };
-            packet
-                .try_reserve(1)
-                .map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-            packet.push(part);
-            let last = i + 1 == elements.len();
+            try_push(&mut packet, part)?;
+            let last = i + 1 == count;
             if !any_eop || e.is_eop() || last {
                 let total: u64 = packet.iter().map(|x| x.2).sum();
                 if total == 0 || total > ioctl::MAX_SEND_TO_BYTES as u64 {
@@ -717,7 +717,7 @@ impl DeviceCore {
                         }
                     };
                     if let Err(s) = r {
-                        pipe.spare.push(b);
+                        pipe.keep(b);
                         return Err(s);
                     }
                     at += len as usize;

@@ -8,7 +8,9 @@
 //! on kernel paths ban the infallible forms with clippy's `disallowed-methods`,
 //! `disallowed-types` and `disallowed-macros` (see `clippy.toml` at the workspace root).
 //!
-//! - [`try_box`]: `Box<T>` or an error.
+//! - [`try_box`]: `Box<T>` or an error ([`try_box_or_return`] hands the value back).
+//! - `Box`, `Vec`, `String`: re-exports of the `alloc` crate's types (inside `wsk` that
+//!   crate is named `rust_alloc`, as this module takes the name `alloc`).
 //! - [`KArc`]: an atomically reference-counted pointer with a fallible constructor
 //!   ([`KArc::try_new`]). `alloc::sync::Arc::try_new` is unstable (`allocator_api`), so this
 //!   crate has its own, as the Rust-for-Linux `kernel` crate does (`kernel::sync::Arc`).
@@ -106,14 +108,28 @@ fn fault_point(size: usize, at: &'static Location<'static>) -> AllocResult<()> {
 /// <https://doc.rust-lang.org/alloc/boxed/index.html#memory-layout>
 #[track_caller]
 pub fn try_box<T>(value: T) -> AllocResult<Box<T>> {
+    try_box_or_return(value).map_err(|(e, _)| e)
+}
+
+/// [`try_box`] that hands `value` back on failure, for a caller that must still dispose of
+/// it (complete a request it holds, undo a count).
+///
+/// IRQL <= DISPATCH_LEVEL. Errors: [`AllocError`] with the value.
+#[track_caller]
+pub fn try_box_or_return<T>(value: T) -> core::result::Result<Box<T>, (AllocError, T)> {
     let layout = Layout::new::<T>();
     let ptr: NonNull<T> = if layout.size() == 0 {
         NonNull::dangling()
     } else {
-        fault_point(layout.size(), Location::caller())?;
+        if let Err(e) = fault_point(layout.size(), Location::caller()) {
+            return Err((e, value));
+        }
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { rust_alloc::alloc::alloc(layout) };
-        NonNull::new(raw.cast::<T>()).ok_or(AllocError)?
+        match NonNull::new(raw.cast::<T>()) {
+            Some(p) => p,
+            None => return Err((AllocError, value)),
+        }
     };
     // SAFETY: `ptr` is a fresh block from the global allocator with `Layout::new::<T>()`
     // (or dangling and well aligned for a zero-sized T), valid for a write of T; Box's

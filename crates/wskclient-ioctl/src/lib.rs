@@ -36,6 +36,15 @@
         clippy::unimplemented
     )
 )]
+// No infallible allocation (clippy.toml's lists; host test code is exempt).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 
 pub mod address;
 pub mod ctl;

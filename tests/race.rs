@@ -489,7 +489,13 @@ fn seeded_schedules() {
     let start = Instant::now();
     let mut failures: Vec<(u64, String)> = Vec::new();
     let mut statuses = std::collections::BTreeMap::<u32, u64>::new();
+    // RACE_TRACE=1 names each seed before it runs, so a crash (an abort the test cannot
+    // catch) can be attributed to the seed running when it happened.
+    let trace = std::env::var_os("RACE_TRACE").is_some();
     for &seed in &seeds {
+        if trace {
+            eprintln!("race: seed {seed} starts");
+        }
         match schedule(seed, &peer, &base) {
             Ok(o) => {
                 for s in o.statuses {

@@ -382,7 +382,13 @@ fn run(data: &[u8]) {
         }
         ntsim::wait_quiescent(Duration::from_millis(50));
     };
-    let v = verifier::take_violations();
+    let mut v = verifier::take_violations();
+    // FUZZ_KNOWN_DEFECT4=1 (campaigns before defect 4's fix only): drop that one known
+    // violation (IoMarkIrpPending, then STATUS_CANCELLED returned) so the campaign can look
+    // past it; every other violation still aborts.
+    if std::env::var_os("FUZZ_KNOWN_DEFECT4").is_some() {
+        v.retain(|v| !v.detail.contains("pending (IoMarkIrpPending) but returned 0xc0000120"));
+    }
     assert!(v.is_empty(), "verifier violations: {v:#?}");
     assert_eq!(
         leaks,

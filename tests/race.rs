@@ -471,7 +471,6 @@ fn env_u64(name: &str) -> Option<u64> {
 /// Seeded schedule exploration of the whole driver. Fails with the seeds that broke a rule,
 /// leaked, hung, or corrupted data; `RACE_SEED=<seed>` replays one.
 #[test]
-#[ignore = "defect 4 (wdm.rs: IoMarkIrpPending then STATUS_CANCELLED) fails it until its fix lands"]
 fn seeded_schedules() {
     let l = load(ntsim::config::CompletionMode::Pending);
     let peer = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -514,7 +513,7 @@ fn seeded_schedules() {
     }
     let after = ntsim::sched::stats();
     eprintln!(
-        "race: {} schedules in {:.1?}, {} failed; choices: {} cancels before dispatch, {} after, {} inline / {} pended completions, {} delayed, {} reordered batches, {} yields; request statuses: {statuses:x?}",
+        "race: {} schedules in {:.1?}, {} failed; choices: {} cancels before dispatch, {} after, {} inline / {} pended completions, {} delayed, {} reordered batches, {} yields, {} I/O-thread rounds after publishing a socket; request statuses: {statuses:x?}",
         seeds.len(),
         start.elapsed(),
         failures.len(),
@@ -525,6 +524,7 @@ fn seeded_schedules() {
         after.delayed_completions - before.delayed_completions,
         after.reordered_batches - before.reordered_batches,
         after.yields - before.yields,
+        after.io_rounds - before.io_rounds,
     );
     if let Some((seed, e)) = failures.first() {
         panic!(

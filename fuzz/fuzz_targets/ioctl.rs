@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use ntsim::iomgr::{self, LoadedDriver, Overlapped, UserHandle};
 use ntsim::verifier;
-use wskclient_ioctl::status::STATUS_SUCCESS;
 use wskclient_ioctl::options::{ConnectWithDataRequest, GetOptionRequest, SetOptionRequest};
+use wskclient_ioctl::status::STATUS_SUCCESS;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -145,7 +145,8 @@ impl Session {
             if st.status == STATUS_SUCCESS && yields_socket(code) && st.information >= 16 {
                 let mut h = [0u8; 8];
                 h.copy_from_slice(&out[8..16]);
-                self.sockets.push(SocketHandle::from_raw(u64::from_le_bytes(h)));
+                self.sockets
+                    .push(SocketHandle::from_raw(u64::from_le_bytes(h)));
                 if code == IOCTL_WSKCLIENT_OPEN_LISTEN && st.information >= 44 {
                     if let Ok(a) = InetAddress::read_from_bytes(&out[16..44]) {
                         if let Ok(a) = a.to_socket_addr() {
@@ -239,7 +240,9 @@ fn run(data: &[u8]) {
                 let sock = s.socket(&mut c);
                 (
                     IOCTL_WSKCLIENT_DISCONNECT,
-                    DisconnectRequest::new(sock, b0 & 2 != 0).as_bytes().to_vec(),
+                    DisconnectRequest::new(sock, b0 & 2 != 0)
+                        .as_bytes()
+                        .to_vec(),
                     Vec::new(),
                 )
             }
@@ -382,13 +385,7 @@ fn run(data: &[u8]) {
         }
         ntsim::wait_quiescent(Duration::from_millis(50));
     };
-    let mut v = verifier::take_violations();
-    // FUZZ_KNOWN_DEFECT4=1 (campaigns before defect 4's fix only): drop that one known
-    // violation (IoMarkIrpPending, then STATUS_CANCELLED returned) so the campaign can look
-    // past it; every other violation still aborts.
-    if std::env::var_os("FUZZ_KNOWN_DEFECT4").is_some() {
-        v.retain(|v| !v.detail.contains("pending (IoMarkIrpPending) but returned 0xc0000120"));
-    }
+    let v = verifier::take_violations();
     assert!(v.is_empty(), "verifier violations: {v:#?}");
     assert_eq!(
         leaks,

@@ -189,10 +189,26 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
 
 /// `IoMarkIrpPending`: sets SL_PENDING_RETURNED in the current stack location.
 ///
+/// An IRP that has no current stack location -- already completed back past its top
+/// location, or never passed down -- has its "current" location one past the end of the
+/// packet: marking it would write past the IRP (heap corruption on the host, pool corruption
+/// on Windows). That is recorded as [`Rule::IrpTouchedAfterCompletion`] and nothing is written.
+///
 /// # Safety
 /// `irp` is live.
 pub unsafe fn mark_pending(irp: *mut IRP) {
-    // SAFETY: caller contract.
+    // SAFETY: caller contract: a live IRP's header is readable.
+    let (location, count) = unsafe { ((*irp).CurrentLocation, (*irp).StackCount) };
+    if location < 1 || location > count {
+        verifier::violation(
+            Rule::IrpTouchedAfterCompletion,
+            format!(
+                "IoMarkIrpPending({irp:p}) with CurrentLocation {location} of {count}: the IRP is not at a stack location (completed already, or never passed down); the write would land past the packet"
+            ),
+        );
+        return;
+    }
+    // SAFETY: caller contract; the current location is inside the packet (checked above).
     unsafe { (*current_stack_location(irp)).Control |= SL_PENDING_RETURNED };
 }
 

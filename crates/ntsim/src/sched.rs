@@ -41,9 +41,12 @@ pub enum Point {
     IoThread = 5,
     /// The provider is about to complete an IRP.
     Complete = 6,
+    /// The provider has made a new socket visible to its I/O thread, and the dispatch
+    /// routine does not hold the socket's lock: the I/O thread may run a round on it now.
+    Published = 7,
 }
 
-const POINTS: usize = 7;
+const POINTS: usize = 8;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static SEED: AtomicU64 = AtomicU64::new(0);
@@ -66,6 +69,8 @@ pub struct Stats {
     pub reordered_batches: u64,
     /// `yield`s inserted at hook points.
     pub yields: u64,
+    /// Rounds of the I/O thread run at a [`Point::Published`] hook.
+    pub io_rounds: u64,
 }
 
 struct Counters {
@@ -76,6 +81,7 @@ struct Counters {
     delayed_completions: AtomicU64,
     reordered_batches: AtomicU64,
     yields: AtomicU64,
+    io_rounds: AtomicU64,
 }
 
 static COUNTERS: Counters = Counters {
@@ -86,6 +92,7 @@ static COUNTERS: Counters = Counters {
     delayed_completions: AtomicU64::new(0),
     reordered_batches: AtomicU64::new(0),
     yields: AtomicU64::new(0),
+    io_rounds: AtomicU64::new(0),
 };
 
 /// The cumulative counts of the choices made so far.
@@ -99,6 +106,7 @@ pub fn stats() -> Stats {
         delayed_completions: l(&COUNTERS.delayed_completions),
         reordered_batches: l(&COUNTERS.reordered_batches),
         yields: l(&COUNTERS.yields),
+        io_rounds: l(&COUNTERS.io_rounds),
     }
 }
 
@@ -227,4 +235,14 @@ pub(crate) fn delay_completion() -> bool {
         COUNTERS.delayed_completions.fetch_add(1, Ordering::Relaxed);
     }
     delay
+}
+
+/// Whether the I/O thread runs a round at `point` (as if a readiness edge arrived while the
+/// dispatching thread was preempted there): 1 in 2 under a schedule, never without one.
+pub(crate) fn io_round(point: Point) -> bool {
+    let round = draw(point).is_some_and(|r| r % 2 == 0);
+    if round {
+        COUNTERS.io_rounds.fetch_add(1, Ordering::Relaxed);
+    }
+    round
 }

@@ -82,6 +82,10 @@ pub enum Rule {
     /// KMDF: another misuse of a WDF function (an invalid or stale handle, an uninitialised
     /// structure size, a request the driver does not own).
     WdfApi,
+    /// An IRP touched by a lower level after it completed it (for instance
+    /// `IoMarkIrpPending` on an IRP whose completion already unwound its stack locations:
+    /// the write lands past the packet, corrupting the pool on Windows and the heap here).
+    IrpTouchedAfterCompletion,
 }
 
 /// One recorded rule violation.

@@ -362,6 +362,16 @@ fn domain_of(family: u16) -> Option<Domain> {
     }
 }
 
+/// Schedule hook ([`crate::sched::Point::Published`]): a seeded schedule may let the I/O
+/// thread run a round on `sock` here, as if its readiness edge arrived while the dispatching
+/// thread was preempted at this point.
+fn io_round(sock: &Arc<SimSocket>) {
+    if crate::sched::io_round(crate::sched::Point::Published) {
+        io::io().push(io::Work::Kick(sock.key()));
+        wait_quiescent(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Runs a queued socket operation: inline mode tries it at once and completes it inline if
 /// it finished; otherwise it is pended (cancellable) and the I/O thread is kicked.
 fn run_queued(
@@ -525,10 +535,15 @@ unsafe extern "system" fn wsk_socket_connect(
             }
         }
         Ok(None) => {
-            drop(st);
+            // Publish and pend under one hold of the socket's lock: once published, the I/O
+            // thread may see the connect finish and complete the IRP, so the IRP must be
+            // pended (IoMarkIrpPending, cancel routine) before the lock is released. Releasing
+            // it in between let the I/O thread complete the IRP first, and IoMarkIrpPending
+            // then wrote past the completed packet (defect 13, tests/heap_corruption.rs).
             sock.publish();
-            let st = sock.lock();
-            run_queued(&sock, st, irp)
+            let status = run_queued(&sock, st, irp);
+            io_round(&sock);
+            status
         }
         Err(status) => {
             drop(st);

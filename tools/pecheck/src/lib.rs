@@ -284,7 +284,7 @@ mod tests {
             let mut s: Vec<u8> = Vec::new();
             let rva = |s: &Vec<u8>| SEC_RVA + s.len() as u32;
             let align = |s: &mut Vec<u8>, a: usize| {
-                while s.len() % a != 0 {
+                while !s.len().is_multiple_of(a) {
                     s.push(0);
                 }
             };

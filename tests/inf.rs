@@ -702,3 +702,72 @@ fn docs_name_the_inx_where_it_is() {
         );
     }
 }
+
+/// cargo-make itself loads our Makefile extended by wdk-build's makefile (laid out as
+/// `load_rust_driver_makefile()` would, in a scratch copy) and plans `cargo make` on Linux.
+/// Not in `.ci/run`: `cargo install cargo-make --locked` took about 30 minutes of wall time
+/// on the shared 2-core machine. Run with `cargo test --test inf -- --ignored` when
+/// `cargo-make` is on PATH (or CARGO_MAKE_BIN names it).
+#[test]
+#[ignore = "needs cargo-make installed (cargo install cargo-make --locked)"]
+fn cargo_make_itself_plans_the_flow() {
+    let bin = std::env::var("CARGO_MAKE_BIN").unwrap_or_else(|_| "cargo-make".to_owned());
+    let dir = std::env::temp_dir().join(format!("wskclient-cargo-make-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("target")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    std::fs::copy(root().join("Makefile.toml"), dir.join("Makefile.toml")).expect("copy");
+    std::fs::copy(
+        wdk_build_dir().join("rust-driver-makefile.toml"),
+        dir.join("target/rust-driver-makefile.toml"),
+    )
+    .expect("copy");
+    let (major, target, _) = kmdf_metadata();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{CRATE}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+             [package.metadata.wdk.driver-model]\ndriver-type = \"KMDF\"\n\
+             kmdf-version-major = {major}\ntarget-kmdf-version-minor = {target}\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(dir.join("src/lib.rs"), "").expect("write");
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(&bin)
+            .arg("make")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run cargo-make");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plan = run(&[
+        "--print-steps",
+        "--output-format",
+        "short-description",
+        "default",
+    ]);
+    let steps: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.split_once(". ").map(|(_, rest)| rest))
+        .map(|rest| rest.split(" - ").next().unwrap_or(rest))
+        .collect();
+    assert_eq!(
+        steps,
+        ["wdk-build-init", "build", "default", "end"],
+        "{plan}"
+    );
+    let all = run(&["--list-all-steps", "--output-format", "short-description"]);
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("package-driver-flow ") && l.contains("[aliases: default]")),
+        "{all}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -352,7 +352,7 @@ impl DeviceCore {
             Operation::Receive => return self.receive(file, input, data, request),
             Operation::ReceiveFrom => return self.receive_from(file, input, output, request),
             Operation::OpenListen => self.open_listen(file, input, output),
-            Operation::Disconnect => self.disconnect(file, input),
+            Operation::Disconnect => return self.disconnect(file, input, request),
             Operation::OpenStream => self.open_stream(file, input, output),
             Operation::OpenDatagram => self.open_datagram(file, input, output),
             Operation::SetRemote => self.set_remote(file, input),
@@ -797,18 +797,53 @@ impl DeviceCore {
         }
     }
 
-    /// DISCONNECT: `WskDisconnect`, graceful or abortive; waits (PASSIVE_LEVEL).
-    fn disconnect(&self, file: &FileContext, input: &[u8]) -> Result<usize, NTSTATUS> {
-        let req: DisconnectRequest = contract(parse_request(input))?;
-        let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+    /// DISCONNECT: `WskDisconnect`. Graceful: started without waiting; the WSK completion
+    /// completes the request, which therefore pends while queued sends drain (a peer that
+    /// never reads keeps it pending) and is cancelable like any other (its cancel routine
+    /// aborts the socket, and WskCloseSocket completes the disconnect). Abortive: waits, at
+    /// PASSIVE_LEVEL (a reset does not wait for the peer).
+    fn disconnect<C: Completion>(&self, file: &FileContext, input: &[u8], request: C) {
+        let r = (|| {
+            let req: DisconnectRequest = contract(parse_request(input))?;
+            let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((req, s))
+        })();
+        let (req, s) = match r {
+            Ok(v) => v,
+            Err(status) => return self.fail(request, status),
+        };
         let Socket::Stream(sock) = &*s else {
-            return Err(STATUS_NOT_SUPPORTED);
+            return self.fail(request, STATUS_NOT_SUPPORTED);
         };
         if req.is_abortive() {
-            sock.abort().map_err(|e| e.status())?;
-        } else {
-            sock.disconnect().map_err(|e| e.status())?;
+            return match sock.abort() {
+                Ok(()) => request.complete(STATUS_SUCCESS, 0),
+                Err(e) => self.fail(request, e.status()),
+            };
         }
-        Ok(0)
+        let stats = self.stats.clone();
+        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        // Exactly one of the completion and the failure path below completes the request.
+        let slot = Arc::new(SpinLock::new(Some(request)));
+        let in_done = slot.clone();
+        let started = sock.disconnect_async(move |result| {
+            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            let Some(request) = in_done.lock().take() else {
+                return;
+            };
+            match result {
+                Ok(()) => request.complete(STATUS_SUCCESS, 0),
+                Err(e) => {
+                    stats.finished(e.status());
+                    request.complete(e.status(), 0)
+                }
+            }
+        });
+        if let Err(e) = started {
+            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            if let Some(request) = slot.lock().take() {
+                self.fail(request, e.status());
+            }
+        }
     }
 }

@@ -394,6 +394,35 @@ impl StreamSocket {
         self.disconnect_raw(None, WSK_FLAG_ABORTIVE).map(|_| ())
     }
 
+    /// Graceful disconnect (`WskDisconnect`, no flags, no final data) without waiting:
+    /// `done(result)` runs in the completion routine (IRQL <= DISPATCH_LEVEL, possibly
+    /// before this call returns). The disconnect completes once the queued sends have gone
+    /// out and the FIN is sent, which may be never if the peer stops reading: closing the
+    /// socket (`WskCloseSocket`) then completes it, with `STATUS_CANCELLED` or the provider's
+    /// status. Callable at IRQL <= DISPATCH_LEVEL. Errors before the disconnect starts are
+    /// returned (`STATUS_INSUFFICIENT_RESOURCES`, `STATUS_INVALID_DEVICE_STATE` on a closing
+    /// socket); those of the disconnect itself reach `done` (as [`StreamSocket::disconnect`]).
+    /// Allocates one IRP and one small nonpaged block per call.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
+    pub fn disconnect_async<F>(&self, done: F) -> Result<()>
+    where
+        F: FnOnce(Result<()>) + Send + 'static,
+    {
+        let disconnect = self.dispatch().WskDisconnect.ok_or(Error::NotImplemented)?;
+        let raw = self.core.raw.as_ptr();
+        // SAFETY: open socket; no final data, so the Buffer parameter is NULL.
+        start_async(
+            &self.core,
+            NoData,
+            0,
+            0,
+            None,
+            move |r: Result<usize>, _: NoData| done(r.map(|_| ())),
+            |irp, _, _| unsafe { disconnect(raw, core::ptr::null_mut(), 0, irp) },
+        )
+        .map_err(|(e, _)| e)
+    }
+
     fn disconnect_raw(&self, wb: Option<WSK_BUF>, flags: u32) -> Result<usize> {
         let disconnect = self.dispatch().WskDisconnect.ok_or(Error::NotImplemented)?;
         let raw = self.core.raw.as_ptr();
@@ -512,5 +541,19 @@ impl StreamSocket {
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/so-wsk-event-callback>
     pub fn disable_event(&self, event: Event) -> Result<()> {
         self.core.disable_event(event.bits())
+    }
+}
+
+/// The empty buffer of an operation that carries no data (a disconnect without final data):
+/// no MDL, length 0.
+struct NoData;
+
+// SAFETY: describes no bytes; a NULL MDL with length 0 is never dereferenced.
+unsafe impl MdlBuffer for NoData {
+    fn mdl(&self) -> *mut windows_sys::Wdk::Foundation::MDL {
+        core::ptr::null_mut()
+    }
+    fn len(&self) -> usize {
+        0
     }
 }

@@ -21,7 +21,7 @@ use windows_sys::Wdk::System::SystemServices::{
 use windows_sys::Win32::Foundation::*;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
-use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
+use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W};
 use wskclient_ioctl::SocketHandle;
 
 const IRP_MJ_CREATE: usize = 0x00;
@@ -34,10 +34,6 @@ const SL_PENDING_RETURNED: u8 = 0x01;
 const IO_NETWORK_INCREMENT: i8 = 2;
 /// Largest input buffer any request of the contract has; longer inputs are oversized.
 const MAX_INPUT: usize = wskclient_ioctl::frontend::SMALL_INPUT;
-
-/// Device class GUID of the control device: {5E0B1E37-7C1A-4D3B-9F36-2A3E5C1B4F77}, ours.
-const DEVICE_CLASS: windows_sys::core::GUID =
-    windows_sys::core::GUID::from_u128(0x5e0b1e37_7c1a_4d3b_9f36_2a3e5c1b4f77);
 
 /// `DPFLTR_IHVNETWORK_ID` (dpfilter.h): the DbgPrintEx component of network drivers.
 pub const DPFLTR_IHVNETWORK_ID: u32 = 80;
@@ -180,8 +176,8 @@ unsafe extern "system" fn cancel_device_control(dev: *mut DEVICE_OBJECT, irp: *m
     }
 }
 
-/// `DriverEntry`: registers with WSK, creates `\Device\WskClient` (SDDL: SYSTEM and
-/// Administrators only) and `\DosDevices\WskClient`, and sets the dispatch routines.
+/// `DriverEntry`: registers with WSK, creates `\Device\WskClient` (DACL: SYSTEM and
+/// Administrators only, see [`create_device`]) and `\DosDevices\WskClient`, and sets the dispatch routines.
 /// PASSIVE_LEVEL.
 ///
 /// # Safety
@@ -204,10 +200,9 @@ pub unsafe extern "system" fn DriverEntry(
     );
     let name = unicode(&DEVICE_NAME_W);
     let link = unicode(&DOS_DEVICE_NAME_W);
-    let sddl = unicode(&SDDL_W);
     let mut dev: *mut DEVICE_OBJECT = null_mut();
     // SAFETY: documented call with locals that outlive it.
-    let status = unsafe { create_device(driver, &name, &sddl, &mut dev) };
+    let status = unsafe { create_device(driver, &name, &mut dev) };
     if status < 0 {
         kdprint!("DriverEntry: device creation failed, status %08x", status);
         return status;
@@ -246,37 +241,19 @@ pub unsafe extern "system" fn DriverEntry(
     STATUS_SUCCESS
 }
 
-/// Creates the control device. On the host emulation: `IoCreateDeviceSecure` with the SDDL
-/// (checked by the tests). In the Windows-target WDM build (the one Wine loads) wdmsec.lib,
-/// a static library of the WDK, is not available: `IoCreateDevice` with
-/// FILE_DEVICE_SECURE_OPEN, and the SDDL restriction is the KMDF build's (which Windows
-/// users install). Wine does not enforce device ACLs either way.
+/// Creates the control device with `IoCreateDevice` (FILE_DEVICE_SECURE_OPEN) and restricts
+/// it to SYSTEM and Administrators ([`secure_device`]; the DACL of `crate::wide::SDDL`). The
+/// same code runs on the host emulation, which records the DACL, and in the Windows-target
+/// WDM build (the one Wine loads), which cannot use wdmsec.lib's `IoCreateDeviceSecure` (a
+/// WDK static library). On failure the device is deleted. PASSIVE_LEVEL.
 unsafe fn create_device(
     driver: *mut DRIVER_OBJECT,
     name: &UNICODE_STRING,
-    sddl: &UNICODE_STRING,
     dev: &mut *mut DEVICE_OBJECT,
 ) -> NTSTATUS {
     let ext = core::mem::size_of::<Extension>() as u32;
-    #[cfg(not(windows))]
     // SAFETY: forwarded caller contract.
-    unsafe {
-        nt_imports::IoCreateDeviceSecure(
-            driver,
-            ext,
-            name,
-            wskclient_ioctl::FILE_DEVICE_WSKCLIENT,
-            FILE_DEVICE_SECURE_OPEN,
-            false,
-            sddl,
-            &DEVICE_CLASS,
-            dev,
-        )
-    }
-    #[cfg(windows)]
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        let _ = (sddl, &DEVICE_CLASS);
+    let status = unsafe {
         windows_sys::Wdk::System::SystemServices::IoCreateDevice(
             driver,
             ext,
@@ -286,6 +263,118 @@ unsafe fn create_device(
             false,
             dev,
         )
+    };
+    if status < 0 {
+        return status;
+    }
+    // SAFETY: the device just created, not yet visible to anyone but its name.
+    let status = unsafe { secure_device(*dev) };
+    if status == STATUS_NOT_IMPLEMENTED {
+        // Only an emulated kernel answers so (Wine's ObOpenObjectByPointer refuses what it
+        // does not implement; Windows implements every routine used). Such kernels do not
+        // enforce device ACLs: keep the device, and say so.
+        kdprint!(
+            "DriverEntry: device DACL not applied (not implemented by this kernel), status %08x",
+            status
+        );
+        return STATUS_SUCCESS;
+    }
+    if status < 0 {
+        // Fail closed: never leave a device any user may open.
+        kdprint!(
+            "DriverEntry: device DACL could not be applied, status %08x",
+            status
+        );
+        // SAFETY: our device, with no extension written and no file object open yet.
+        unsafe { windows_sys::Wdk::System::SystemServices::IoDeleteDevice(*dev) };
+        *dev = null_mut();
+    }
+    status
+}
+
+/// A SID with up to two sub-authorities (winnt.h `SID` layout: Revision 1,
+/// SubAuthorityCount, 6-byte IdentifierAuthority, SubAuthority[] as little-endian ULONGs).
+#[repr(C, align(4))]
+struct Sid2([u8; 16]);
+
+/// `S-1-5-18`: LocalSystem (SDDL `SY`). SECURITY_NT_AUTHORITY = {0,0,0,0,0,5},
+/// SECURITY_LOCAL_SYSTEM_RID = 18.
+const SID_SYSTEM: Sid2 = Sid2([1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0, 0, 0, 0, 0]);
+/// `S-1-5-32-544`: BUILTIN\Administrators (SDDL `BA`). SECURITY_BUILTIN_DOMAIN_RID = 32,
+/// DOMAIN_ALIAS_RID_ADMINS = 544 (0x220).
+const SID_ADMINISTRATORS: Sid2 = Sid2([1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 0x02, 0, 0]);
+const SECURITY_DESCRIPTOR_REVISION: u32 = 1;
+const ACL_REVISION: u32 = 2;
+const SE_DACL_PROTECTED: u16 = 0x1000;
+const DACL_SECURITY_INFORMATION: u32 = 0x0000_0004;
+const GENERIC_ALL: u32 = 0x1000_0000;
+const WRITE_DAC: u32 = 0x0004_0000;
+const OBJ_KERNEL_HANDLE: u32 = 0x0200;
+const KERNEL_MODE: i8 = 0;
+
+/// Sets the device's DACL to `D:P(A;;GA;;;SY)(A;;GA;;;BA)` (`crate::wide::SDDL`): an
+/// absolute security descriptor on the stack (`RtlCreateSecurityDescriptor`), an ACL with
+/// two ACCESS_ALLOWED ACEs granting GENERIC_ALL to SYSTEM and Administrators (`RtlCreateAcl`,
+/// `RtlAddAccessAllowedAce`; the object manager maps generic rights with the object type's
+/// generic mapping when it stores them: paper only), protected from inheritance
+/// (SE_DACL_PROTECTED, the `P`), set through a kernel handle to the device
+/// (`ObOpenObjectByPointer(WRITE_DAC, OBJ_KERNEL_HANDLE, KernelMode)`, `ZwSetSecurityObject`,
+/// `ZwClose`). PASSIVE_LEVEL. Errors: those of the routines (the first failure).
+unsafe fn secure_device(dev: *mut DEVICE_OBJECT) -> NTSTATUS {
+    use windows_sys::Win32::Security::SECURITY_DESCRIPTOR;
+    // ACL header (8) + ACE headers and masks (2 x 8) + SIDs (12 + 16) = 52 bytes.
+    #[repr(C, align(4))]
+    struct AclBuf([u8; 64]);
+    let mut acl = AclBuf([0; 64]);
+    // SAFETY: SECURITY_DESCRIPTOR is plain data; RtlCreateSecurityDescriptor initialises it.
+    let mut sd: SECURITY_DESCRIPTOR = unsafe { core::mem::zeroed() };
+    let sd_ptr = core::ptr::addr_of_mut!(sd).cast::<c_void>();
+    let acl_ptr = acl.0.as_mut_ptr().cast::<c_void>();
+    // SAFETY: documented calls on locals that outlive them (the descriptor references the
+    // ACL until ZwSetSecurityObject has copied both).
+    unsafe {
+        let mut s = nt_imports::RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION);
+        if s >= 0 {
+            s = nt_imports::RtlCreateAcl(acl_ptr, acl.0.len() as u32, ACL_REVISION);
+        }
+        for sid in [&SID_SYSTEM, &SID_ADMINISTRATORS] {
+            if s >= 0 {
+                s = nt_imports::RtlAddAccessAllowedAce(
+                    acl_ptr,
+                    ACL_REVISION,
+                    GENERIC_ALL,
+                    sid.0.as_ptr().cast(),
+                );
+            }
+        }
+        if s >= 0 {
+            s = nt_imports::RtlSetDaclSecurityDescriptor(sd_ptr, true, acl_ptr, false);
+        }
+        if s < 0 {
+            return s;
+        }
+        // "P": SE_DACL_PROTECTED in the descriptor's Control (winnt.h layout).
+        (*sd_ptr.cast::<SECURITY_DESCRIPTOR>()).Control |= SE_DACL_PROTECTED;
+        let mut handle: HANDLE = null_mut();
+        let s = windows_sys::Wdk::Storage::FileSystem::ObOpenObjectByPointer(
+            dev as *const c_void,
+            OBJ_KERNEL_HANDLE,
+            core::ptr::null(),
+            WRITE_DAC,
+            0, // ObjectType: NULL (optional; a device object)
+            KERNEL_MODE,
+            &mut handle,
+        );
+        if s < 0 {
+            return s;
+        }
+        let s = nt_imports::ZwSetSecurityObject(
+            handle,
+            DACL_SECURITY_INFORMATION,
+            sd_ptr as *const c_void,
+        );
+        nt_imports::ZwClose(handle);
+        s
     }
 }
 

@@ -29,6 +29,8 @@ wide!(DOS_DEVICE_NAME_W = wskclient_ioctl::DOS_DEVICE_NAME);
 pub const SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 wide!(SDDL_W = SDDL);
 
+wide!(ZW_CANCEL_IO_FILE_EX_W = "ZwCancelIoFileEx");
+
 /// A UNICODE_STRING over a static UTF-16 array (lengths in bytes, no terminator).
 pub fn unicode(s: &'static [u16]) -> UNICODE_STRING {
     let bytes = (s.len() * 2) as u16;

@@ -416,8 +416,8 @@ fn file_handle_closed_mid_transfer_still_completes() {
         assert_eq!(nfile::live().user_handles, 0);
         assert_eq!(
             nfile::live().objects,
-            1,
-            "the driver's reference keeps the file"
+            2,
+            "the driver's reference keeps the file (the other object: the driver's read event)"
         );
         p.gate.send(()).unwrap();
         t.join().unwrap()

@@ -26,7 +26,9 @@
 //! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-obopenobjectbypointer>),
 //! never on the caller's handle value (which the caller could close or replace while
 //! `ZwReadFile`, a KernelMode call, uses it). The reference keeps the file object alive if the
-//! caller closes its handle mid-transfer. Sizes come from
+//! caller closes its handle mid-transfer. Every read is given an event of our own and waited
+//! for, so a file opened for asynchronous I/O (ZwReadFile returns STATUS_PENDING) is read
+//! safely ([`FileRef::read_exact`]). Sizes come from
 //! `ZwQueryInformationFile(FileStandardInformation).EndOfFile`.
 //!
 //! Memory: two nonpaged blocks of the block size per transfer (or per datagram, the packet's
@@ -85,18 +87,26 @@ const FILE_READ_DATA: u32 = 0x0001;
 const OBJ_KERNEL_HANDLE: u32 = 0x0200;
 /// `SynchronizationEvent` of `EVENT_TYPE`.
 const SYNCHRONIZATION_EVENT: i32 = 1;
+/// `EVENT_ALL_ACCESS`.
+const EVENT_ALL_ACCESS: u32 = 0x001F_0003;
 
 fn transmit_status(e: TransmitError) -> NTSTATUS {
     e.ntstatus()
 }
 
-/// A referenced file object and a kernel handle to it. Dropping closes the handle and
-/// releases the reference. PASSIVE_LEVEL.
+/// A referenced file object, a kernel handle to it, and a kernel event of our own that each
+/// read is given (so that a file opened for asynchronous I/O can be waited for: see
+/// [`FileRef::read_exact`]). Dropping closes both handles and releases the reference.
+/// PASSIVE_LEVEL.
 struct FileRef {
     object: *mut c_void,
     handle: HANDLE,
+    event: HANDLE,
     size: u64,
 }
+
+/// How long one read of the caller's file may take before it is cancelled: 30 s.
+const READ_TIMEOUT_100NS: i64 = 30 * 10_000_000;
 
 impl FileRef {
     /// References the caller's `handle` for `mode` (FILE_READ_DATA, file type), opens a
@@ -138,12 +148,34 @@ impl FileRef {
         let mut f = FileRef {
             object,
             handle: khandle,
+            event: core::ptr::null_mut(),
             size: 0,
         };
         if s < 0 {
             f.handle = core::ptr::null_mut();
             return Err(s);
         }
+        // SAFETY: OBJECT_ATTRIBUTES is plain data; InitializeObjectAttributes(NULL name,
+        // OBJ_KERNEL_HANDLE) is these fields.
+        let mut oa: windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES =
+            unsafe { core::mem::zeroed() };
+        oa.Length = core::mem::size_of::<windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES>() as u32;
+        oa.Attributes = OBJ_KERNEL_HANDLE;
+        let mut event: HANDLE = core::ptr::null_mut();
+        // SAFETY: documented call at PASSIVE_LEVEL; out pointer to a local.
+        let s = unsafe {
+            nt_imports::ZwCreateEvent(
+                &mut event,
+                EVENT_ALL_ACCESS,
+                &oa,
+                SYNCHRONIZATION_EVENT,
+                false,
+            )
+        };
+        if s < 0 {
+            return Err(s);
+        }
+        f.event = event;
         let mut iosb: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
         let mut info = nt_imports::FILE_STANDARD_INFORMATION::default();
         // SAFETY: our kernel handle; the info buffer is a local of the right size.
@@ -181,22 +213,36 @@ impl FileRef {
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`. Errors: `STATUS_END_OF_FILE` (the file
-    /// shrank), any status of `ZwReadFile`.
+    /// shrank), `STATUS_IO_TIMEOUT` (one read took over 30 s and was cancelled), any status
+    /// of `ZwReadFile`.
+    ///
+    /// Every read is given this FileRef's own event. On a file object opened for
+    /// asynchronous I/O `ZwReadFile` returns STATUS_PENDING and later writes the
+    /// IO_STATUS_BLOCK and `buf` and sets that event (the ZwReadFile page); this waits for
+    /// the event and never returns while the read is in flight: on timeout it cancels the
+    /// read (`ZwCancelIoFileEx`, when the kernel has it) and still waits for its completion.
+    /// The event is ours alone, so other I/O on the same file cannot wake this wait (waiting
+    /// on the file object, which any I/O on it signals, could). An APC or I/O completion
+    /// port bound to the caller's file object still receives nothing from these reads: they
+    /// carry no APC and no completion context (only an ApcContext can queue a packet).
     fn read_exact(&self, mut offset: u64, buf: &mut [u8]) -> Result<(), NTSTATUS> {
         let mut done = 0usize;
         while done < buf.len() {
             let rest = buf.get_mut(done..).unwrap_or(&mut []);
             let mut iosb: IO_STATUS_BLOCK = IO_STATUS_BLOCK::default();
+            // Written by the I/O manager, possibly after ZwReadFile returned: only accessed
+            // through this pointer until the read has completed.
+            let iosb_ptr = core::ptr::addr_of_mut!(iosb);
             let off = i64::try_from(offset).map_err(|_| STATUS_END_OF_FILE)?;
-            // SAFETY: our kernel handle; `rest` is a live buffer of its length; synchronous
-            // completion is waited for below.
+            // SAFETY: our kernel handles; `rest` and `iosb` stay alive and untouched until the
+            // read has completed (waited for below when it pends).
             let mut s = unsafe {
                 nt_imports::ZwReadFile(
                     self.handle,
-                    core::ptr::null_mut(),
+                    self.event,
                     core::ptr::null(),
                     core::ptr::null(),
-                    &mut iosb,
+                    iosb_ptr,
                     rest.as_mut_ptr() as *mut c_void,
                     u32::try_from(rest.len()).unwrap_or(u32::MAX),
                     &off,
@@ -204,22 +250,13 @@ impl FileRef {
                 )
             };
             if s == STATUS_PENDING {
-                // A file object opened for asynchronous I/O: with no event, the file object
-                // is signalled when the read completes (ZwReadFile docs). Not exercised on the
-                // host, whose reads are synchronous.
-                let timeout: i64 = -(30 * 10_000_000);
-                // SAFETY: the referenced file object is a dispatcher object; bounded wait.
-                let w = unsafe { KeWaitForSingleObject(self.object, 0, 0, false, &timeout) };
-                if w == STATUS_TIMEOUT {
-                    return Err(STATUS_IO_TIMEOUT);
-                }
-                // SAFETY: the I/O manager wrote the status before signalling.
-                s = unsafe { iosb.Anonymous.Status };
+                s = self.wait_read(iosb_ptr);
             }
             if s < 0 {
                 return Err(s);
             }
-            let n = iosb.Information;
+            // SAFETY: the read has completed; nothing writes the block any more.
+            let n = unsafe { (*iosb_ptr).Information };
             if n == 0 {
                 return Err(STATUS_END_OF_FILE);
             }
@@ -227,6 +264,47 @@ impl FileRef {
             offset += n as u64;
         }
         Ok(())
+    }
+
+    /// Waits for the pending read whose IO_STATUS_BLOCK is `iosb` to complete (its event is
+    /// ours) and returns its status; after 30 s cancels it, waits for it all the same, and
+    /// returns `STATUS_IO_TIMEOUT` if it was cancelled. PASSIVE_LEVEL.
+    fn wait_read(&self, iosb: *const IO_STATUS_BLOCK) -> NTSTATUS {
+        let timeout: i64 = -READ_TIMEOUT_100NS;
+        // SAFETY: our event handle; bounded wait at PASSIVE_LEVEL.
+        let w = unsafe { nt_imports::ZwWaitForSingleObject(self.event, false, &timeout) };
+        let timed_out = w == STATUS_TIMEOUT;
+        if timed_out {
+            let name = crate::wide::unicode(&crate::wide::ZW_CANCEL_IO_FILE_EX_W);
+            // SAFETY: a valid UNICODE_STRING; PASSIVE_LEVEL.
+            let f = unsafe { nt_imports::MmGetSystemRoutineAddress(&name) };
+            if !f.is_null() {
+                // SAFETY: the routine MmGetSystemRoutineAddress found under that name has
+                // ZwCancelIoFileEx's documented signature.
+                let cancel: nt_imports::ZwCancelIoFileExFn = unsafe { core::mem::transmute(f) };
+                let mut cancel_iosb = IO_STATUS_BLOCK::default();
+                // SAFETY: our handle; `iosb` identifies the read to cancel.
+                unsafe { cancel(self.handle, iosb, &mut cancel_iosb) };
+            }
+            // The read still owns `iosb` and the buffer until it completes: wait for it,
+            // cancelled or not (a cancelled read completes promptly; without
+            // ZwCancelIoFileEx it completes when the file system finishes it).
+            loop {
+                let slice: i64 = -READ_TIMEOUT_100NS;
+                // SAFETY: as above.
+                let w = unsafe { nt_imports::ZwWaitForSingleObject(self.event, false, &slice) };
+                if w != STATUS_TIMEOUT {
+                    break;
+                }
+            }
+        }
+        // SAFETY: the read has completed (its event is set only after the I/O manager wrote
+        // the IO_STATUS_BLOCK).
+        let s = unsafe { core::ptr::addr_of!((*iosb).Anonymous.Status).read_volatile() };
+        if timed_out && s == STATUS_CANCELLED {
+            return STATUS_IO_TIMEOUT;
+        }
+        s
     }
 }
 
@@ -236,6 +314,9 @@ impl Drop for FileRef {
         unsafe {
             if !self.handle.is_null() {
                 nt_imports::ZwClose(self.handle);
+            }
+            if !self.event.is_null() {
+                nt_imports::ZwClose(self.event);
             }
             ObfDereferenceObject(self.object);
         }

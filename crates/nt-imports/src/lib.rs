@@ -218,6 +218,25 @@ extern "system" {
         Length: u32,
         FileInformationClass: i32,
     ) -> NTSTATUS;
+    /// Creates an event object (`EventType` 0 notification, 1 synchronization) and a handle
+    /// to it (`OBJ_KERNEL_HANDLE` in the attributes: a kernel handle); PASSIVE_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwcreateevent>
+    pub fn ZwCreateEvent(
+        EventHandle: *mut windows_sys::Win32::Foundation::HANDLE,
+        DesiredAccess: u32,
+        ObjectAttributes: *const windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES,
+        EventType: i32,
+        InitialState: bool,
+    ) -> NTSTATUS;
+    /// Waits for an object by handle (an event: until set); `Timeout` relative when negative,
+    /// 100 ns units, NULL = no limit. Returns STATUS_SUCCESS or STATUS_TIMEOUT. IRQL <=
+    /// APC_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwwaitforsingleobject>
+    pub fn ZwWaitForSingleObject(
+        Handle: windows_sys::Win32::Foundation::HANDLE,
+        Alertable: bool,
+        Timeout: *const i64,
+    ) -> NTSTATUS;
     /// Closes a kernel handle; PASSIVE_LEVEL.
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwclose>
     pub fn ZwClose(Handle: windows_sys::Win32::Foundation::HANDLE) -> NTSTATUS;
@@ -227,6 +246,63 @@ extern "system" {
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-obreferenceobjectbyhandle>
     pub static IoFileObjectType: *const *mut c_void;
 }
+
+// Security descriptors, to restrict a device created with IoCreateDevice (wdmsec.lib's
+// IoCreateDeviceSecure is a WDK static library, not an export). Every routine here is a
+// documented ntoskrnl.exe export ("Library: NtosKrnl.lib" on its page); windows-sys declares
+// them as ntdll.dll imports. Wine 8.0's ntoskrnl.exe implements all five (its
+// ntoskrnl.exe.spec; SeExports and ObSetSecurityObjectByPointer are stubs there, so they are
+// not used).
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Initialises an absolute security descriptor (no owner, group, SACL or DACL) in the
+    /// caller's `SECURITY_DESCRIPTOR`; `Revision` = 1. Any IRQL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlcreatesecuritydescriptor>
+    pub fn RtlCreateSecurityDescriptor(SecurityDescriptor: *mut c_void, Revision: u32) -> NTSTATUS;
+    /// Initialises an empty ACL of `AclLength` bytes; `AclRevision` = `ACL_REVISION` (2).
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-rtlcreateacl>
+    pub fn RtlCreateAcl(Acl: *mut c_void, AclLength: u32, AclRevision: u32) -> NTSTATUS;
+    /// Appends an ACCESS_ALLOWED_ACE granting `AccessMask` to `Sid`; fails with
+    /// `STATUS_ALLOTTED_SPACE_EXCEEDED` when the ACL has no room.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-rtladdaccessallowedace>
+    pub fn RtlAddAccessAllowedAce(
+        Acl: *mut c_void,
+        AceRevision: u32,
+        AccessMask: u32,
+        Sid: *const c_void,
+    ) -> NTSTATUS;
+    /// Sets the DACL of an absolute security descriptor (the ACL is referenced, not copied).
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlsetdaclsecuritydescriptor>
+    pub fn RtlSetDaclSecurityDescriptor(
+        SecurityDescriptor: *mut c_void,
+        DaclPresent: bool,
+        Dacl: *const c_void,
+        DaclDefaulted: bool,
+    ) -> NTSTATUS;
+    /// Sets the parts of an object's security descriptor that `SecurityInformation` names
+    /// (`DACL_SECURITY_INFORMATION` = 4) through a handle opened with `WRITE_DAC`;
+    /// PASSIVE_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwsetsecurityobject>
+    pub fn ZwSetSecurityObject(
+        Handle: windows_sys::Win32::Foundation::HANDLE,
+        SecurityInformation: u32,
+        SecurityDescriptor: *const c_void,
+    ) -> NTSTATUS;
+}
+
+/// `ZwCancelIoFileEx` (ntifs.h): cancels the pending I/O of a file handle whose
+/// IO_STATUS_BLOCK is `IoRequestToCancel` (NULL: all of it). Resolved at run time with
+/// `MmGetSystemRoutineAddress(L"ZwCancelIoFileEx")`, not imported: its ntoskrnl.exe export is
+/// not verified here (Wine 8.0 exports it).
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntcanceliofileex>
+pub type ZwCancelIoFileExFn = unsafe extern "system" fn(
+    FileHandle: windows_sys::Win32::Foundation::HANDLE,
+    IoRequestToCancel: *const windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+    IoStatusBlock: *mut windows_sys::Win32::System::IO::IO_STATUS_BLOCK,
+) -> NTSTATUS;
 
 /// `FILE_STANDARD_INFORMATION` (wdm.h), 24 bytes on x64.
 /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/ns-wdm-_file_standard_information>

@@ -119,6 +119,30 @@ pub unsafe extern "system" fn KeWaitForSingleObject(
     object: *const c_void,
     _reason: i32,
     _mode: i8,
+    alertable: bool,
+    timeout: *const i64,
+) -> NTSTATUS {
+    if crate::file::is_file_object(object) {
+        // A FILE_OBJECT starts with Type/Size, not a DISPATCHER_HEADER: Windows would wait on
+        // garbage. Waiting for a file's I/O means an event given to the I/O, or
+        // ZwWaitForSingleObject on the file handle (the object's Event).
+        verifier::violation(
+            Rule::NotADispatcherObject,
+            format!("KeWaitForSingleObject({object:p}): a FILE_OBJECT is not a dispatcher object"),
+        );
+        return STATUS_SUCCESS;
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { wait_for_event(object, alertable, timeout) }
+}
+
+/// The wait of `KeWaitForSingleObject` on an initialised KEVENT (also used by
+/// `ZwWaitForSingleObject`).
+///
+/// # Safety
+/// `object` is an initialised KEVENT that outlives the wait.
+pub(crate) unsafe fn wait_for_event(
+    object: *const c_void,
     _alertable: bool,
     timeout: *const i64,
 ) -> NTSTATUS {

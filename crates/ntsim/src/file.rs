@@ -28,6 +28,7 @@ use std::sync::{Mutex, MutexGuard};
 use windows_sys::Win32::Foundation::*;
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
+use crate::event::NOTIFICATION_EVENT;
 use crate::irql;
 use crate::verifier::{self, Rule};
 
@@ -96,6 +97,12 @@ enum Kind {
 
 struct Object {
     kind: Kind,
+    /// A file object opened for asynchronous I/O (no FILE_SYNCHRONOUS_IO_*): `ZwReadFile`
+    /// returns STATUS_PENDING and completes later.
+    asynchronous: bool,
+    /// The file object's own event (`FILE_OBJECT.Event`): what a wait on a file handle waits
+    /// for; signalled by an asynchronous read given no event. A KEVENT.
+    file_event: Box<[u64; 4]>,
     /// The access the creating open was granted (the most any handle may get).
     max_access: u32,
     /// Handles plus references.
@@ -165,12 +172,41 @@ fn insert_handle(t: &mut Tables, object: usize, access: u32, kernel: bool) -> u6
 }
 
 fn new_object(t: &mut Tables, kind: Kind, max_access: u32) -> usize {
-    let body = Box::new([0u64; 32]);
+    new_object_with(
+        t,
+        kind,
+        max_access,
+        false,
+        crate::event::NOTIFICATION_EVENT,
+        false,
+    )
+}
+
+fn new_object_with(
+    t: &mut Tables,
+    kind: Kind,
+    max_access: u32,
+    asynchronous: bool,
+    event_type: i32,
+    signalled: bool,
+) -> usize {
+    let mut body = Box::new([0u64; 32]);
+    let mut file_event = Box::new([0u64; 4]);
+    // SAFETY: both blocks are larger than a KEVENT (24 bytes) and 8-aligned. An event
+    // object's body is its KEVENT.
+    unsafe {
+        crate::event::KeInitializeEvent(file_event.as_mut_ptr().cast(), NOTIFICATION_EVENT, false);
+        if matches!(kind, Kind::Event) {
+            crate::event::KeInitializeEvent(body.as_mut_ptr().cast(), event_type, signalled);
+        }
+    }
     let key = body.as_ptr() as usize;
     t.objects.insert(
         key,
         Object {
             kind,
+            asynchronous,
+            file_event,
             max_access,
             count: 0,
             body,
@@ -207,6 +243,43 @@ pub fn open_file(path: &std::path::Path, access: Access) -> std::io::Result<u64>
     }))
 }
 
+/// Opens the host file at `path` read-only **for asynchronous I/O** (as `CreateFile` with
+/// `FILE_FLAG_OVERLAPPED`, or `NtCreateFile` without `FILE_SYNCHRONOUS_IO_*`): reads through
+/// any handle to it return STATUS_PENDING and complete after [`async_read_delay`], writing
+/// the caller's buffer and IO_STATUS_BLOCK then, and signalling the read's event (or, with
+/// none, the file object's event). Returns a process handle.
+pub fn open_file_async(path: &std::path::Path) -> std::io::Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let mask = FILE_READ_DATA | SYNCHRONIZE;
+    Ok(with(|t| {
+        let o = new_object_with(t, Kind::File(file), mask, true, NOTIFICATION_EVENT, false);
+        insert_handle(t, o, mask, false)
+    }))
+}
+
+static ASYNC_READ_DELAY_MS: AtomicU64 = AtomicU64::new(50);
+
+/// How long an asynchronous read takes to complete (default 50 ms).
+pub fn async_read_delay() -> std::time::Duration {
+    std::time::Duration::from_millis(ASYNC_READ_DELAY_MS.load(Ordering::SeqCst))
+}
+
+/// Sets how long an asynchronous read takes (a test that needs the driver's timeout path
+/// sets a long one).
+pub fn set_async_read_delay(delay: std::time::Duration) {
+    ASYNC_READ_DELAY_MS.store(delay.as_millis() as u64, Ordering::SeqCst);
+}
+
+/// Whether `object` is the body of a live file object (not a dispatcher object: a driver
+/// that passes it to KeWaitForSingleObject waits on garbage).
+pub(crate) fn is_file_object(object: *const c_void) -> bool {
+    with(|t| {
+        t.objects
+            .get(&(object as usize))
+            .is_some_and(|o| matches!(o.kind, Kind::File(_)))
+    })
+}
+
 /// Creates an event object (a non-file object) and returns a process handle to it.
 pub fn create_event() -> u64 {
     with(|t| {
@@ -218,6 +291,7 @@ pub fn create_event() -> u64 {
 /// `CloseHandle` of the user side: closes a process handle. The object lives on while the
 /// kernel holds references or handles to it. Errors: `STATUS_INVALID_HANDLE`.
 pub fn close_handle(handle: u64) -> NTSTATUS {
+    abandon_reads(handle, "CloseHandle");
     with(|t| match t.handles.get(&handle).copied() {
         Some(e) if !e.kernel => {
             t.handles.remove(&handle);
@@ -246,7 +320,8 @@ pub fn live() -> Live {
     with(|t| Live {
         objects: t.objects.len() as u64,
         user_handles: t.handles.values().filter(|e| !e.kernel).count() as u64,
-        kernel_handles: t.handles.values().filter(|e| e.kernel).count() as u64,
+        kernel_handles: t.handles.values().filter(|e| e.kernel).count() as u64
+            + crate::security::open_device_handles(),
         references: KERNEL_REFERENCES.load(Ordering::SeqCst),
     })
 }
@@ -255,6 +330,7 @@ pub fn live() -> Live {
 /// by [`crate::Scope::assert_clean`]: at the end of a test no request is in progress, so
 /// every reference a driver took must have been released).
 pub fn check_released() {
+    abandon_reads(0, "the end of the test");
     let l = live();
     if l.kernel_handles != 0 || l.references != 0 {
         verifier::violation(
@@ -360,6 +436,15 @@ pub unsafe extern "system" fn ObOpenObjectByPointer(
     handle: *mut HANDLE,
 ) -> NTSTATUS {
     require_irql("ObOpenObjectByPointer", irql::PASSIVE_LEVEL);
+    if let Some(s) = crate::security::open_device_handle(object, access_mode) {
+        // A device object (to set its security): a kernel handle of its own table.
+        if s == STATUS_SUCCESS {
+            let h = crate::security::insert_device_handle(object);
+            // SAFETY: the caller passes a valid out pointer.
+            unsafe { *handle = h as HANDLE };
+        }
+        return s;
+    }
     with(|t| {
         let Some(o) = t.objects.get(&(object as usize)) else {
             return STATUS_INVALID_PARAMETER;
@@ -385,6 +470,10 @@ pub unsafe extern "system" fn ObOpenObjectByPointer(
 pub unsafe extern "system" fn ZwClose(handle: HANDLE) -> NTSTATUS {
     require_irql("ZwClose", irql::PASSIVE_LEVEL);
     let h = handle as u64;
+    if crate::security::close_device_handle(h) {
+        return STATUS_SUCCESS;
+    }
+    abandon_reads(h, "ZwClose");
     with(|t| match t.handles.remove(&h) {
         Some(e) => {
             release(t, e.object);
@@ -413,8 +502,16 @@ fn file_of<R>(
     })
 }
 
-/// `ZwReadFile` at an explicit `ByteOffset` (required by this emulation), synchronous.
-/// PASSIVE_LEVEL. `IoStatusBlock.Information` = bytes read.
+/// `ZwReadFile` at an explicit `ByteOffset` (required by this emulation). PASSIVE_LEVEL.
+/// `IoStatusBlock.Information` = bytes read. On a file opened for synchronous I/O the read is
+/// done when it returns. On one opened for asynchronous I/O ([`open_file_async`]) it returns
+/// STATUS_PENDING: `Event` (if given) and the file object's event are cleared, and the read
+/// completes after [`async_read_delay`] on another thread, which then writes the buffer and
+/// the IO_STATUS_BLOCK and sets `Event` (or, with none, the file object's event), as the
+/// ZwReadFile page describes; the file and event objects are referenced meanwhile. A read
+/// still in flight when its handle is closed, or at the end of the test, is a
+/// [`Rule::AsyncIoOutstanding`] violation (on Windows it would write into memory its caller
+/// has moved on from); it is then never written.
 ///
 /// Errors: `STATUS_END_OF_FILE` (offset at or past the end: nothing read),
 /// `STATUS_ACCESS_DENIED` (handle without `FILE_READ_DATA`), `STATUS_INVALID_HANDLE`,
@@ -423,7 +520,7 @@ fn file_of<R>(
 #[no_mangle]
 pub unsafe extern "system" fn ZwReadFile(
     file_handle: HANDLE,
-    _event: HANDLE,
+    event: HANDLE,
     _apc_routine: *const c_void,
     _apc_context: *const c_void,
     io_status_block: *mut IO_STATUS_BLOCK,
@@ -440,6 +537,9 @@ pub unsafe extern "system" fn ZwReadFile(
     let Ok(offset) = u64::try_from(unsafe { *byte_offset }) else {
         return STATUS_INVALID_PARAMETER;
     };
+    if let Some(s) = start_async_read(file_handle, event, io_status_block, buffer, length, offset) {
+        return s;
+    }
     // SAFETY: the caller's buffer of `length` bytes.
     let buf = unsafe { std::slice::from_raw_parts_mut(buffer as *mut u8, length as usize) };
     let r = file_of(file_handle, FILE_READ_DATA, |f| {
@@ -524,4 +624,288 @@ pub unsafe extern "system" fn ZwQueryInformationFile(
         }
     }
     status
+}
+
+/// An asynchronous read in flight.
+struct AsyncRead {
+    id: u64,
+    handle: u64,
+    object: usize,
+    /// The event object's body (its KEVENT) to set, or 0: the file object's event.
+    event_object: usize,
+    iosb: usize,
+    buffer: usize,
+    length: usize,
+    offset: u64,
+    /// Pending until completed, cancelled or abandoned.
+    pending: bool,
+}
+
+type ReadList = Vec<(u64, std::sync::Arc<Mutex<AsyncRead>>)>;
+static READS: Mutex<ReadList> = Mutex::new(Vec::new());
+static READ_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn reads() -> MutexGuard<'static, ReadList> {
+    READS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_read(r: &Mutex<AsyncRead>) -> MutexGuard<'_, AsyncRead> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts an asynchronous read if `file_handle` names a file opened for asynchronous I/O;
+/// `None` for a synchronous one (read inline by the caller).
+fn start_async_read(
+    file_handle: HANDLE,
+    event: HANDLE,
+    iosb: *mut IO_STATUS_BLOCK,
+    buffer: *mut c_void,
+    length: u32,
+    offset: u64,
+) -> Option<NTSTATUS> {
+    let h = file_handle as u64;
+    let r = with(|t| {
+        let e = t.handles.get(&h).copied()?;
+        let o = t.objects.get(&e.object)?;
+        if !o.asynchronous {
+            return None;
+        }
+        if e.access & FILE_READ_DATA == 0 {
+            return Some(Err(STATUS_ACCESS_DENIED));
+        }
+        let file_event = o.file_event.as_ptr() as usize;
+        let mut event_object = 0;
+        if !event.is_null() {
+            let Some(ev) = t.handles.get(&(event as u64)).copied() else {
+                return Some(Err(STATUS_INVALID_HANDLE));
+            };
+            match t.objects.get(&ev.object).map(|o| &o.kind) {
+                Some(Kind::Event) => event_object = ev.object,
+                _ => return Some(Err(STATUS_OBJECT_TYPE_MISMATCH)),
+            }
+        }
+        // The I/O references the file and the event object until it completes.
+        if let Some(o) = t.objects.get_mut(&e.object) {
+            o.count += 1;
+        }
+        if event_object != 0 {
+            if let Some(o) = t.objects.get_mut(&event_object) {
+                o.count += 1;
+            }
+        }
+        Some(Ok((e.object, file_event, event_object)))
+    })?;
+    let (object, file_event, event_object) = match r {
+        Ok(v) => v,
+        Err(s) => return Some(s),
+    };
+    // SAFETY: initialised KEVENTs of live objects (referenced above).
+    unsafe {
+        crate::event::KeClearEvent(file_event as *mut _);
+        if event_object != 0 {
+            crate::event::KeClearEvent(event_object as *mut _);
+        }
+    }
+    let id = READ_IDS.fetch_add(1, Ordering::SeqCst);
+    let read = std::sync::Arc::new(Mutex::new(AsyncRead {
+        id,
+        handle: h,
+        object,
+        event_object,
+        iosb: iosb as usize,
+        buffer: buffer as usize,
+        length: length as usize,
+        offset,
+        pending: true,
+    }));
+    reads().push((id, read.clone()));
+    let delay = async_read_delay();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let mut r = lock_read(&read);
+        if !r.pending {
+            return;
+        }
+        let res = with(|t| {
+            let o = t.objects.get(&r.object).ok_or(STATUS_INVALID_HANDLE)?;
+            let Kind::File(f) = &o.kind else {
+                return Err(STATUS_OBJECT_TYPE_MISMATCH);
+            };
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if r.offset >= size && r.length > 0 {
+                return Err(STATUS_END_OF_FILE);
+            }
+            // SAFETY: the caller's buffer, which it must keep until the read completes; the
+            // read is still pending (not abandoned), so it has not closed the handle.
+            let buf = unsafe { std::slice::from_raw_parts_mut(r.buffer as *mut u8, r.length) };
+            f.read_at(buf, r.offset)
+                .map_err(|_| STATUS_UNEXPECTED_IO_ERROR)
+        });
+        let (status, n) = match res {
+            Ok(n) => (STATUS_SUCCESS, n),
+            Err(s) => (s, 0),
+        };
+        complete_read(&mut r, status, n);
+    });
+    Some(STATUS_PENDING)
+}
+
+/// Writes a pending read's IO_STATUS_BLOCK, sets its event, releases its references.
+fn complete_read(r: &mut AsyncRead, status: NTSTATUS, n: usize) {
+    r.pending = false;
+    // SAFETY: the caller's IO_STATUS_BLOCK, alive while the read is pending.
+    unsafe {
+        let iosb = r.iosb as *mut IO_STATUS_BLOCK;
+        (*iosb).Anonymous.Status = status;
+        (*iosb).Information = n;
+    }
+    finish_read(r, true);
+}
+
+fn finish_read(r: &mut AsyncRead, signal: bool) {
+    let (object, event_object) = (r.object, r.event_object);
+    with(|t| {
+        if signal {
+            let target = if event_object != 0 {
+                Some(event_object)
+            } else {
+                t.objects
+                    .get(&object)
+                    .map(|o| o.file_event.as_ptr() as usize)
+            };
+            if let Some(ev) = target {
+                // SAFETY: an initialised KEVENT of a referenced, live object.
+                unsafe { crate::event::KeSetEvent(ev as *mut _, 0, false) };
+            }
+        }
+        release(t, object);
+        if event_object != 0 {
+            release(t, event_object);
+        }
+    });
+    let id = r.id;
+    reads().retain(|(x, _)| *x != id);
+}
+
+/// Abandons the reads still pending on `handle` (0: every read) with a violation.
+fn abandon_reads(handle: u64, at: &str) {
+    let list: Vec<_> = reads().iter().map(|(_, r)| r.clone()).collect();
+    for read in list {
+        let mut r = lock_read(&read);
+        if r.pending && (handle == 0 || r.handle == handle) {
+            verifier::violation(
+                Rule::AsyncIoOutstanding,
+                format!(
+                    "asynchronous ZwReadFile of {} bytes at offset {} still in flight at {at}: its IO_STATUS_BLOCK {:#x} and buffer {:#x} would be written after the caller moved on (wait for the read's event before leaving, cancel it on timeout and still wait)",
+                    r.length, r.offset, r.iosb, r.buffer
+                ),
+            );
+            r.pending = false;
+            finish_read(&mut r, false);
+        }
+    }
+}
+
+/// `ZwCancelIoFileEx`: cancels the pending reads of `FileHandle`'s file object (those with
+/// `IoRequestToCancel` as their IO_STATUS_BLOCK, or all when NULL): each completes at once
+/// with STATUS_CANCELLED and 0 bytes, its event set. PASSIVE_LEVEL. Errors:
+/// `STATUS_NOT_FOUND` (nothing to cancel), `STATUS_INVALID_HANDLE`.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntcanceliofileex>
+#[no_mangle]
+pub unsafe extern "system" fn ZwCancelIoFileEx(
+    FileHandle: HANDLE,
+    IoRequestToCancel: *const IO_STATUS_BLOCK,
+    IoStatusBlock: *mut IO_STATUS_BLOCK,
+) -> NTSTATUS {
+    require_irql("ZwCancelIoFileEx", irql::PASSIVE_LEVEL);
+    let Some(object) = with(|t| t.handles.get(&(FileHandle as u64)).map(|e| e.object)) else {
+        return STATUS_INVALID_HANDLE;
+    };
+    let list: Vec<_> = reads().iter().map(|(_, r)| r.clone()).collect();
+    let mut n = 0;
+    for read in list {
+        let mut r = lock_read(&read);
+        if r.pending
+            && r.object == object
+            && (IoRequestToCancel.is_null() || r.iosb == IoRequestToCancel as usize)
+        {
+            complete_read(&mut r, STATUS_CANCELLED, 0);
+            n += 1;
+        }
+    }
+    let status = if n == 0 {
+        STATUS_NOT_FOUND
+    } else {
+        STATUS_SUCCESS
+    };
+    if !IoStatusBlock.is_null() {
+        // SAFETY: the caller's IO_STATUS_BLOCK.
+        unsafe {
+            (*IoStatusBlock).Anonymous.Status = status;
+            (*IoStatusBlock).Information = 0;
+        }
+    }
+    status
+}
+
+/// `ZwCreateEvent`: creates an event object (`EventType` 0 notification, 1 synchronization)
+/// and a handle to it (a kernel handle with `OBJ_KERNEL_HANDLE` in the attributes).
+/// PASSIVE_LEVEL.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwcreateevent>
+#[no_mangle]
+pub unsafe extern "system" fn ZwCreateEvent(
+    EventHandle: *mut HANDLE,
+    DesiredAccess: u32,
+    ObjectAttributes: *const windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES,
+    EventType: i32,
+    InitialState: bool,
+) -> NTSTATUS {
+    require_irql("ZwCreateEvent", irql::PASSIVE_LEVEL);
+    if EventHandle.is_null() || !(0..=1).contains(&EventType) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    let kernel = !ObjectAttributes.is_null()
+        // SAFETY: the caller's OBJECT_ATTRIBUTES.
+        && unsafe { (*ObjectAttributes).Attributes } & OBJ_KERNEL_HANDLE != 0;
+    let h = with(|t| {
+        let o = new_object_with(
+            t,
+            Kind::Event,
+            EVENT_ALL_ACCESS,
+            false,
+            EventType,
+            InitialState,
+        );
+        insert_handle(t, o, DesiredAccess, kernel)
+    });
+    // SAFETY: the caller's out pointer.
+    unsafe { *EventHandle = h as HANDLE };
+    STATUS_SUCCESS
+}
+
+/// `ZwWaitForSingleObject` on an event handle (its KEVENT) or a file handle (the file
+/// object's event). Returns `STATUS_SUCCESS` or `STATUS_TIMEOUT`. PASSIVE_LEVEL (any timeout)
+/// or up to APC_LEVEL.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwwaitforsingleobject>
+#[no_mangle]
+pub unsafe extern "system" fn ZwWaitForSingleObject(
+    Handle: HANDLE,
+    Alertable: bool,
+    Timeout: *const i64,
+) -> NTSTATUS {
+    require_irql("ZwWaitForSingleObject", irql::APC_LEVEL);
+    let target = with(|t| {
+        let e = t.handles.get(&(Handle as u64))?;
+        let o = t.objects.get(&e.object)?;
+        Some(match o.kind {
+            Kind::Event => o.body.as_ptr() as usize,
+            Kind::File(_) => o.file_event.as_ptr() as usize,
+        })
+    });
+    let Some(ev) = target else {
+        return STATUS_INVALID_HANDLE;
+    };
+    // SAFETY: an initialised KEVENT; the caller's handle keeps its object alive during the
+    // wait (closing a handle someone waits on is the caller's bug, as on Windows).
+    unsafe { crate::event::wait_for_event(ev as *const c_void, Alertable, Timeout) }
 }

@@ -15,11 +15,12 @@ use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_INVALID_PARAMETER};
 
 pub use objects::{
-    device_sddl, load_driver, symbolic_links, DriverEntry, IoCreateDevice, IoCreateDeviceSecure,
-    IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, LoadedDriver,
+    device_sddl, device_security, load_driver, symbolic_links, DriverEntry, IoCreateDevice,
+    IoCreateDeviceSecure, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, LoadedDriver,
     WdmlibIoCreateDeviceSecure, DO_BUFFERED_IO, DO_DEVICE_INITIALIZING, DO_DIRECT_IO, DO_EXCLUSIVE,
     IO_TYPE_DEVICE, IO_TYPE_DRIVER, IRP_MJ_COUNT,
 };
+pub(crate) use objects::{is_device, set_device_security};
 pub use user::{
     open, stats, IoGetCurrentProcess, IoStatus, Overlapped, Stats, UserHandle, IO_TYPE_FILE,
     IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, KERNEL_MODE,

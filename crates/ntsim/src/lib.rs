@@ -25,6 +25,7 @@ pub mod irql;
 pub mod mdl;
 pub mod pool;
 pub mod sched;
+pub mod security;
 pub mod status;
 pub mod time;
 pub mod verifier;

@@ -177,6 +177,7 @@ pub unsafe extern "system" fn MmGetSystemRoutineAddress(
             ExAllocatePool2 as *mut c_void
         }
         "ExAllocatePoolWithTag" => ExAllocatePoolWithTag as *mut c_void,
+        "ZwCancelIoFileEx" => crate::file::ZwCancelIoFileEx as *mut c_void,
         _ => std::ptr::null_mut(),
     }
 }

@@ -31,6 +31,13 @@ pub enum Rule {
     /// completion runs twice or never (the IoMarkIrpPending page: "the driver must return
     /// STATUS_PENDING").
     PendingStatusMismatch,
+    /// A wait on something that is not a dispatcher object (a FILE_OBJECT given to
+    /// `KeWaitForSingleObject`): Windows reads a DISPATCHER_HEADER that is not there.
+    NotADispatcherObject,
+    /// An asynchronous `ZwReadFile` still in flight when its handle was closed or the test
+    /// ended: on Windows the read later writes the caller's IO_STATUS_BLOCK and buffer, which
+    /// the caller has freed or reused (memory corruption).
+    AsyncIoOutstanding,
     /// An IRP passed on with no stack location left (NO_MORE_IRP_STACK_LOCATIONS, 0x35).
     NoMoreStackLocations,
     /// A `WSK_BUF` whose `Offset + Length` runs past its MDL chain (a bugcheck on Windows).

@@ -45,6 +45,8 @@ pub(crate) struct DeviceRec {
     pub(crate) driver: usize,
     name_key: Option<String>,
     sddl: Option<String>,
+    /// The routine that set `sddl` (`IoCreateDeviceSecure`, `ZwSetSecurityObject`).
+    security_by: &'static str,
     layout: Layout,
     /// File objects open on the device (user handles that got past IRP_MJ_CREATE, until
     /// their IRP_MJ_CLOSE).
@@ -129,7 +131,7 @@ fn device_layout(extension_size: u32) -> Option<(Layout, usize)> {
 /// As `IoCreateDevice`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn create_device(
-    routine: &str,
+    routine: &'static str,
     driver: *const DRIVER_OBJECT,
     extension_size: u32,
     name: *const UNICODE_STRING,
@@ -202,6 +204,7 @@ unsafe fn create_device(
         DeviceRec {
             driver: driver as usize,
             name_key: key,
+            security_by: if sddl.is_some() { routine } else { "" },
             sddl,
             layout,
             open: 0,
@@ -512,7 +515,8 @@ pub(crate) fn is_device(dev: *const DEVICE_OBJECT) -> bool {
     ns().devices.contains_key(&(dev as usize))
 }
 
-/// The SDDL string a device was created with by `IoCreateDeviceSecure`, looked up by device
+/// The SDDL string of a device's DACL (set by `IoCreateDeviceSecure`, or by
+/// `ZwSetSecurityObject`, see [`device_security`]), looked up by device
 /// name (`\Device\X`) or by a symbolic link to it (`\??\X`, `\DosDevices\X`).
 pub fn device_sddl(device_name: &str) -> Option<String> {
     let ns = ns();
@@ -520,6 +524,26 @@ pub fn device_sddl(device_name: &str) -> Option<String> {
     let key = ns.links.get(&key).map(|(_, t)| t.clone()).unwrap_or(key);
     let dev = ns.names.get(&key)?;
     ns.devices.get(dev)?.sddl.clone()
+}
+
+/// The device's security as SDDL and the routine that set it (`IoCreateDeviceSecure`, or
+/// `ZwSetSecurityObject` on a handle from `ObOpenObjectByPointer`), looked up as
+/// [`device_sddl`]. `None`: no such device, or it has the default descriptor.
+pub fn device_security(device_name: &str) -> Option<(String, &'static str)> {
+    let ns = ns();
+    let key = name_key(device_name);
+    let key = ns.links.get(&key).map(|(_, t)| t.clone()).unwrap_or(key);
+    let dev = ns.names.get(&key)?;
+    let rec = ns.devices.get(dev)?;
+    rec.sddl.clone().map(|s| (s, rec.security_by))
+}
+
+/// Records the DACL `ZwSetSecurityObject` set on a device.
+pub(crate) fn set_device_security(dev: *const DEVICE_OBJECT, sddl: String, by: &'static str) {
+    if let Some(rec) = ns().devices.get_mut(&(dev as usize)) {
+        rec.sddl = Some(sddl);
+        rec.security_by = by;
+    }
 }
 
 /// The symbolic links that exist now, as (link name, target device name key).

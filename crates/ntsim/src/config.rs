@@ -116,6 +116,7 @@ pub fn reset() {
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
     crate::sched::set_seed(None);
     let _ = crate::faults::disarm();
+    crate::file::set_async_read_delay(std::time::Duration::from_millis(50));
 }
 
 /// Makes the provider's `WskConnectEx` return `STATUS_NOT_IMPLEMENTED` without taking or

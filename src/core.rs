@@ -821,10 +821,15 @@ impl DeviceCore {
                 Err(e) => self.fail(request, e.status()),
             };
         }
+        // Exactly one of the completion and the failure path below completes the request;
+        // the slot is allocated empty, so that on failure the request is still ours to fail.
+        let slot = match KArc::try_new(SpinLock::new(None)) {
+            Ok(slot) => slot,
+            Err(e) => return self.fail(request, e.into()),
+        };
+        *slot.lock() = Some(request);
         let stats = self.stats.clone();
         stats.pending_requests.fetch_add(1, Ordering::Relaxed);
-        // Exactly one of the completion and the failure path below completes the request.
-        let slot = Arc::new(SpinLock::new(Some(request)));
         let in_done = slot.clone();
         let started = sock.disconnect_async(move |result| {
             stats.pending_requests.fetch_sub(1, Ordering::Relaxed);

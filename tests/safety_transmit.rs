@@ -103,3 +103,52 @@ fn transmit_file_waits_for_asynchronous_reads() {
         scope.assert_clean();
     }
 }
+
+/// A read that does not complete within the driver's 30 s limit is cancelled
+/// (`ZwCancelIoFileEx`, which the driver looks up with `MmGetSystemRoutineAddress`) and still
+/// waited for: the request fails with STATUS_IO_TIMEOUT and the verifier sees no read left in
+/// flight. Takes 30 s (the driver's limit).
+#[test]
+fn transmit_file_cancels_a_read_that_exceeds_its_timeout() {
+    ntsim::link();
+    let scope = ntsim::Scope::begin();
+    nfile::set_async_read_delay(Duration::from_secs(600));
+    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let h = iomgr::open(USER_PATH).expect("open");
+    let data = pattern(10_000);
+    let path = std::env::temp_dir().join(format!(
+        "wskclient-safety-transmit-timeout-{}.bin",
+        std::process::id()
+    ));
+    std::fs::write(&path, &data).unwrap();
+    let fh = nfile::open_file_async(&path).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut v = Vec::new();
+        let _ = c.read_to_end(&mut v);
+        v
+    });
+    let s = open_stream(&h, addr);
+    let r = TransmitFileRequest::new(s, fh);
+    let mut out = vec![0u8; TransmitResponse::SIZE];
+    let t = std::time::Instant::now();
+    let st = h.device_io_control(IOCTL_WSKCLIENT_TRANSMIT_FILE, r.as_bytes(), &mut out);
+    assert_eq!(st.status, STATUS_IO_TIMEOUT);
+    assert!(t.elapsed() >= Duration::from_secs(29), "{:?}", t.elapsed());
+    let violations = ntsim::verifier::violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert_eq!(nfile::close_handle(fh), STATUS_SUCCESS);
+    let _ = std::fs::remove_file(&path);
+    drop(h); // closes the socket: the peer sees end-of-stream with nothing sent
+    assert!(reader.join().unwrap().is_empty());
+    driver.unload().expect("unload");
+    assert_eq!(
+        nfile::live(),
+        nfile::Live::default(),
+        "file objects/handles"
+    );
+    scope.assert_clean();
+}

@@ -249,10 +249,11 @@ extern "system" {
 
 // Security descriptors, to restrict a device created with IoCreateDevice (wdmsec.lib's
 // IoCreateDeviceSecure is a WDK static library, not an export). Every routine here is a
-// documented ntoskrnl.exe export ("Library: NtosKrnl.lib" on its page); windows-sys declares
-// them as ntdll.dll imports. Wine 8.0's ntoskrnl.exe implements all five (its
-// ntoskrnl.exe.spec; SeExports and ObSetSecurityObjectByPointer are stubs there, so they are
-// not used).
+// documented kernel-mode routine of wdm.h / ntifs.h (pages linked below); windows-sys
+// declares them as ntdll.dll imports. Wine 8.0's ntoskrnl.exe exports all five (its
+// ntoskrnl.exe.spec, and the Windows lane loads the driver with them); SeExports and
+// ObSetSecurityObjectByPointer are stubs there, so they are not used. That Windows'
+// ntoskrnl.exe exports them is from the documentation only, not observed here.
 #[cfg_attr(
     windows,
     link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")

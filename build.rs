@@ -5,6 +5,8 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo::rerun-if-changed=build.rs");
+    // The negative compile check of src/kmdf.rs (tests/kmdf_negative.rs) sets this cfg.
+    println!("cargo::rustc-check-cfg=cfg(wskclient_kmdf_type_error)");
     #[cfg(all(windows, feature = "kmdf"))]
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {
         wdk_build::configure_wdk_binary_build()?;

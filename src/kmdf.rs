@@ -1,29 +1,38 @@
-//! KMDF front-end (Windows only, `kmdf` feature): a non-PnP driver with a control device,
-//! sitting on the same [`crate::core`] as the WDM front-end. WINDOWS-ONLY CODE: nothing on
-//! Linux compiles it; it was reviewed line by line against wdk-sys 0.5.2 / wdk 0.5.0 and
-//! Microsoft's WDF reference (one link per call). Why non-PnP: `docs/kmdf.md`.
+//! KMDF front-end (`kmdf` feature): a non-PnP driver with a control device, sitting on the
+//! same [`crate::core`] as the WDM front-end. One link to Microsoft's WDF reference per call;
+//! why non-PnP: `docs/kmdf.md`.
+//!
+//! On Windows this is the driver, built with windows-drivers-rs (wdk-sys 0.5.2, wdk 0.5.0).
+//! On other hosts the same source compiles against `wdk-sys-standin` / `wdk-standin` (named
+//! `wdk_sys` / `wdk` at the crate root) and runs on `ntsim::wdf`, which binds the WDF
+//! function table as wdfldr does; [`driver_entry`] is then called by the host loader.
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ptr::{null_mut, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use wdk::println;
 use wdk_sys::{
     call_unsafe_wdf_function_binding, _WDF_DRIVER_INIT_FLAGS, _WDF_FILEOBJECT_CLASS,
-    _WDF_IO_QUEUE_DISPATCH_TYPE, _WDF_TRI_STATE, DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, PDRIVER_OBJECT, PMDL,
-    PVOID, PWDFDEVICE_INIT, STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
-    ULONG, WDFDEVICE, WDFDRIVER, WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG,
-    WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES,
+    _WDF_IO_QUEUE_DISPATCH_TYPE, _WDF_TRI_STATE, DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING,
+    PDRIVER_OBJECT, PMDL, PVOID, PWDFDEVICE_INIT, STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS, ULONG, UNICODE_STRING, WDFDEVICE, WDFDRIVER, WDFFILEOBJECT, WDFQUEUE,
+    WDFREQUEST, WDF_DRIVER_CONFIG, WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG,
+    WDF_NO_OBJECT_ATTRIBUTES,
 };
 use wsk::sync::SpinLock;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
-use wskclient_ioctl::Operation;
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
+use wskclient_ioctl::Operation;
 
+#[cfg(windows)]
 #[global_allocator]
 static ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
+#[cfg(windows)]
 extern crate wdk_panic;
 
 /// The device core, created in DriverEntry, dropped in EvtDriverUnload.
@@ -38,24 +47,76 @@ fn device_core<'a>() -> Option<&'a DeviceCore> {
     unsafe { CORE.load(Ordering::Acquire).as_ref() }
 }
 
-fn size_of_u32<T>() -> ULONG { core::mem::size_of::<T>() as ULONG }
+fn size_of_u32<T>() -> ULONG {
+    core::mem::size_of::<T>() as ULONG
+}
+
+/// wdk-sys's UNICODE_STRING over a static UTF-16 name: the WDF functions take wdk-sys's type,
+/// not the windows-sys one [`unicode`] builds (issue 11, defect 1).
+fn wdf_unicode(s: &'static [u16]) -> UNICODE_STRING {
+    let w = unicode(s);
+    UNICODE_STRING {
+        Length: w.Length,
+        MaximumLength: w.MaximumLength,
+        Buffer: w.Buffer,
+    }
+}
+
+/// The deliberate type error of the negative compile check (`tests/kmdf_negative.rs`): built
+/// only with `--cfg wskclient_kmdf_type_error`, it passes windows-sys's `UNICODE_STRING`
+/// where the WDF call takes wdk-sys's `PCUNICODE_STRING` (issue 11, defect 1), which must
+/// fail to compile with E0308.
+#[cfg(wskclient_kmdf_type_error)]
+fn kmdf_type_error(driver: WDFDRIVER) -> PWDFDEVICE_INIT {
+    let sddl = unicode(&SDDL_W);
+    // SAFETY: never compiles.
+    unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &sddl) }
+}
 
 /// DriverEntry: WdfDriverCreate (non-PnP), the WSK registration, then the control device.
-#[export_name = "DriverEntry"]
-extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
-    let mut config = WDF_DRIVER_CONFIG { Size: size_of_u32::<WDF_DRIVER_CONFIG>(), EvtDriverUnload: Some(evt_driver_unload),
-        DriverInitFlags: _WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver as ULONG, ..WDF_DRIVER_CONFIG::default() };
+/// PASSIVE_LEVEL. Returns WdfDriverCreate's, `DeviceCore::new`'s or the control device's
+/// failure status. Source:
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/wdf/driverentry-for-kmdf-drivers>
+///
+/// # Safety
+/// Called once per load, as the system calls DriverEntry: `registry_path` points to the
+/// service's registry path, valid during the call, and the WDF function table is bound.
+#[cfg_attr(windows, export_name = "DriverEntry")]
+pub unsafe extern "system" fn driver_entry(
+    driver: &mut DRIVER_OBJECT,
+    registry_path: PCUNICODE_STRING,
+) -> NTSTATUS {
+    let mut config = WDF_DRIVER_CONFIG {
+        Size: size_of_u32::<WDF_DRIVER_CONFIG>(),
+        EvtDriverUnload: Some(evt_driver_unload),
+        DriverInitFlags: _WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver as ULONG,
+        ..WDF_DRIVER_CONFIG::default()
+    };
     let mut wdf_driver: WDFDRIVER = null_mut();
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdriver/nf-wdfdriver-wdfdrivercreate
     // SAFETY: DriverEntry's own arguments and locals that outlive the call.
     let status = unsafe {
-        call_unsafe_wdf_function_binding!(WdfDriverCreate, driver as PDRIVER_OBJECT, registry_path, WDF_NO_OBJECT_ATTRIBUTES, &mut config, &mut wdf_driver)
+        call_unsafe_wdf_function_binding!(
+            WdfDriverCreate,
+            driver as PDRIVER_OBJECT,
+            registry_path,
+            WDF_NO_OBJECT_ATTRIBUTES,
+            &mut config,
+            &mut wdf_driver
+        )
     };
-    if status < 0 { return status; }
-    let core = match DeviceCore::new() { Ok(c) => c, Err(s) => return s };
+    if status < 0 {
+        return status;
+    }
+    let core = match DeviceCore::new() {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
     CORE.store(Box::into_raw(Box::new(core)), Ordering::Release);
     let status = create_control_device(wdf_driver);
-    if status < 0 { drop_core(); }
+    if status < 0 {
+        drop_core();
+    }
     println!("wskclient: KMDF DriverEntry -> {status:#010x}");
     status
 }
@@ -63,27 +124,62 @@ extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNI
 /// The control device `\Device\WskClient` (SDDL: SYSTEM and Administrators), its symbolic
 /// link, file-object callbacks and a parallel default queue.
 fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
-    let (sddl, name, link) = (unicode(&SDDL_W), unicode(&DEVICE_NAME_W), unicode(&DOS_DEVICE_NAME_W));
+    let (sddl, name, link) = (
+        wdf_unicode(&SDDL_W),
+        wdf_unicode(&DEVICE_NAME_W),
+        wdf_unicode(&DOS_DEVICE_NAME_W),
+    );
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfcontrol/nf-wdfcontrol-wdfcontroldeviceinitallocate
     // SAFETY: our driver handle and a UNICODE_STRING over static memory.
-    let mut init: PWDFDEVICE_INIT = unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &sddl) };
-    if init.is_null() { return STATUS_INSUFFICIENT_RESOURCES; }
-    let mut file_config = WDF_FILEOBJECT_CONFIG { Size: size_of_u32::<WDF_FILEOBJECT_CONFIG>(), EvtDeviceFileCreate: Some(evt_file_create),
-        EvtFileClose: Some(evt_file_close), EvtFileCleanup: Some(evt_file_cleanup), AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
-        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts };
+    let mut init: PWDFDEVICE_INIT =
+        unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &sddl) };
+    if init.is_null() {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    let mut file_config = WDF_FILEOBJECT_CONFIG {
+        Size: size_of_u32::<WDF_FILEOBJECT_CONFIG>(),
+        EvtDeviceFileCreate: Some(evt_file_create),
+        EvtFileClose: Some(evt_file_close),
+        EvtFileCleanup: Some(evt_file_cleanup),
+        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
+        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
+    };
     let mut device: WDFDEVICE = null_mut();
     // SAFETY: `init` is ours until WdfDeviceCreate consumes it (or WdfDeviceInitFree below).
     let status = unsafe {
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitsetdevicetype
-        call_unsafe_wdf_function_binding!(WdfDeviceInitSetDeviceType, init, wskclient_ioctl::FILE_DEVICE_WSKCLIENT);
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetDeviceType,
+            init,
+            wskclient_ioctl::FILE_DEVICE_WSKCLIENT
+        );
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitsetcharacteristics
-        call_unsafe_wdf_function_binding!(WdfDeviceInitSetCharacteristics, init, FILE_DEVICE_SECURE_OPEN, 1);
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetCharacteristics,
+            init,
+            FILE_DEVICE_SECURE_OPEN,
+            1
+        );
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitsetfileobjectconfig
-        call_unsafe_wdf_function_binding!(WdfDeviceInitSetFileObjectConfig, init, &mut file_config, WDF_NO_OBJECT_ATTRIBUTES);
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetFileObjectConfig,
+            init,
+            &mut file_config,
+            WDF_NO_OBJECT_ATTRIBUTES
+        );
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitassignname
         let s = call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, init, &name);
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdevicecreate
-        if s < 0 { s } else { call_unsafe_wdf_function_binding!(WdfDeviceCreate, &mut init, WDF_NO_OBJECT_ATTRIBUTES, &mut device) }
+        if s < 0 {
+            s
+        } else {
+            call_unsafe_wdf_function_binding!(
+                WdfDeviceCreate,
+                &mut init,
+                WDF_NO_OBJECT_ATTRIBUTES,
+                &mut device
+            )
+        }
     };
     if status < 0 {
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitfree
@@ -92,18 +188,34 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
     // Control devices have no power states: their queues must not be power managed.
-    let mut queue_config = WDF_IO_QUEUE_CONFIG { Size: size_of_u32::<WDF_IO_QUEUE_CONFIG>(), DefaultQueue: 1,
-        DispatchType: _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel, PowerManaged: _WDF_TRI_STATE::WdfFalse,
-        EvtIoDeviceControl: Some(evt_io_device_control), ..WDF_IO_QUEUE_CONFIG::default() };
+    let mut queue_config = WDF_IO_QUEUE_CONFIG {
+        Size: size_of_u32::<WDF_IO_QUEUE_CONFIG>(),
+        DefaultQueue: 1,
+        DispatchType: _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel,
+        PowerManaged: _WDF_TRI_STATE::WdfFalse,
+        EvtIoDeviceControl: Some(evt_io_device_control),
+        ..WDF_IO_QUEUE_CONFIG::default()
+    };
     let mut queue: WDFQUEUE = null_mut();
     // SAFETY: the device just created; locals outlive the calls.
     let status = unsafe {
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdevicecreatesymboliclink
         let s = call_unsafe_wdf_function_binding!(WdfDeviceCreateSymbolicLink, device, &link);
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfio/nf-wdfio-wdfioqueuecreate
-        if s < 0 { s } else { call_unsafe_wdf_function_binding!(WdfIoQueueCreate, device, &mut queue_config, WDF_NO_OBJECT_ATTRIBUTES, &mut queue) }
+        if s < 0 {
+            s
+        } else {
+            call_unsafe_wdf_function_binding!(
+                WdfIoQueueCreate,
+                device,
+                &mut queue_config,
+                WDF_NO_OBJECT_ATTRIBUTES,
+                &mut queue
+            )
+        }
     };
-    if status < 0 { // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/nf-wdfobject-wdfobjectdelete
+    if status < 0 {
+        // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/nf-wdfobject-wdfobjectdelete
         // SAFETY: our control device, not yet in use.
         unsafe { call_unsafe_wdf_function_binding!(WdfObjectDelete, device as _) };
         return status;
@@ -117,8 +229,10 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
 
 fn drop_core() {
     let p = CORE.swap(null_mut(), Ordering::AcqRel);
-    // SAFETY: from Box::into_raw in DriverEntry; no device is left to use it.
-    if !p.is_null() { drop(unsafe { Box::from_raw(p) }); }
+    if !p.is_null() {
+        // SAFETY: from Box::into_raw in DriverEntry; no device is left to use it.
+        drop(unsafe { Box::from_raw(p) });
+    }
 }
 
 /// EvtDriverUnload: delete the control device (every file object is closed by now), then
@@ -140,19 +254,26 @@ fn file_slot(file: WDFFILEOBJECT) -> *mut PVOID {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdffileobject/nf-wdffileobject-wdffileobjectwdmgetfileobject
     // SAFETY: a live framework file object.
     let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfFileObjectWdmGetFileObject, file) };
-    // SAFETY: a live WDM file object; FsContext is the driver's (see above).
-    if wdm.is_null() { null_mut() } else { unsafe { &mut (*wdm).FsContext } }
+    if wdm.is_null() {
+        null_mut()
+    } else {
+        // SAFETY: a live WDM file object; FsContext is the driver's (see above).
+        unsafe { &mut (*wdm).FsContext }
+    }
 }
 
 extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
     let status = match device_core().map(DeviceCore::open_file) {
         Some(Ok(ctx)) => {
             let slot = file_slot(file);
-            // SAFETY: FsContext of a file object being created, ours to set.
-            if !slot.is_null() { unsafe { *slot = Box::into_raw(Box::new(ctx)) as PVOID }; }
+            if !slot.is_null() {
+                // SAFETY: FsContext of a file object being created, ours to set.
+                unsafe { *slot = Box::into_raw(Box::new(ctx)) as PVOID };
+            }
             STATUS_SUCCESS
         }
-        Some(Err(s)) => s, None => STATUS_INSUFFICIENT_RESOURCES,
+        Some(Err(s)) => s,
+        None => STATUS_INSUFFICIENT_RESOURCES,
     };
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestcomplete
     // SAFETY: the create request the framework handed us.
@@ -163,19 +284,24 @@ extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDF
 /// IRPs, which completes the file object's pending requests.
 extern "C" fn evt_file_cleanup(file: WDFFILEOBJECT) {
     let slot = file_slot(file);
-    // SAFETY: the context set in evt_file_create lives until evt_file_close.
     if let (Some(core), false) = (device_core(), slot.is_null()) {
-        if let Some(ctx) = unsafe { (*slot as *const FileContext).as_ref() } { core.cleanup_file(ctx); }
+        // SAFETY: the context set in evt_file_create lives until evt_file_close.
+        if let Some(ctx) = unsafe { (*slot as *const FileContext).as_ref() } {
+            core.cleanup_file(ctx);
+        }
     }
 }
 
 /// EvtFileClose: the file object's last callback; its context is freed.
 extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     let slot = file_slot(file);
-    // SAFETY: CLOSE is the file object's last callback: the context is ours to free.
     if let (Some(core), false) = (device_core(), slot.is_null()) {
+        // SAFETY: CLOSE is the file object's last callback: the context is ours to free.
         let p = unsafe { core::mem::replace(&mut *slot, null_mut()) } as *mut FileContext;
-        if !p.is_null() { core.close_file(*unsafe { Box::from_raw(p) }); }
+        if !p.is_null() {
+            // SAFETY: from Box::into_raw in evt_file_create, taken out of FsContext above.
+            core.close_file(*unsafe { Box::from_raw(p) });
+        }
     }
 }
 
@@ -184,7 +310,14 @@ extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
 /// completes the request, with the status the WSK completion stored.
 /// `socket`: the handle the request names (bytes 8..16 of its input, as in src/wdm.rs), read at
 /// dispatch so the cancel routine never reads a METHOD_BUFFERED buffer the response may overwrite.
-struct Pending { request: WDFREQUEST, cancelable: AtomicBool, owners: AtomicU8, status: AtomicI32, info: AtomicUsize, socket: AtomicU64 }
+struct Pending {
+    request: WDFREQUEST,
+    cancelable: AtomicBool,
+    owners: AtomicU8,
+    status: AtomicI32,
+    info: AtomicUsize,
+    socket: AtomicU64,
+}
 static CANCELABLE: SpinLock<Vec<Arc<Pending>>> = SpinLock::new(Vec::new());
 struct KmdfCompletion(Arc<Pending>);
 // SAFETY: a WDFREQUEST may be completed from any thread at IRQL <= DISPATCH_LEVEL.
@@ -197,7 +330,14 @@ unsafe impl Sync for Pending {}
 fn finish(p: &Pending) {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestcompletewithinformation
     // SAFETY: the request is completed exactly once, by whoever releases the last owner.
-    unsafe { call_unsafe_wdf_function_binding!(WdfRequestCompleteWithInformation, p.request, p.status.load(Ordering::Acquire), p.info.load(Ordering::Acquire) as _) };
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfRequestCompleteWithInformation,
+            p.request,
+            p.status.load(Ordering::Acquire),
+            p.info.load(Ordering::Acquire) as _
+        )
+    };
 }
 
 impl Completion for KmdfCompletion {
@@ -213,7 +353,9 @@ impl Completion for KmdfCompletion {
         let s = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, p.request) };
         CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &p));
         // STATUS_CANCELLED: EvtRequestCancel runs (or ran); the second owner completes.
-        if s != STATUS_CANCELLED || p.owners.fetch_sub(1, Ordering::AcqRel) == 1 { finish(&p); }
+        if s != STATUS_CANCELLED || p.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
+            finish(&p);
+        }
     }
 }
 
@@ -221,12 +363,21 @@ impl Completion for KmdfCompletion {
 /// completed here; the request's socket is aborted (our choice, docs/ioctl.md
 /// "Cancellation"), which makes WSK complete the IRP promptly.
 extern "C" fn evt_request_cancel(request: WDFREQUEST) {
-    let found = CANCELABLE.lock().iter().find(|q| q.request == request).cloned();
+    let found = CANCELABLE
+        .lock()
+        .iter()
+        .find(|q| q.request == request)
+        .cloned();
     if let Some(p) = found {
         if let (Some(core), Some(ctx)) = (device_core(), request_file(request)) {
-            core.abort_socket(ctx, wskclient_ioctl::SocketHandle::from_raw(p.socket.load(Ordering::Acquire)));
+            core.abort_socket(
+                ctx,
+                wskclient_ioctl::SocketHandle::from_raw(p.socket.load(Ordering::Acquire)),
+            );
         }
-        if p.owners.fetch_sub(1, Ordering::AcqRel) == 1 { finish(&p); }
+        if p.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
+            finish(&p);
+        }
     }
 }
 
@@ -234,9 +385,17 @@ fn request_file<'a>(request: WDFREQUEST) -> Option<&'a FileContext> {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestgetfileobject
     // SAFETY: a live request of our queue; its file object outlives it.
     let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
-    let slot = if file.is_null() { null_mut() } else { file_slot(file) };
-    // SAFETY: the context lives until EvtFileClose, after every request of the file.
-    if slot.is_null() { None } else { unsafe { (*slot as *const FileContext).as_ref() } }
+    let slot = if file.is_null() {
+        null_mut()
+    } else {
+        file_slot(file)
+    };
+    if slot.is_null() {
+        None
+    } else {
+        // SAFETY: the context lives until EvtFileClose, after every request of the file.
+        unsafe { (*slot as *const FileContext).as_ref() }
+    }
 }
 
 fn retrieve(request: WDFREQUEST, input: bool) -> Option<(PVOID, usize)> {
@@ -245,15 +404,43 @@ fn retrieve(request: WDFREQUEST, input: bool) -> Option<(PVOID, usize)> {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestretrieveoutputbuffer
     // SAFETY: out pointers to locals.
     let s = unsafe {
-        if input { call_unsafe_wdf_function_binding!(WdfRequestRetrieveInputBuffer, request, 0, &mut buf, &mut len) }
-        else { call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputBuffer, request, 0, &mut buf, &mut len) }
+        if input {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestRetrieveInputBuffer,
+                request,
+                0,
+                &mut buf,
+                &mut len
+            )
+        } else {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestRetrieveOutputBuffer,
+                request,
+                0,
+                &mut buf,
+                &mut len
+            )
+        }
     };
     (s >= 0 && !buf.is_null()).then_some((buf, len))
 }
 
 /// EvtIoDeviceControl: decode the request per its METHOD and hand it to the core.
-extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, output_len: usize, input_len: usize, code: ULONG) {
-    let pending = Arc::new(Pending { request, cancelable: AtomicBool::new(false), owners: AtomicU8::new(2), status: AtomicI32::new(0), info: AtomicUsize::new(0), socket: AtomicU64::new(0) });
+extern "C" fn evt_io_device_control(
+    _queue: WDFQUEUE,
+    request: WDFREQUEST,
+    output_len: usize,
+    input_len: usize,
+    code: ULONG,
+) {
+    let pending = Arc::new(Pending {
+        request,
+        cancelable: AtomicBool::new(false),
+        owners: AtomicU8::new(2),
+        status: AtomicI32::new(0),
+        info: AtomicUsize::new(0),
+        socket: AtomicU64::new(0),
+    });
     let (Some(core), Some(file)) = (device_core(), request_file(request)) else {
         return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
@@ -275,10 +462,16 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
                 return KmdfCompletion(pending).complete(wdk_sys::STATUS_INSUFFICIENT_RESOURCES, 0);
             }
             // SAFETY: as above, `len` >= input_len bytes.
-            large.extend_from_slice(unsafe { core::slice::from_raw_parts(buf as *const u8, input_len) });
+            large.extend_from_slice(unsafe {
+                core::slice::from_raw_parts(buf as *const u8, input_len)
+            });
         }
     }
-    let input: &[u8] = if large.is_empty() { input.get(..n).unwrap_or(&[]) } else { &large };
+    let input: &[u8] = if large.is_empty() {
+        input.get(..n).unwrap_or(&[])
+    } else {
+        &large
+    };
     let method = wskclient_ioctl::method_of(code);
     let (mut output, mut data): (&mut [u8], Option<DataMdl>) = (&mut [], None);
     if method == wskclient_ioctl::METHOD_BUFFERED && output_len > 0 {
@@ -286,23 +479,43 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
             // SAFETY: the framework's output buffer of `len` bytes, ours until completion.
             output = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) };
         }
-    } else if method == wskclient_ioctl::METHOD_IN_DIRECT || method == wskclient_ioctl::METHOD_OUT_DIRECT {
+    } else if method == wskclient_ioctl::METHOD_IN_DIRECT
+        || method == wskclient_ioctl::METHOD_OUT_DIRECT
+    {
         let mut mdl: PMDL = null_mut();
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestretrieveoutputwdmmdl
         // SAFETY: out pointer to a local; the MDL lives until the request completes.
-        if unsafe { call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputWdmMdl, request, &mut mdl) } >= 0 {
-            data = NonNull::new(mdl.cast()).map(|mdl| DataMdl { mdl, len: output_len });
+        let s = unsafe {
+            call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputWdmMdl, request, &mut mdl)
+        };
+        if s >= 0 {
+            data = NonNull::new(mdl.cast()).map(|mdl| DataMdl {
+                mdl,
+                len: output_len,
+            });
         }
     }
     // Every request is cancelable while the core holds it (as in src/wdm.rs): remember the
     // socket it names, then mark it.
-    let socket = input.get(8..16).filter(|_| op.is_some_and(|o| o.names_socket())).map_or(0, |b| b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x)));
+    let socket = input
+        .get(8..16)
+        .filter(|_| op.is_some_and(|o| o.names_socket()))
+        .map_or(0, |b| {
+            b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x))
+        });
     pending.socket.store(socket, Ordering::Release);
     CANCELABLE.lock().push(pending.clone());
     pending.cancelable.store(true, Ordering::Release);
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestmarkcancelableex
     // SAFETY: a request we own and have not completed.
-    if unsafe { call_unsafe_wdf_function_binding!(WdfRequestMarkCancelableEx, request, Some(evt_request_cancel)) } < 0 {
+    let s = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfRequestMarkCancelableEx,
+            request,
+            Some(evt_request_cancel)
+        )
+    };
+    if s < 0 {
         CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &pending));
         pending.status.store(STATUS_CANCELLED, Ordering::Release);
         return finish(&pending);
@@ -310,8 +523,19 @@ extern "C" fn evt_io_device_control(_queue: WDFQUEUE, request: WDFREQUEST, outpu
     // The originator's mode decides the access check on a caller's file handle (TRANSMIT_*).
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestgetrequestormode
     // SAFETY: a request we own and have not completed.
-    let mode = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetRequestorMode, request) } as i8;
+    let mode =
+        unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetRequestorMode, request) } as i8;
     // SAFETY: `output` is the framework's output buffer, valid and ours until the request
     // completes (device_control's contract).
-    unsafe { core.device_control_from(mode, file, code, input, output, data, KmdfCompletion(pending)) };
+    unsafe {
+        core.device_control_from(
+            mode,
+            file,
+            code,
+            input,
+            output,
+            data,
+            KmdfCompletion(pending),
+        )
+    };
 }

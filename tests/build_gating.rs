@@ -1,11 +1,13 @@
 //! The Linux build, and the Linux-hosted cross build of the WDM variant, never compile
-//! wdk-build, wdk-sys or wdk: only the KMDF build for Windows pulls them in (issue 5).
-//! Checked on the resolved dependency graph with `cargo tree`, which needs no Windows
-//! toolchain.
+//! wdk-build, wdk-sys or wdk: only the KMDF build for Windows pulls them in (issue 5). The
+//! Linux build compiles `src/kmdf.rs` against the stand-ins instead (issue 11), which no
+//! Windows build pulls in. Checked on the resolved dependency graph with `cargo tree`, which
+//! needs no Windows toolchain.
 
 use std::process::Command;
 
-fn wdk_crates(args: &[&str]) -> Vec<String> {
+/// The crates whose name starts with `wdk` in the resolved graph (stand-ins included).
+fn wdk_crates_and_standins(args: &[&str]) -> Vec<String> {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree",
@@ -34,6 +36,40 @@ fn wdk_crates(args: &[&str]) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// The windows-drivers-rs crates (wdk, wdk-sys, ...) in the resolved graph.
+fn wdk_crates(args: &[&str]) -> Vec<String> {
+    wdk_crates_and_standins(args)
+        .into_iter()
+        .filter(|n| !n.ends_with("-standin"))
+        .collect()
+}
+
+/// The host stand-ins for them.
+fn standins(args: &[&str]) -> Vec<String> {
+    wdk_crates_and_standins(args)
+        .into_iter()
+        .filter(|n| n.ends_with("-standin"))
+        .collect()
+}
+
+#[test]
+fn linux_build_compiles_kmdf_against_the_standins() {
+    // The check can fail: the stand-ins are what src/kmdf.rs compiles against on Linux.
+    assert_eq!(
+        standins(&["--target", "x86_64-unknown-linux-gnu"]),
+        ["wdk-macros-standin", "wdk-standin", "wdk-sys-standin"]
+    );
+}
+
+#[test]
+fn windows_builds_have_no_standins() {
+    for extra in [&[][..], &["--no-default-features"][..]] {
+        let mut args = vec!["--target", "x86_64-pc-windows-msvc"];
+        args.extend_from_slice(extra);
+        assert_eq!(standins(&args), Vec::<String>::new(), "{args:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! `wdk_sys` / `wdk` at the crate root) and runs on `ntsim::wdf`, which binds the WDF
 //! function table as wdfldr does; [`driver_entry`] is then called by the host loader.
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{
@@ -23,6 +22,7 @@ use wdk_sys::{
     WDFREQUEST, WDF_DRIVER_CONFIG, WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG,
     WDF_NO_OBJECT_ATTRIBUTES,
 };
+use wsk::alloc::{try_box, try_box_or_return, try_extend_from_slice, try_push, KArc};
 use wsk::sync::SpinLock;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
@@ -112,7 +112,11 @@ pub unsafe extern "system" fn driver_entry(
         Ok(c) => c,
         Err(s) => return s,
     };
-    CORE.store(Box::into_raw(Box::new(core)), Ordering::Release);
+    let core = match try_box(core) {
+        Ok(c) => c,
+        Err(e) => return e.into(),
+    };
+    CORE.store(Box::into_raw(core), Ordering::Release);
     let status = create_control_device(wdf_driver);
     if status < 0 {
         drop_core();
@@ -263,16 +267,20 @@ fn file_slot(file: WDFFILEOBJECT) -> *mut PVOID {
 }
 
 extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
-    let status = match device_core().map(DeviceCore::open_file) {
-        Some(Ok(ctx)) => {
+    let status = match device_core().map(|c| (c, c.open_file().map(try_box_or_return))) {
+        Some((_, Ok(Ok(ctx)))) => {
             let slot = file_slot(file);
             if !slot.is_null() {
                 // SAFETY: FsContext of a file object being created, ours to set.
-                unsafe { *slot = Box::into_raw(Box::new(ctx)) as PVOID };
+                unsafe { *slot = Box::into_raw(ctx) as PVOID };
             }
             STATUS_SUCCESS
         }
-        Some(Err(s)) => s,
+        Some((core, Ok(Err((e, ctx))))) => {
+            core.close_file(ctx);
+            e.into()
+        }
+        Some((_, Err(s))) => s,
         None => STATUS_INSUFFICIENT_RESOURCES,
     };
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestcomplete
@@ -318,8 +326,8 @@ struct Pending {
     info: AtomicUsize,
     socket: AtomicU64,
 }
-static CANCELABLE: SpinLock<Vec<Arc<Pending>>> = SpinLock::new(Vec::new());
-struct KmdfCompletion(Arc<Pending>);
+static CANCELABLE: SpinLock<Vec<KArc<Pending>>> = SpinLock::new(Vec::new());
+struct KmdfCompletion(KArc<Pending>);
 // SAFETY: a WDFREQUEST may be completed from any thread at IRQL <= DISPATCH_LEVEL.
 unsafe impl Send for KmdfCompletion {}
 // SAFETY: as above; the other fields are atomics.
@@ -351,7 +359,7 @@ impl Completion for KmdfCompletion {
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestunmarkcancelable
         // SAFETY: a request we marked cancelable and have not completed.
         let s = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, p.request) };
-        CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &p));
+        CANCELABLE.lock().retain(|q| !KArc::ptr_eq(q, &p));
         // STATUS_CANCELLED: EvtRequestCancel runs (or ran); the second owner completes.
         if s != STATUS_CANCELLED || p.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
             finish(&p);
@@ -433,14 +441,21 @@ extern "C" fn evt_io_device_control(
     input_len: usize,
     code: ULONG,
 ) {
-    let pending = Arc::new(Pending {
+    let pending = match KArc::try_new(Pending {
         request,
         cancelable: AtomicBool::new(false),
         owners: AtomicU8::new(2),
         status: AtomicI32::new(0),
         info: AtomicUsize::new(0),
         socket: AtomicU64::new(0),
-    });
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            // SAFETY: the request the framework handed us, not completed yet.
+            unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, e.into()) };
+            return;
+        }
+    };
     let (Some(core), Some(file)) = (device_core(), request_file(request)) else {
         return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
@@ -462,9 +477,10 @@ extern "C" fn evt_io_device_control(
                 return KmdfCompletion(pending).complete(wdk_sys::STATUS_INSUFFICIENT_RESOURCES, 0);
             }
             // SAFETY: as above, `len` >= input_len bytes.
-            large.extend_from_slice(unsafe {
-                core::slice::from_raw_parts(buf as *const u8, input_len)
-            });
+            let whole = unsafe { core::slice::from_raw_parts(buf as *const u8, input_len) };
+            if let Err(e) = try_extend_from_slice(&mut large, whole) {
+                return KmdfCompletion(pending).complete(e.into(), 0);
+            }
         }
     }
     let input: &[u8] = if large.is_empty() {
@@ -504,7 +520,10 @@ extern "C" fn evt_io_device_control(
             b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x))
         });
     pending.socket.store(socket, Ordering::Release);
-    CANCELABLE.lock().push(pending.clone());
+    let pushed = try_push(&mut CANCELABLE.lock(), pending.clone());
+    if let Err(e) = pushed {
+        return KmdfCompletion(pending).complete(e.into(), 0);
+    }
     pending.cancelable.store(true, Ordering::Release);
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestmarkcancelableex
     // SAFETY: a request we own and have not completed.
@@ -516,7 +535,7 @@ extern "C" fn evt_io_device_control(
         )
     };
     if s < 0 {
-        CANCELABLE.lock().retain(|q| !Arc::ptr_eq(q, &pending));
+        CANCELABLE.lock().retain(|q| !KArc::ptr_eq(q, &pending));
         pending.status.store(STATUS_CANCELLED, Ordering::Release);
         return finish(&pending);
     }

@@ -1,5 +1,5 @@
 //! Command line: `wskctl [--device KIND] <connect|sendto|listen|recv|echo|stats|demo|bench|
-//! peer|resolve|connect-ex|transmit>`.
+//! peer|resolve|connect-ex|transmit|nc>`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -131,6 +131,11 @@ pub enum Command {
     /// Connect and send head + a file range + tail in one request: TRANSMIT_FILE (the
     /// driver reads the file and sends it), optionally disconnecting after.
     Transmit(crate::transmit::TransmitArgs),
+    /// A netcat through the driver: stdin goes out by SEND, RECEIVE goes to stdout, a
+    /// graceful DISCONNECT half-closes at the end of stdin, exit when the peer closes;
+    /// `--listen ADDR` accepts one connection; `--udp` sends a datagram per stdin read (or
+    /// `--data`) and waits `--timeout-ms` for each reply; `--json` summary on stderr.
+    Nc(crate::nc::NcArgs),
 }
 
 /// `connect` arguments.
@@ -287,6 +292,7 @@ pub fn run(
         Command::Resolve(args) => crate::resolve::command(&client, args, out),
         Command::ConnectEx(args) => crate::options::command(&client, args, out),
         Command::Transmit(args) => crate::transmit::command(device, args, out),
+        Command::Nc(args) => crate::nc::command(&client, args, out),
         Command::Demo(args) => {
             let options = DemoOptions {
                 bytes: args.bytes,

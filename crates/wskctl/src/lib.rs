@@ -13,6 +13,7 @@ pub mod demo;
 pub mod device;
 #[cfg(not(windows))]
 pub mod embedded;
+pub mod nc;
 pub mod options;
 pub mod payload;
 pub mod peer;

@@ -422,7 +422,7 @@ impl DeviceCore {
         let local = addr(&req.local_address)?;
         self.open_bound(file, output, local, OpenDatagramResponse::new, |c, l| {
             let s = DatagramSocket::bind(c, l)?;
-            let bound = s.local_address()?;
+            let bound = bound_address(l, s.local_address())?;
             Ok((Socket::Datagram(s), bound))
         })
     }
@@ -605,7 +605,7 @@ impl DeviceCore {
         let local = addr(&req.local_address)?;
         self.open_bound(file, output, local, OpenListenResponse::new, |c, l| {
             let s = ListenSocket::bind(c, l)?;
-            let bound = s.local_address()?;
+            let bound = bound_address(l, s.local_address())?;
             Ok((Socket::Listen(s), bound))
         })
     }
@@ -850,5 +850,20 @@ impl DeviceCore {
                 self.fail(request, e.status());
             }
         }
+    }
+}
+
+/// The address a socket bound to `asked` reports (OPEN_DATAGRAM, OPEN_LISTEN): `got`, the
+/// provider's `WskGetLocalAddress` answer; or, when the provider lacks that routine (a NULL
+/// dispatch entry, or a refusal with `STATUS_NOT_IMPLEMENTED` as Wine 8.0's netio.sys
+/// stub gives), `asked` itself if it names a port. With port 0 the port the provider picked
+/// cannot be learned, and a socket whose port nobody knows is of no use to the caller:
+/// `STATUS_NOT_SUPPORTED` (docs/ioctl.md, OPEN_LISTEN). Other errors pass through.
+/// PASSIVE_LEVEL (no IRQL requirement of its own).
+fn bound_address(asked: SocketAddr, got: wsk::Result<SocketAddr>) -> wsk::Result<SocketAddr> {
+    match got {
+        Err(wsk::Error::NotImplemented) if asked.port() != 0 => Ok(asked),
+        Err(wsk::Error::NotImplemented) => Err(wsk::Error::Status(STATUS_NOT_SUPPORTED)),
+        other => other,
     }
 }

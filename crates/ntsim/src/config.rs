@@ -23,6 +23,7 @@ static HANG_LIMIT_MS: AtomicU64 = AtomicU64::new(30_000);
 static SOCKET_CONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 static EX_ALLOCATE_POOL2: AtomicBool = AtomicBool::new(true);
 static CONNECT_EX_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
+static ADDRESS_QUERIES_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 
 /// Makes `MmGetSystemRoutineAddress("ExAllocatePool2")` return NULL, as on Wine 8.0 and on
 /// Windows before version 2004.
@@ -114,6 +115,7 @@ pub fn reset() {
     SOCKET_CONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
     EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
+    ADDRESS_QUERIES_IMPLEMENTED.store(true, Ordering::SeqCst);
     crate::sched::set_seed(None);
     let _ = crate::faults::disarm();
     crate::file::set_async_read_delay(std::time::Duration::from_millis(50));
@@ -128,4 +130,17 @@ pub fn set_connect_ex_implemented(implemented: bool) {
 
 pub(crate) fn connect_ex_implemented() -> bool {
     CONNECT_EX_IMPLEMENTED.load(Ordering::SeqCst)
+}
+
+/// Makes the provider's `WskGetLocalAddress` and `WskGetRemoteAddress` (on connection,
+/// listening and datagram sockets) return `STATUS_NOT_IMPLEMENTED` without taking or
+/// completing the IRP, as Wine 8.0's netio.sys stubs do (dlls/netio.sys/netio.c), so that a
+/// client's degraded paths can be tested. `WskAccept` still reports both addresses (Wine's
+/// does, from GetAcceptExSockaddrs). Reset by [`reset`].
+pub fn set_address_queries_implemented(implemented: bool) {
+    ADDRESS_QUERIES_IMPLEMENTED.store(implemented, Ordering::SeqCst);
+}
+
+pub(crate) fn address_queries_implemented() -> bool {
+    ADDRESS_QUERIES_IMPLEMENTED.load(Ordering::SeqCst)
 }

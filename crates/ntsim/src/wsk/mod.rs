@@ -681,6 +681,10 @@ unsafe extern "system" fn wsk_get_remote_address(
 }
 
 fn get_address(socket: PWSK_SOCKET, out: PSOCKADDR, irp: PIRP, local: bool) -> NTSTATUS {
+    if !crate::config::address_queries_implemented() {
+        // As Wine 8.0's netio.sys stubs: refused without taking or completing the IRP.
+        return STATUS_NOT_IMPLEMENTED;
+    }
     if !take_irp(irp, "WskGetAddress") {
         return STATUS_INVALID_PARAMETER;
     }

@@ -301,10 +301,14 @@ fn schedule(seed: u64, peer: &TcpListener, base: &verifier::Snapshot) -> Result<
         for op in ops.iter().copied() {
             if let Op::PeerData(n, fin) = op {
                 if !peer_fin {
-                    c.write_all(&pattern(seed, peer_sent, n))
-                        .map_err(|e| format!("peer write: {e}"))?;
+                    // The driver may have reset the connection already (an earlier CLOSE or
+                    // a cancel that aborted the socket): then the write fails part-way, and
+                    // `peer_sent` stays an upper bound of what was sent.
+                    let wrote = c.write_all(&pattern(seed, peer_sent, n)).is_ok();
                     peer_sent += n;
-                    if fin {
+                    if !wrote {
+                        peer_fin = true;
+                    } else if fin {
                         c.shutdown(Shutdown::Write).ok();
                         peer_fin = true;
                     }

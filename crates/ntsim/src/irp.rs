@@ -279,7 +279,10 @@ pub(crate) fn free(irp: *const IRP, who: &str) {
     };
     if let Some(info) = info {
         // SAFETY: the IRP was allocated by `allocate` with this size and is now untracked.
-        unsafe { dealloc(irp as *mut u8, layout(info.size)) };
+        unsafe {
+            crate::poison::fill(irp as *mut u8, info.size);
+            dealloc(irp as *mut u8, layout(info.size))
+        };
         COUNTERS.live_irps.fetch_sub(1, Ordering::SeqCst);
     }
 }

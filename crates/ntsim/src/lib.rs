@@ -23,6 +23,7 @@ pub mod iomgr;
 pub mod irp;
 pub mod irql;
 pub mod mdl;
+pub mod poison;
 pub mod pool;
 pub mod sched;
 pub mod security;

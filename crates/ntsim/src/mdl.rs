@@ -155,6 +155,7 @@ pub unsafe extern "system" fn IoFreeMdl(mdl: *mut MDL) {
             (*mdl).StartVa as usize + (*mdl).ByteOffset as usize,
             (*mdl).ByteCount as usize,
         );
+        crate::poison::fill(mdl.cast(), layout_for(pages).size());
         dealloc(mdl.cast(), layout_for(pages));
     }
     COUNTERS.live_mdls.fetch_sub(1, Ordering::SeqCst);

@@ -87,6 +87,7 @@ pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
     // SAFETY: p was allocated by `allocate` with this layout and is removed from the table,
     // so it is freed exactly once.
     unsafe {
+        crate::poison::fill(p.cast(), block.size);
         dealloc(
             p.cast(),
             Layout::from_size_align_unchecked(block.size.max(1), POOL_ALIGN),

@@ -578,6 +578,8 @@ unsafe extern "system" fn wsk_close_socket(socket: PWSK_SOCKET, irp: PIRP) -> NT
     // No callback runs after this; retained indication lists are reclaimed (a violation).
     events::on_close(&sock);
     sock.closed();
+    // "the WSK subsystem deallocates the socket": the client's pointer dangles from here on.
+    sock.free_handle();
     finish(irp, STATUS_SUCCESS, 0)
 }
 

@@ -109,11 +109,16 @@ pub(crate) struct State {
     pub(crate) ev: super::events::EventState,
 }
 
-/// A socket object. `header` must stay the first field: the client's `PWSK_SOCKET` is the
-/// address of this struct.
-#[repr(C)]
+/// A socket object. The client's `PWSK_SOCKET` is `handle`, a separate `WSK_SOCKET` block
+/// that is poisoned and really freed when `WskCloseSocket` runs ("the WSK subsystem
+/// deallocates the socket"), although this object may live on in the I/O thread's hands: a
+/// client that touches the socket after closing it reads freed memory (reported by
+/// AddressSanitizer, or a fault on the poison pattern).
 pub(crate) struct SimSocket {
-    pub(crate) header: WSK_SOCKET,
+    /// Address of the client-visible `WSK_SOCKET` (also this socket's key in the tables).
+    handle: usize,
+    /// Set once `handle` was freed.
+    handle_freed: AtomicBool,
     pub(crate) kind: Kind,
     pub(crate) family: Domain,
     pub(crate) registration: usize,
@@ -132,6 +137,16 @@ unsafe impl Send for SimSocket {}
 // SAFETY: as above.
 unsafe impl Sync for SimSocket {}
 
+fn handle_layout() -> std::alloc::Layout {
+    std::alloc::Layout::new::<WSK_SOCKET>()
+}
+
+impl Drop for SimSocket {
+    fn drop(&mut self) {
+        self.free_handle();
+    }
+}
+
 /// One IRP to complete once the socket lock is released.
 pub(crate) type Completion = (usize, NTSTATUS, usize);
 
@@ -148,8 +163,16 @@ impl SimSocket {
         COUNTERS.live_sockets.fetch_add(1, Ordering::SeqCst);
         super::socket_opened(registration);
         let static_events = super::events::socket_created(registration, kind);
+        // SAFETY: WSK_SOCKET has non-zero size.
+        let handle = unsafe { std::alloc::alloc(handle_layout()) } as *mut WSK_SOCKET;
+        if handle.is_null() {
+            std::alloc::handle_alloc_error(handle_layout());
+        }
+        // SAFETY: fresh block of WSK_SOCKET's layout.
+        unsafe { handle.write(WSK_SOCKET { Dispatch: dispatch }) };
         Arc::new(SimSocket {
-            header: WSK_SOCKET { Dispatch: dispatch },
+            handle: handle as usize,
+            handle_freed: AtomicBool::new(false),
             kind,
             family,
             registration,
@@ -198,7 +221,19 @@ impl SimSocket {
     }
 
     pub(crate) fn key(self: &Arc<Self>) -> usize {
-        Arc::as_ptr(self) as usize
+        self.handle
+    }
+
+    /// Poisons and frees the client-visible `WSK_SOCKET` (once): from now on the client's
+    /// pointer is dangling, as after `WskCloseSocket` on Windows.
+    pub(crate) fn free_handle(&self) {
+        if !self.handle_freed.swap(true, Ordering::AcqRel) {
+            // SAFETY: allocated in `new` with handle_layout(), freed once (the flag).
+            unsafe {
+                crate::poison::fill(self.handle as *mut u8, handle_layout().size());
+                std::alloc::dealloc(self.handle as *mut u8, handle_layout());
+            }
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -246,6 +281,7 @@ impl SimSocket {
     pub(crate) fn discard(self: &Arc<Self>) {
         io().sockets().remove(&self.key());
         self.closed();
+        self.free_handle();
     }
 
     /// Accounts for a closed socket (once).

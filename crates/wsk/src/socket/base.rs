@@ -5,7 +5,7 @@
 use core::ffi::c_void;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
@@ -106,6 +106,14 @@ pub(crate) fn run_sync(
 /// default timeout.
 pub(crate) struct Core {
     pub(crate) raw: NonNull<WSK_SOCKET>,
+    /// The socket's provider dispatch table (`WSK_SOCKET.Dispatch`), read once at creation,
+    /// while the socket is certainly open. Every later read of a routine goes through this
+    /// copy, never through `raw`: once `WskCloseSocket` ran, "the WSK subsystem deallocates
+    /// the socket", so reading `raw->Dispatch` (even only to find out that the call must be
+    /// refused) would be a use after free (issue 12, defect 1). The table itself belongs to
+    /// the provider and outlives its sockets; routines read from it are only *called* inside
+    /// the rundown ([`Core::enter`]).
+    table: NonNull<c_void>,
     cached: AtomicPtr<OpBlock>,
     pub(crate) timeout: Option<Duration>,
     /// Rundown protection: the number of WSK dispatch calls in progress, plus [`CLOSING`]
@@ -116,7 +124,24 @@ pub(crate) struct Core {
     /// The event-callback context block (handler + client dispatch table), or NULL. It
     /// holds one reference for this socket, dropped only after `WskCloseSocket` completed.
     events: *mut crate::events::CtxHeader,
+    /// Set once `WskCloseSocket` completed: only then may `events` be released.
+    close_completed: AtomicBool,
 }
+
+/// Stands in for a NULL provider dispatch table: every routine absent, so each call fails
+/// with `STATUS_NOT_IMPLEMENTED` (the largest provider table, all `None`).
+static NULL_TABLE: NullTable = NullTable([0; 16]);
+
+#[repr(C, align(8))]
+struct NullTable([usize; 16]);
+
+const _: () = assert!(
+    core::mem::size_of::<NullTable>() >= core::mem::size_of::<WSK_PROVIDER_CONNECTION_DISPATCH>()
+        && core::mem::size_of::<NullTable>()
+            >= core::mem::size_of::<WSK_PROVIDER_LISTEN_DISPATCH>()
+        && core::mem::size_of::<NullTable>()
+            >= core::mem::size_of::<WSK_PROVIDER_DATAGRAM_DISPATCH>()
+);
 
 const CLOSING: usize = 1 << (usize::BITS - 1);
 
@@ -134,13 +159,19 @@ unsafe impl Send for Core {}
 unsafe impl Sync for Core {}
 
 impl Core {
+    /// A Core for the open socket `raw` (its dispatch table is read now).
     pub(crate) fn new(raw: NonNull<WSK_SOCKET>, op: PoolBox<OpBlock>) -> Self {
+        // SAFETY: `raw` was just returned by the provider and is open. A NULL table (no
+        // provider returns one) reads as a table without routines.
+        let table = unsafe { (*raw.as_ptr()).Dispatch };
         Core {
             raw,
+            table: NonNull::new(table as *mut c_void).unwrap_or(NonNull::from(&NULL_TABLE).cast()),
             cached: AtomicPtr::new(op.into_raw()),
             timeout: None,
             active: AtomicUsize::new(0),
             events: core::ptr::null_mut(),
+            close_completed: AtomicBool::new(false),
         }
     }
 
@@ -166,10 +197,21 @@ impl Core {
         Ok(guard)
     }
 
+    /// The socket's provider dispatch table, as `T` (one of the `WSK_PROVIDER_*_DISPATCH`
+    /// tables; the caller picks the one of the socket's kind). Read from the copy taken at
+    /// creation, never from the socket: valid after close too.
+    ///
+    /// # Safety
+    /// `T` is the table type of this socket's kind (or `WSK_PROVIDER_BASIC_DISPATCH`, the
+    /// prefix of all of them).
+    pub(crate) unsafe fn table<T>(&self) -> &T {
+        // SAFETY: caller contract; the provider's table outlives its sockets.
+        unsafe { &*(self.table.as_ptr() as *const T) }
+    }
+
     pub(crate) fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
-        // SAFETY: every provider table starts with WSK_PROVIDER_BASIC_DISPATCH, and the
-        // socket's Dispatch is valid while the socket is open.
-        unsafe { &*((*self.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_BASIC_DISPATCH) }
+        // SAFETY: every provider table starts with WSK_PROVIDER_BASIC_DISPATCH.
+        unsafe { self.table() }
     }
 
     pub(crate) fn take_op(&self) -> Result<PoolBox<OpBlock>> {
@@ -228,11 +270,9 @@ impl Core {
         let r = run_sync(&mut op, timeout, |irp, b, a, a2| match self.enter() {
             // The guard ends when the dispatch call returns; the wait that follows is outside.
             Ok(_guard) => start(irp, b, a, a2),
-            Err(_) => {
-                // Not started: complete our own IRP so the waiter sees STATUS_INVALID_HANDLE.
-                fail_unstarted(irp);
-                STATUS_INVALID_HANDLE
-            }
+            // Not started: the IRP never left us and is not completed, so run_sync returns
+            // this status without waiting (its path for a routine that refused the IRP).
+            Err(_) => STATUS_INVALID_HANDLE,
         })
         .map(|n| (n, op.addr, op.addr2));
         self.put_op(op);
@@ -252,21 +292,36 @@ impl Core {
         true
     }
 
+    /// Closes the socket: waits for dispatch calls in progress, then `WskCloseSocket`
+    /// (which cancels what is still pending) and waits for it. PASSIVE_LEVEL.
+    ///
+    /// Everything that can fail (IRQL, the routine, the operation block) is checked *before*
+    /// close begins, so a failed close leaves the socket open and closable again (by a later
+    /// close or the drop); once close began, `WskCloseSocket` is called (issue 12, defect 2).
+    /// A second close is a no-op.
     pub(crate) fn close(&self) -> Result<()> {
-        if !self.begin_close() {
+        if self.is_closed() {
             return Ok(());
         }
+        require_passive()?;
         let close = self.basic().WskCloseSocket.ok_or(Error::NotImplemented)?;
+        let mut op = self.take_op()?;
+        if !self.begin_close() {
+            self.put_op(op);
+            return Ok(());
+        }
         let raw = self.raw.as_ptr();
         if !self.events.is_null() {
             // SAFETY: our reference keeps the block alive.
             unsafe { (*self.events).begin_close() };
         }
-        let mut op = self.take_op()?;
         // WskCloseSocket completes (cancelling) every pending IRP of the socket first.
         // SAFETY: open socket, closed once; the IRP is ours until completion.
         let r = run_sync(&mut op, None, |irp, _, _, _| unsafe { close(raw, irp) });
         self.put_op(op);
+        if r.is_ok() {
+            self.close_completed.store(true, Ordering::Release);
+        }
         r.map(|_| ())
     }
 
@@ -351,28 +406,24 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        let mut events = core::mem::replace(&mut self.events, core::ptr::null_mut());
-        if !self.is_closed() {
-            if nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
-                self.events = events;
-                let _ = self.close();
-                self.events = core::ptr::null_mut();
-            } else if self.begin_close() {
-                if !events.is_null() {
-                    // SAFETY: our reference keeps the block alive.
-                    unsafe { (*events).begin_close() };
-                }
-                // The block's reference is dropped when the close completes: until then
-                // the provider may still call back into it.
-                close_async(self.raw.as_ptr(), self.basic().WskCloseSocket, events);
-                events = core::ptr::null_mut();
-            }
+        if !self.is_closed() && nt_imports::current_irql() == nt_imports::PASSIVE_LEVEL {
+            let _ = self.close();
         }
-        if !events.is_null() {
-            // SAFETY: the socket is closed (WskCloseSocket completed, or close failed and no
-            // more calls will be made); this was our reference.
+        if !self.is_closed() {
+            // Above PASSIVE_LEVEL, or the close could not start (no memory for its
+            // operation block): close without waiting. No dispatch call is in progress (they
+            // borrow the socket), so beginning the close waits for nothing.
+            self.close_without_waiting();
+        }
+        let events = core::mem::replace(&mut self.events, core::ptr::null_mut());
+        if !events.is_null() && self.close_completed.load(Ordering::Acquire) {
+            // SAFETY: WskCloseSocket completed, so the provider makes no more callbacks
+            // into the block; this was our reference.
             unsafe { crate::events::CtxHeader::release(events) };
         }
+        // Otherwise the reference went to the pending close's completion routine, or the
+        // socket could not be closed at all: the block is kept (leaked) rather than freed
+        // under a provider that may still call into it.
         let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if !p.is_null() {
             // SAFETY: the cached block, not in use (we are dropping the socket).
@@ -381,57 +432,42 @@ impl Drop for Core {
     }
 }
 
-/// Completes an IRP that was armed but never handed to WSK (the socket was closing): the
-/// I/O manager's own path, `IoSetNextIrpStackLocation` + `IoCompleteRequest`, so its
-/// completion routine runs as usual.
-pub(crate) fn fail_unstarted(irp: *mut IRP) {
-    // SAFETY: our IRP, armed with a completion routine in its next stack location and not
-    // given to anyone; stepping into that location and completing it runs that routine.
-    unsafe {
-        (*irp).IoStatus.Anonymous.Status = STATUS_INVALID_HANDLE;
-        (*irp).IoStatus.Information = 0;
-        (*irp).CurrentLocation -= 1;
-        let sl = &mut (*irp)
-            .Tail
-            .Overlay
-            .Anonymous2
-            .Anonymous
-            .CurrentStackLocation;
-        *sl = sl.sub(1);
-        windows_sys::Wdk::System::SystemServices::IofCompleteRequest(irp, 0);
-    }
-}
-
-/// Closes a socket without waiting (used when a socket is dropped above PASSIVE_LEVEL).
-/// `events` (may be NULL) is an event context reference released once the close completed.
-pub(crate) fn close_async(
-    raw: PWSK_SOCKET,
-    close: PFN_WSK_CLOSE_SOCKET,
-    events: *mut crate::events::CtxHeader,
-) {
-    unsafe extern "system" fn done(
-        _d: *mut DEVICE_OBJECT,
-        irp: *mut IRP,
-        c: *mut c_void,
-    ) -> NTSTATUS {
-        // SAFETY: the IRP was leaked to this routine by close_async.
-        drop(unsafe { OwnedIrp::from_raw(irp) });
-        if !c.is_null() {
-            // SAFETY: the reference close_async was given; the socket is closed now.
-            unsafe { crate::events::CtxHeader::release(c as *mut crate::events::CtxHeader) };
+impl Core {
+    /// Starts `WskCloseSocket` with an IRP freed by its completion routine, which also
+    /// releases the event context reference (if any) once the close completed. The IRP is
+    /// allocated before close begins: without one the socket stays open (and is leaked with
+    /// its context) rather than half closed. Any IRQL <= DISPATCH_LEVEL.
+    fn close_without_waiting(&mut self) {
+        unsafe extern "system" fn done(
+            _d: *mut DEVICE_OBJECT,
+            irp: *mut IRP,
+            c: *mut c_void,
+        ) -> NTSTATUS {
+            // SAFETY: the IRP was leaked to this routine by close_without_waiting.
+            drop(unsafe { OwnedIrp::from_raw(irp) });
+            if !c.is_null() {
+                // SAFETY: the reference we were given; the socket is closed now.
+                unsafe { crate::events::CtxHeader::release(c as *mut crate::events::CtxHeader) };
+            }
+            STATUS_MORE_PROCESSING_REQUIRED
         }
-        STATUS_MORE_PROCESSING_REQUIRED
-    }
-    let (Some(close), Ok(irp)) = (close, OwnedIrp::allocate()) else {
-        // The socket cannot be closed: keep the context block (leaked) rather than free
-        // memory the provider may still call into.
-        return;
-    };
-    let irp = irp.into_raw();
-    // SAFETY: fresh IRP; the routine frees it.
-    unsafe {
-        set_completion_routine(irp, done, events as *mut c_void);
-        close(raw, irp);
+        let (Some(close), Ok(irp)) = (self.basic().WskCloseSocket, OwnedIrp::allocate()) else {
+            return;
+        };
+        if !self.begin_close() {
+            return;
+        }
+        let events = core::mem::replace(&mut self.events, core::ptr::null_mut());
+        if !events.is_null() {
+            // SAFETY: our reference keeps the block alive.
+            unsafe { (*events).begin_close() };
+        }
+        let irp = irp.into_raw();
+        // SAFETY: fresh IRP, freed by the routine; open socket, closed once.
+        unsafe {
+            set_completion_routine(irp, done, events as *mut c_void);
+            close(self.raw.as_ptr(), irp);
+        }
     }
 }
 

@@ -20,8 +20,9 @@ pub struct DatagramSocket {
 
 impl DatagramSocket {
     pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_DATAGRAM_DISPATCH {
-        // SAFETY: created as a datagram socket, so Dispatch is the datagram table.
-        unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH) }
+        // SAFETY: created as a datagram socket, so its table is the datagram table. Read from the
+        // copy taken at creation (never from the socket, which close frees).
+        unsafe { self.core.table() }
     }
 
     /// Creates a datagram socket (`WskSocket(WSK_FLAG_DATAGRAM_SOCKET)`) and binds it to

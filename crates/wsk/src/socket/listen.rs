@@ -39,8 +39,9 @@ pub struct Accepted {
 
 impl ListenSocket {
     pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_LISTEN_DISPATCH {
-        // SAFETY: created as a listening socket, so Dispatch is the listen table.
-        unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_LISTEN_DISPATCH) }
+        // SAFETY: created as a listen socket, so its table is the listen table. Read from the
+        // copy taken at creation (never from the socket, which close frees).
+        unsafe { self.core.table() }
     }
 
     /// Creates a listening socket of `local`'s family and binds it to `local` (port 0 picks

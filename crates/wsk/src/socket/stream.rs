@@ -27,8 +27,9 @@ pub struct StreamSocket {
 
 impl StreamSocket {
     pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_CONNECTION_DISPATCH {
-        // SAFETY: created as a connection socket, so Dispatch is the connection table.
-        unsafe { &*((*self.core.raw.as_ptr()).Dispatch as *const WSK_PROVIDER_CONNECTION_DISPATCH) }
+        // SAFETY: created as a connection socket, so its table is the connection table. Read from the
+        // copy taken at creation (never from the socket, which close frees).
+        unsafe { self.core.table() }
     }
 
     /// Creates, binds (to the wildcard address of `remote`'s family) and connects a TCP

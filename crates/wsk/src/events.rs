@@ -43,6 +43,7 @@ use crate::client::WskClient;
 use crate::error::{check, Error, Result};
 use crate::pool::{PoolBox, WSK_TAG};
 use crate::socket::{new_op, Core, StreamSocket};
+use crate::sync::SpinLock;
 use crate::Accepted;
 
 /// `SOL_SOCKET`.
@@ -213,15 +214,27 @@ pub trait ListenEvents: Send + Sync + 'static {
 // The context block
 // ---------------------------------------------------------------------------------------
 
-const CLOSING: usize = 1 << (usize::BITS - 1);
+/// How many indication lists a socket's driver may retain at once (a further `retain`
+/// fails with `STATUS_INSUFFICIENT_RESOURCES`; the handler then refuses the data).
+pub const MAX_RETAINED: usize = 64;
 
-/// The non-generic head of every context block: reference count, rundown for `WskRelease`
-/// against close, the socket, and the client dispatch tables (the provider keeps their
-/// address while the socket is open).
+/// The retained lists of one socket, by head address (bit 0 set: a datagram list), and
+/// whether close began. Under the header's spin lock: close releases every list still held
+/// *before* `WskCloseSocket`, which does not ("the WSK subsystem does not release
+/// retained ... when the socket is closed": WskRelease page), and a retained list is read or
+/// released only while it is in the table.
+struct Retained {
+    closed: bool,
+    heads: [usize; MAX_RETAINED],
+}
+
+/// The non-generic head of every context block: reference count, the retained lists, the
+/// socket, and the client dispatch tables (the provider keeps their address while the
+/// socket is open).
 #[repr(C)]
 pub(crate) struct CtxHeader {
     refs: AtomicUsize,
-    rundown: AtomicUsize,
+    retained: SpinLock<Retained>,
     raw: AtomicPtr<WSK_SOCKET>,
     conn: WSK_CLIENT_CONNECTION_DISPATCH,
     dgram: WSK_CLIENT_DATAGRAM_DISPATCH,
@@ -246,7 +259,10 @@ impl CtxHeader {
             EventCtx {
                 hdr: CtxHeader {
                     refs: AtomicUsize::new(1),
-                    rundown: AtomicUsize::new(0),
+                    retained: SpinLock::new(Retained {
+                        closed: false,
+                        heads: [0; MAX_RETAINED],
+                    }),
                     raw: AtomicPtr::new(core::ptr::null_mut()),
                     conn: WSK_CLIENT_CONNECTION_DISPATCH::default(),
                     dgram: WSK_CLIENT_DATAGRAM_DISPATCH::default(),
@@ -277,26 +293,61 @@ impl CtxHeader {
         }
     }
 
-    /// Enters a `WskRelease` / data read; false once the socket began closing.
-    fn enter(&self) -> bool {
-        let prev = self.rundown.fetch_add(1, Ordering::AcqRel);
-        if prev & CLOSING != 0 {
-            self.rundown.fetch_sub(1, Ordering::AcqRel);
-            return false;
+    /// Records a list the driver retains. Errors: `STATUS_INVALID_HANDLE` (close began),
+    /// `STATUS_INSUFFICIENT_RESOURCES` ([`MAX_RETAINED`] lists held). IRQL <= DISPATCH_LEVEL.
+    fn track(&self, head: usize) -> Result<()> {
+        let mut g = self.retained.lock();
+        if g.closed {
+            return Err(Error::Closed);
         }
-        true
+        let slot = g
+            .heads
+            .iter_mut()
+            .find(|h| **h == 0)
+            .ok_or(Error::InsufficientResources)?;
+        *slot = head;
+        Ok(())
     }
 
-    fn exit(&self) {
-        self.rundown.fetch_sub(1, Ordering::AcqRel);
+    /// Gives a retained list back with the socket's `WskRelease`. Called with the retained
+    /// table locked and the list in it, so close has not released it nor called
+    /// `WskCloseSocket` yet: the socket is open.
+    fn release_list(&self, head: usize) {
+        let raw = self.raw.load(Ordering::Acquire);
+        if raw.is_null() {
+            return;
+        }
+        let list = head & !1;
+        // SAFETY: the socket is open (see above) and the list is ours to give back.
+        unsafe {
+            if head & 1 != 0 {
+                let d = &*((*raw).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH);
+                if let Some(rel) = d.WskRelease {
+                    rel(raw, list as PWSK_DATAGRAM_INDICATION);
+                }
+            } else {
+                let d = &*((*raw).Dispatch as *const WSK_PROVIDER_CONNECTION_DISPATCH);
+                if let Some(rel) = d.WskRelease {
+                    rel(raw, list as PWSK_DATA_INDICATION);
+                }
+            }
+        }
     }
 
-    /// Called by the socket's close before `WskCloseSocket`: no `WskRelease` starts after
-    /// this, and the ones in progress (non-blocking) are waited for.
+    /// Called by the socket's close before `WskCloseSocket`: releases every list the driver
+    /// still retains (their [`RetainedIndication`]s read as closed from now on) and refuses
+    /// further retains. Never waits: the table's spin lock is held only for short copies
+    /// and releases. IRQL <= DISPATCH_LEVEL.
     pub(crate) fn begin_close(&self) {
-        self.rundown.fetch_or(CLOSING, Ordering::AcqRel);
-        while self.rundown.load(Ordering::Acquire) & !CLOSING != 0 {
-            core::hint::spin_loop();
+        let mut g = self.retained.lock();
+        g.closed = true;
+        for i in 0..MAX_RETAINED {
+            let Some(h) = g.heads.get_mut(i).map(core::mem::take) else {
+                break;
+            };
+            if h != 0 {
+                self.release_list(h);
+            }
         }
     }
 
@@ -417,20 +468,27 @@ impl<'a> ReceivedData<'a> {
 
     /// Keeps the list after the callback returns (`STATUS_PENDING`): the provider considers
     /// all of it consumed, and it goes back to the provider with `WskRelease` when the
-    /// [`RetainedIndication`] is dropped. Drop it before closing the socket (the provider
-    /// reclaims lists still held at close; the emulation reports that as a verifier
-    /// violation).
-    pub fn retain(self) -> RetainedIndication {
+    /// [`RetainedIndication`] is dropped, or when the socket closes, whichever comes first
+    /// (close gives back every list still held before `WskCloseSocket`, which does not).
+    ///
+    /// Errors (the list is then *not* retained; the handler's own action applies, so return
+    /// [`ReceiveAction::NotAccepted`] to keep the data with the transport):
+    /// `STATUS_INSUFFICIENT_RESOURCES` ([`MAX_RETAINED`] lists held), `STATUS_INVALID_HANDLE`
+    /// (the socket is closing). IRQL <= DISPATCH_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>
+    pub fn retain(self) -> Result<RetainedIndication> {
+        // SAFETY: the block is alive during the callback.
+        let hdr = unsafe { &*self.hdr };
+        hdr.track(self.head as usize)?;
         self.retained.set(true);
-        // SAFETY: the block is alive during the callback; this adds a reference for the
-        // retained list.
-        unsafe { (*self.hdr).add_ref() };
-        RetainedIndication {
+        // A reference for the retained list.
+        hdr.add_ref();
+        Ok(RetainedIndication {
             head: self.head as *mut c_void,
             bytes: self.bytes,
             hdr: self.hdr,
             datagram: false,
-        }
+        })
     }
 }
 
@@ -491,19 +549,21 @@ impl<'a> ReceivedDatagrams<'a> {
         }
     }
 
-    /// Keeps the list after the callback returns; see [`ReceivedData::retain`].
-    pub fn retain(self) -> RetainedIndication {
+    /// Keeps the list after the callback returns; see [`ReceivedData::retain`] (same errors).
+    pub fn retain(self) -> Result<RetainedIndication> {
+        // SAFETY: the block is alive during the callback.
+        let hdr = unsafe { &*self.hdr };
+        hdr.track(self.head as usize | 1)?;
         self.retained.set(true);
-        // SAFETY: as in ReceivedData::retain.
-        unsafe { (*self.hdr).add_ref() };
+        hdr.add_ref();
         let mut bytes = 0;
         self.for_each(|d| bytes += d.len());
-        RetainedIndication {
+        Ok(RetainedIndication {
             head: self.head as *mut c_void,
             bytes,
             hdr: self.hdr,
             datagram: true,
-        }
+        })
     }
 }
 
@@ -542,7 +602,9 @@ impl RetainedIndication {
     pub fn copy_to(&self, skip: usize, out: &mut [u8]) -> Result<usize> {
         // SAFETY: we own a reference to the header.
         let hdr = unsafe { &*self.hdr };
-        if !hdr.enter() {
+        // Held across the copy: close cannot give the list back meanwhile.
+        let g = hdr.retained.lock();
+        if !g.heads.contains(&self.key()) {
             return Err(Error::Closed);
         }
         let n = if self.datagram {
@@ -574,8 +636,15 @@ impl RetainedIndication {
         } else {
             copy_data_list(self.head as *mut WSK_DATA_INDICATION, skip, out)
         };
-        hdr.exit();
+        drop(g);
         Ok(n)
+    }
+}
+
+impl RetainedIndication {
+    /// The list's key in the retained table.
+    fn key(&self) -> usize {
+        self.head as usize | usize::from(self.datagram)
     }
 }
 
@@ -583,25 +652,14 @@ impl Drop for RetainedIndication {
     fn drop(&mut self) {
         // SAFETY: we own a reference to the header.
         let hdr = unsafe { &*self.hdr };
-        if hdr.enter() {
-            let raw = hdr.raw.load(Ordering::Acquire);
-            if !raw.is_null() {
-                // SAFETY: the socket is open (rundown held) and the list is ours to release.
-                unsafe {
-                    if self.datagram {
-                        let d = &*((*raw).Dispatch as *const WSK_PROVIDER_DATAGRAM_DISPATCH);
-                        if let Some(rel) = d.WskRelease {
-                            rel(raw, self.head as PWSK_DATAGRAM_INDICATION);
-                        }
-                    } else {
-                        let d = &*((*raw).Dispatch as *const WSK_PROVIDER_CONNECTION_DISPATCH);
-                        if let Some(rel) = d.WskRelease {
-                            rel(raw, self.head as PWSK_DATA_INDICATION);
-                        }
-                    }
-                }
+        {
+            let mut g = hdr.retained.lock();
+            let key = self.key();
+            if let Some(slot) = g.heads.iter_mut().find(|h| **h == key) {
+                *slot = 0;
+                // Still held (close has not given it back): the socket is open.
+                hdr.release_list(key);
             }
-            hdr.exit();
         }
         // SAFETY: our reference.
         unsafe { CtxHeader::release(self.hdr) };

@@ -10,6 +10,7 @@ mod async_op;
 mod base;
 mod datagram;
 mod listen;
+mod rundown;
 mod stream;
 
 pub(crate) use async_op::*;

@@ -65,3 +65,51 @@ impl<T> Drop for SpinLockGuard<'_, T> {
         unsafe { KeReleaseSpinLock(self.lock.lock.get(), self.old) };
     }
 }
+
+/// The atomics of the rundown protocol ([`crate::socket`]'s `Rundown`). The kernel build uses
+/// `core`'s; the schedule explorer (`tests/rundown_model.rs`) compiles the same protocol
+/// source against shuttle's instrumented atomics by providing its own `crate::sync`.
+pub(crate) mod atomic {
+    pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+}
+
+/// A notification KEVENT for one waiter at PASSIVE_LEVEL, set from any IRQL <=
+/// DISPATCH_LEVEL. It must not move once initialised, so it only exists inside
+/// [`WaitEvent::with`], on the waiter's stack (the pattern of IRP completion events).
+pub(crate) struct WaitEvent(UnsafeCell<windows_sys::Wdk::Foundation::KEVENT>);
+
+impl WaitEvent {
+    /// Runs `f` with a fresh, unsignalled event that lives (unmoved) until `f` returns.
+    pub(crate) fn with<R>(f: impl FnOnce(&WaitEvent) -> R) -> R {
+        // SAFETY: KEVENT is plain data; KeInitializeEvent gives it its state before use.
+        let e = WaitEvent(UnsafeCell::new(unsafe { core::mem::zeroed() }));
+        // SAFETY: our event, initialised in place where it stays. NotificationEvent = 0.
+        unsafe { windows_sys::Wdk::System::SystemServices::KeInitializeEvent(e.0.get(), 0, false) };
+        f(&e)
+    }
+
+    /// Signals the event (`KeSetEvent`). IRQL <= DISPATCH_LEVEL. After this returns, the
+    /// caller must not touch the event again (its waiter may have returned).
+    pub(crate) fn set(&self) {
+        // SAFETY: a live, initialised event (the waiter is still inside `with`).
+        unsafe { windows_sys::Wdk::System::SystemServices::KeSetEvent(self.0.get(), 0, false) };
+    }
+
+    /// Waits for the event without a timeout (`KeWaitForSingleObject`, Executive,
+    /// KernelMode). PASSIVE_LEVEL.
+    pub(crate) fn wait(&self) {
+        // SAFETY: a live, initialised event; callers run at PASSIVE_LEVEL.
+        unsafe {
+            windows_sys::Wdk::System::SystemServices::KeWaitForSingleObject(
+                self.0.get() as *const core::ffi::c_void,
+                0,
+                0,
+                false,
+                core::ptr::null(),
+            )
+        };
+    }
+}
+
+// SAFETY: a KEVENT is signalled and waited on from any thread; the kernel serialises it.
+unsafe impl Sync for WaitEvent {}

@@ -77,7 +77,7 @@ impl ConnectionEvents for Handler {
             return ReceiveAction::NotAccepted;
         }
         if self.mode == Mode::Retain {
-            self.send(Ev::Retained(data.retain()));
+            self.send(Ev::Retained(data.retain().expect("retain")));
             return ReceiveAction::AcceptAll;
         }
         let mut chunks = 0u8;
@@ -102,7 +102,7 @@ impl DatagramEvents for Handler {
     fn on_receive_from(&self, data: ReceivedDatagrams<'_>) -> ReceiveAction {
         assert_eq!(ntsim::irql::current(), ntsim::irql::DISPATCH_LEVEL);
         if self.mode == Mode::Retain {
-            self.send(Ev::Retained(data.retain()));
+            self.send(Ev::Retained(data.retain().expect("retain")));
             return ReceiveAction::AcceptAll;
         }
         data.for_each(|d| {

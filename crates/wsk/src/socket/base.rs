@@ -5,7 +5,9 @@
 use core::ffi::c_void;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use super::rundown::Rundown;
 use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
@@ -116,11 +118,10 @@ pub(crate) struct Core {
     table: NonNull<c_void>,
     cached: AtomicPtr<OpBlock>,
     pub(crate) timeout: Option<Duration>,
-    /// Rundown protection: the number of WSK dispatch calls in progress, plus [`CLOSING`]
-    /// once close began. Close waits for the calls in progress (they are non-blocking) and
-    /// then lets `WskCloseSocket` cancel whatever is still pending; no WSK routine is ever
-    /// called on the socket after `WskCloseSocket`.
-    active: AtomicUsize,
+    /// Rundown protection ([`Rundown`]): close waits for the dispatch calls in progress
+    /// (they are non-blocking) and then lets `WskCloseSocket` cancel whatever is still
+    /// pending; no WSK routine is ever called on the socket after `WskCloseSocket`.
+    rundown: Rundown,
     /// The event-callback context block (handler + client dispatch table), or NULL. It
     /// holds one reference for this socket, dropped only after `WskCloseSocket` completed.
     events: *mut crate::events::CtxHeader,
@@ -143,13 +144,12 @@ const _: () = assert!(
             >= core::mem::size_of::<WSK_PROVIDER_DATAGRAM_DISPATCH>()
 );
 
-const CLOSING: usize = 1 << (usize::BITS - 1);
-
-pub(crate) struct Enter<'a>(&'a AtomicUsize);
+/// A dispatch call in progress (see [`Core::enter`]); exits the rundown on drop.
+pub(crate) struct Enter<'a>(&'a Rundown);
 
 impl Drop for Enter<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.exit();
     }
 }
 
@@ -169,7 +169,7 @@ impl Core {
             table: NonNull::new(table as *mut c_void).unwrap_or(NonNull::from(&NULL_TABLE).cast()),
             cached: AtomicPtr::new(op.into_raw()),
             timeout: None,
-            active: AtomicUsize::new(0),
+            rundown: Rundown::new(),
             events: core::ptr::null_mut(),
             close_completed: AtomicBool::new(false),
         }
@@ -189,12 +189,11 @@ impl Core {
 
     /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
     pub(crate) fn enter(&self) -> Result<Enter<'_>> {
-        let prev = self.active.fetch_add(1, Ordering::AcqRel);
-        let guard = Enter(&self.active);
-        if prev & CLOSING != 0 {
-            return Err(Error::Closed);
+        if self.rundown.enter() {
+            Ok(Enter(&self.rundown))
+        } else {
+            Err(Error::Closed)
         }
-        Ok(guard)
     }
 
     /// The socket's provider dispatch table, as `T` (one of the `WSK_PROVIDER_*_DISPATCH`
@@ -279,19 +278,6 @@ impl Core {
         r
     }
 
-    /// Begins close: returns false if it already began. Then waits for dispatch calls in
-    /// progress (each is non-blocking, so this is short).
-    fn begin_close(&self) -> bool {
-        let prev = self.active.fetch_or(CLOSING, Ordering::AcqRel);
-        if prev & CLOSING != 0 {
-            return false;
-        }
-        while self.active.load(Ordering::Acquire) & !CLOSING != 0 {
-            core::hint::spin_loop();
-        }
-        true
-    }
-
     /// Closes the socket: waits for dispatch calls in progress, then `WskCloseSocket`
     /// (which cancels what is still pending) and waits for it. PASSIVE_LEVEL.
     ///
@@ -306,7 +292,7 @@ impl Core {
         require_passive()?;
         let close = self.basic().WskCloseSocket.ok_or(Error::NotImplemented)?;
         let mut op = self.take_op()?;
-        if !self.begin_close() {
+        if !self.rundown.close_and_wait() {
             self.put_op(op);
             return Ok(());
         }
@@ -326,7 +312,7 @@ impl Core {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.active.load(Ordering::Acquire) & CLOSING != 0
+        self.rundown.is_closing()
     }
 
     pub(crate) fn local_address(&self, get: PFN_WSK_GET_LOCAL_ADDRESS) -> Result<SocketAddr> {
@@ -454,7 +440,7 @@ impl Core {
         let (Some(close), Ok(irp)) = (self.basic().WskCloseSocket, OwnedIrp::allocate()) else {
             return;
         };
-        if !self.begin_close() {
+        if !self.rundown.close_now() {
             return;
         }
         let events = core::mem::replace(&mut self.events, core::ptr::null_mut());

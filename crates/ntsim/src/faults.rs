@@ -126,6 +126,19 @@ pub(crate) fn should_fail(kind: AllocKind, site: impl FnOnce() -> String) -> boo
     fail
 }
 
+/// Whether a sweep is counting now.
+pub fn armed() -> bool {
+    ARMED.load(Ordering::SeqCst)
+}
+
+/// Counts one Rust heap allocation that driver code made outside `wsk::alloc` (an
+/// infallible `Box::new`, `Vec::push`, ...), as a test's global allocator attributes it;
+/// true if it must fail (the allocator then returns NULL, and the infallible call aborts,
+/// which is what a bug check would be in the kernel). `site` names the driver frame.
+pub fn count_heap_allocation(site: impl FnOnce() -> String) -> bool {
+    should_fail(AllocKind::Rust, site)
+}
+
 /// The fault hook `wsk::alloc` calls on non-Windows targets before each Rust heap
 /// allocation on a kernel path: counts it in the sweep and says whether it must fail.
 ///

@@ -156,6 +156,20 @@ pub struct ConnectArgs {
     /// Socket options set with SET_OPTION (and read back) before sending.
     #[command(flatten)]
     pub options: crate::options::SocketOptionArgs,
+    /// End the connection with DISCONNECT after the data, before CLOSE: `graceful` (the
+    /// peer reads every byte, then end of stream: FIN) or `abortive` (the peer sees a
+    /// reset: RST). Without it CLOSE alone ends the connection.
+    #[arg(long, value_enum)]
+    pub disconnect: Option<DisconnectKind>,
+}
+
+/// How `connect --disconnect` ends the connection (DISCONNECT's `flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DisconnectKind {
+    /// `WskDisconnect` without flags: FIN after the queued data.
+    Graceful,
+    /// `WskDisconnect` with `WSK_FLAG_ABORTIVE`: RST.
+    Abortive,
 }
 
 /// `sendto` arguments.
@@ -351,6 +365,12 @@ fn connect(
         loop {
             let n = read_full(&mut source, &mut buf).context("read input")?;
             if n == 0 {
+                if let Some(kind) = args.disconnect {
+                    client
+                        .disconnect(socket.handle, kind == DisconnectKind::Abortive)
+                        .with_context(|| format!("disconnect ({kind:?}) {target}"))?;
+                    writeln!(out, "disconnected ({kind:?}) after {sent} bytes")?;
+                }
                 return Ok((sent, sends));
             }
             let mut done = 0;
@@ -415,33 +435,39 @@ fn listen(client: &Client<'_>, args: &ListenArgs, out: &mut dyn Write) -> anyhow
         .with_context(|| format!("listen {}", args.local))?;
     writeln!(out, "listening on {}", listener.local)?;
     out.flush()?;
-    let accepted = client
-        .accept(listener.handle)
-        .with_context(|| format!("accept {}", listener.local));
+    // The listening socket stays open until the accepted connection ends: Wine 8.0's
+    // WskCloseSocket on a listening socket also closes the OS socket of the connection it
+    // accepted last (netio.c keeps it as the listener's "acceptor"; seen in the Windows lane
+    // as RECEIVE failing STATUS_OBJECT_TYPE_MISMATCH after an early close).
+    let result = (|| -> anyhow::Result<(u64, [u8; 32], SocketAddr)> {
+        let socket = client
+            .accept(listener.handle)
+            .with_context(|| format!("accept {}", listener.local))?;
+        writeln!(
+            out,
+            "accepted: local {} remote {}",
+            show_local(socket.local),
+            socket.remote
+        )?;
+        out.flush()?;
+        let received = receive_all(client, socket.handle)
+            .with_context(|| format!("receive from {}", socket.remote));
+        let closed = client
+            .close(socket.handle)
+            .with_context(|| format!("close {}", socket.remote));
+        let (bytes, sha) = received?;
+        closed?;
+        Ok((bytes, sha, socket.remote))
+    })();
     let closed = client
         .close(listener.handle)
         .with_context(|| format!("close {}", listener.local));
-    let socket = accepted?;
+    let (bytes, sha, remote) = result?;
     closed?;
     writeln!(
         out,
-        "accepted: local {} remote {}",
-        show_local(socket.local),
-        socket.remote
-    )?;
-    out.flush()?;
-    let received = receive_all(client, socket.handle)
-        .with_context(|| format!("receive from {}", socket.remote));
-    let closed = client
-        .close(socket.handle)
-        .with_context(|| format!("close {}", socket.remote));
-    let (bytes, sha) = received?;
-    closed?;
-    writeln!(
-        out,
-        "received {bytes} bytes sha256 {} from {}",
-        hex(&sha),
-        socket.remote
+        "received {bytes} bytes sha256 {} from {remote}",
+        hex(&sha)
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -599,7 +599,71 @@ fn operations(t: &mut Tally) {
             Ok(())
         },
     );
+    // TRANSMIT_PACKETS on a datagram socket: two datagrams gathered from memory and the file.
+    sweep(
+        t,
+        "TRANSMIT_PACKETS datagram",
+        |c| {
+            let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let d = c
+                .open_datagram("127.0.0.1:0".parse().expect("addr"))
+                .expect("open_datagram");
+            let h = ntsim::file::open_file(&file, ntsim::file::Access::Read).expect("handle");
+            (d, peer, h)
+        },
+        |_, dev, (d, peer, h)| {
+            use wskclient_ioctl::transmit::{TransmitElement, TransmitPacketsRequest};
+            use zerocopy::IntoBytes;
+            let to = peer.local_addr().expect("addr");
+            let els = [
+                TransmitElement::memory(0, 4, false),
+                TransmitElement::file(*h, 0, 100, true),
+                TransmitElement::memory(4, 4, true),
+            ];
+            let mut r = TransmitPacketsRequest::new(d.handle);
+            r.element_count = els.len() as u32;
+            r.data_length = 8;
+            r.remote_address = wskclient_ioctl::InetAddress::from_socket_addr(&to);
+            let mut input = r.as_bytes().to_vec();
+            for e in &els {
+                input.extend_from_slice(e.as_bytes());
+            }
+            input.extend_from_slice(b"headtail");
+            let mut out = vec![0u8; 64];
+            let io = dev.ioctl(
+                wskclient_ioctl::IOCTL_WSKCLIENT_TRANSMIT_PACKETS,
+                &input,
+                &mut out,
+            );
+            let _ = ntsim::file::close_handle(*h);
+            if io.status != 0 {
+                return Err(format!("TRANSMIT_PACKETS: {:#010x}", io.status));
+            }
+            let mut b = [0u8; 256];
+            let (n, _) = peer.recv_from(&mut b).expect("first datagram");
+            assert_eq!(n, 104);
+            assert_eq!(&b[..4], b"head");
+            let (n, _) = peer.recv_from(&mut b).expect("second datagram");
+            assert_eq!(&b[..n], b"tail");
+            Ok(())
+        },
+    );
     let _ = std::fs::remove_file(&file);
+
+    sweep(
+        t,
+        "SET_REMOTE + QUERY_STATS",
+        |c| {
+            c.open_datagram("127.0.0.1:0".parse().expect("addr"))
+                .expect("open_datagram")
+        },
+        |c, _, d| {
+            st(c.set_remote(d.handle, Some("127.0.0.1:9".parse().expect("addr"))))?;
+            st(c.stats()).map(drop)
+        },
+    );
 
     sweep(
         t,

@@ -500,7 +500,7 @@ fn kmdf_version_and_minimum_windows_agree_everywhere() {
 
     // A non-PnP KMDF driver needs no co-installer and no .Wdf section on Windows 10 and later
     // ("Installing a Non-PnP Driver"); if one ever appears, its KmdfLibraryVersion must be the
-    // metadata's (stampinf -k 1.<target> fills $KMDFVERSION$).
+    // metadata's, or the $KMDFVERSION$ token (wdk-build passes `-k 1.<target>` to stampinf).
     let inf = inx();
     for name in inf.names() {
         for l in inf.must(name) {

@@ -362,8 +362,58 @@ impl CtxHeader {
 // Indications
 // ---------------------------------------------------------------------------------------
 
-/// The bytes an MDL describes (provider indication buffers are nonpaged with a system
-/// address; an MDL without one reads as empty).
+/// Gives `mdl` a system address if it has none (`MmGetSystemAddressForMdlSafe` semantics:
+/// an MDL already mapped, or built over nonpaged pool, keeps its address; otherwise
+/// `MmMapLockedPagesSpecifyCache(KernelMode, MmCached, NULL, FALSE,
+/// NormalPagePriority | MdlMappingNoExecute)`; the mapping belongs to the MDL and goes with
+/// it). False if it cannot be mapped. IRQL <= DISPATCH_LEVEL.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe>
+fn map_mdl(mdl: *mut MDL) -> bool {
+    // SAFETY: a provider MDL of a live indication list (locked pages, per the WSK contract).
+    let m = unsafe { &*mdl };
+    if m.MdlFlags & MDL_HAS_SYSTEM_VA != 0 && !m.MappedSystemVa.is_null() {
+        return true;
+    }
+    const MM_CACHED: i32 = 1;
+    const NORMAL_PAGE_PRIORITY: u32 = 16;
+    const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
+    // SAFETY: as above; KernelMode (0) mapping of locked pages, not bugchecking on failure.
+    let va = unsafe {
+        windows_sys::Wdk::System::SystemServices::MmMapLockedPagesSpecifyCache(
+            mdl,
+            0,
+            MM_CACHED,
+            core::ptr::null(),
+            0,
+            NORMAL_PAGE_PRIORITY | MDL_MAPPING_NO_EXECUTE,
+        )
+    };
+    !va.is_null()
+}
+
+/// Maps every MDL of every element of an indication list (`next` gives an element's
+/// successor and its `WSK_BUF`); false if one cannot be mapped (the handler must then not
+/// see the list: its bytes would read as missing while it may accept them).
+fn map_list<E>(head: *mut E, next: impl Fn(&E) -> (*mut E, &WSK_BUF)) -> bool {
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: a live provider list element.
+        let (n, buf) = next(unsafe { &*p });
+        let mut mdl = buf.Mdl;
+        while !mdl.is_null() {
+            if !map_mdl(mdl) {
+                return false;
+            }
+            // SAFETY: a live provider MDL chain.
+            mdl = unsafe { (*mdl).Next };
+        }
+        p = n;
+    }
+    true
+}
+
+/// The bytes an MDL describes (mapped beforehand by [`map_list`]; an MDL without a system
+/// address, which that excludes, would read as empty).
 fn mdl_bytes<'a>(mdl: *mut MDL, offset: usize, len: usize) -> &'a [u8] {
     if mdl.is_null() || len == 0 {
         return &[];
@@ -719,6 +769,11 @@ unsafe extern "system" fn receive_event<H: ConnectionEvents>(
         // The socket is no longer functional; the driver learns it from its next call.
         return STATUS_SUCCESS;
     }
+    if !map_list(list, |e: &WSK_DATA_INDICATION| (e.Next, &e.Buffer)) {
+        // Unreadable now: the data stays with the transport (a later WskReceive, or the
+        // next indication, gets it).
+        return STATUS_DATA_NOT_ACCEPTED;
+    }
     let retained = Cell::new(false);
     let action = h.on_receive(ReceivedData {
         head: list,
@@ -773,6 +828,11 @@ unsafe extern "system" fn receive_from_event<H: DatagramEvents>(
     };
     if list.is_null() {
         return STATUS_SUCCESS;
+    }
+    if !map_list(list, |e: &WSK_DATAGRAM_INDICATION| (e.Next, &e.Buffer)) {
+        // Unreadable: refused (datagrams are then dropped by the transport), never accepted
+        // unread.
+        return STATUS_DATA_NOT_ACCEPTED;
     }
     let retained = Cell::new(false);
     let action = h.on_receive_from(ReceivedDatagrams {

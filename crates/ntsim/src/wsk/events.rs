@@ -154,11 +154,27 @@ impl IndList {
 
     fn free(self) {
         for b in self.blocks {
-            // SAFETY: MDL built by this module over the block; freed once.
-            unsafe { crate::mdl::IoFreeMdl(b.mdl) };
+            // SAFETY: MDL built by this module over the block; freed once (unlocked first if
+            // it was built locked-but-unmapped).
+            unsafe {
+                if (*b.mdl).MdlFlags & crate::mdl::MDL_PAGES_LOCKED != 0 {
+                    crate::mdl::MmUnlockPages(b.mdl);
+                }
+                crate::mdl::IoFreeMdl(b.mdl)
+            };
             crate::pool::free(b.block, Some(INDICATION_TAG));
         }
     }
+}
+
+static UNMAPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the provider indicate data in MDLs whose pages are locked but not mapped to a
+/// system address (`MDL_PAGES_LOCKED`, `MappedSystemVa` NULL), as buffers from a lower
+/// driver may be; a client must map them (`MmGetSystemAddressForMdlSafe` semantics) before
+/// it reads them. Global: use it from a test binary of its own. Off by default.
+pub fn set_indications_unmapped(on: bool) {
+    UNMAPPED.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Retained lists: head address -> (socket key, list).
@@ -844,8 +860,13 @@ fn alloc_block(header: usize, data: &[u8]) -> Option<IndBlock> {
         crate::pool::free(block, Some(INDICATION_TAG));
         return None;
     }
-    // SAFETY: fresh MDL over nonpaged pool.
-    unsafe { crate::mdl::MmBuildMdlForNonPagedPool(mdl) };
+    if UNMAPPED.load(std::sync::atomic::Ordering::SeqCst) {
+        // SAFETY: fresh MDL over nonpaged pool: locked, not mapped.
+        unsafe { crate::mdl::MmProbeAndLockPages(mdl, 0, 0) };
+    } else {
+        // SAFETY: fresh MDL over nonpaged pool.
+        unsafe { crate::mdl::MmBuildMdlForNonPagedPool(mdl) };
+    }
     Some(IndBlock { block, mdl })
 }
 

@@ -25,7 +25,7 @@ use windows_sys::Wdk::Foundation::IRP;
 use windows_sys::Win32::Foundation::*;
 use wsk_sys::*;
 
-pub use events::{retained_indications, INDICATION_TAG};
+pub use events::{retained_indications, set_indications_unmapped, INDICATION_TAG};
 pub use io::wait_quiescent;
 use socket::{complete_all, defer, pend, validate_buf, Kind, SimSocket};
 

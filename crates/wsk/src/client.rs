@@ -147,10 +147,10 @@ impl WskClient {
         if count > MAX_TRANSPORTS {
             return Err(Error::Status(STATUS_BUFFER_OVERFLOW));
         }
-        let mut list: rust_alloc::vec::Vec<WSK_TRANSPORT> = rust_alloc::vec::Vec::new();
-        list.try_reserve_exact(count)
-            .map_err(|_| Error::InsufficientResources)?;
-        list.resize(count, WSK_TRANSPORT::default());
+        let mut list = crate::alloc::try_with_capacity(count)?;
+        for _ in 0..count {
+            crate::alloc::try_push(&mut list, WSK_TRANSPORT::default())?;
+        }
         let mut got = 0usize;
         // SAFETY: the array holds `count` entries on the heap until the call returns; no IRP.
         check(unsafe {
@@ -166,19 +166,23 @@ impl WskClient {
             )
         })?;
         list.truncate(got / size_of::<WSK_TRANSPORT>());
-        Ok(list
-            .iter()
-            .map(|t| Transport {
-                version: t.Version,
-                socket_type: t.SocketType,
-                protocol: t.Protocol,
-                address_family: t.AddressFamily,
-                provider_id: ((t.ProviderId.data1 as u128) << 96)
-                    | ((t.ProviderId.data2 as u128) << 80)
-                    | ((t.ProviderId.data3 as u128) << 64)
-                    | u64::from_be_bytes(t.ProviderId.data4) as u128,
-            })
-            .collect())
+        let mut out = crate::alloc::try_with_capacity(list.len())?;
+        for t in &list {
+            crate::alloc::try_push(
+                &mut out,
+                Transport {
+                    version: t.Version,
+                    socket_type: t.SocketType,
+                    protocol: t.Protocol,
+                    address_family: t.AddressFamily,
+                    provider_id: ((t.ProviderId.data1 as u128) << 96)
+                        | ((t.ProviderId.data2 as u128) << 80)
+                        | ((t.ProviderId.data3 as u128) << 64)
+                        | u64::from_be_bytes(t.ProviderId.data4) as u128,
+                },
+            )?;
+        }
+        Ok(out)
     }
 }
 

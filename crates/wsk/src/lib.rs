@@ -30,6 +30,15 @@
         clippy::unimplemented
     )
 )]
+// No infallible allocation on kernel paths (clippy.toml's lists; issue 12 defect 6).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        clippy::disallowed_macros
+    )
+)]
 #![warn(missing_docs)]
 
 // Renamed because this crate's fallible-allocation module is `wsk::alloc` (a root module

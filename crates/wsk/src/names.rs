@@ -13,6 +13,7 @@ use windows_sys::Win32::Foundation::UNICODE_STRING;
 use wsk_sys::ADDRINFOEXW;
 
 use crate::addr::{SockAddrBuf, AF_INET, AF_INET6};
+use crate::alloc::{try_extend_from_slice, try_push, try_with_capacity};
 use crate::client::WskClient;
 use crate::error::{Error, Result};
 use crate::socket::{new_op, require_passive, run_sync};
@@ -46,14 +47,27 @@ fn ustr(units: &mut [u16], len_units: usize) -> UNICODE_STRING {
 }
 
 fn utf16(s: &str) -> Result<Vec<u16>> {
-    let mut v = Vec::new();
-    v.try_reserve(s.len())
-        .map_err(|_| Error::InsufficientResources)?;
-    v.extend(s.encode_utf16());
+    // UTF-16 never has more units than UTF-8 has bytes: no push below reallocates.
+    let mut v = try_with_capacity(s.len())?;
+    for u in s.encode_utf16() {
+        try_push(&mut v, u)?;
+    }
     if v.len() * 2 > u16::MAX as usize {
         return Err(Error::InvalidParameter);
     }
     Ok(v)
+}
+
+/// `String::from_utf16_lossy` without an infallible allocation: at most 3 UTF-8 bytes per
+/// UTF-16 unit (a surrogate pair, 2 units, is 4 bytes), reserved up front.
+fn utf16_to_string(units: &[u16]) -> Result<String> {
+    let mut bytes = try_with_capacity(units.len().saturating_mul(3))?;
+    for c in core::char::decode_utf16(units.iter().copied()) {
+        let c = c.unwrap_or(core::char::REPLACEMENT_CHARACTER);
+        let mut b = [0u8; 4];
+        try_extend_from_slice(&mut bytes, c.encode_utf8(&mut b).as_bytes())?;
+    }
+    String::from_utf8(bytes).map_err(|_| Error::InvalidParameter)
 }
 
 impl WskClient {
@@ -92,6 +106,9 @@ impl WskClient {
             ..Default::default()
         };
         let mut result: *mut ADDRINFOEXW = core::ptr::null_mut();
+        // Allocated before the call, so collecting the provider's list cannot fail half way
+        // (with the list still to be freed).
+        let mut out = try_with_capacity(MAX_ADDRESSES)?;
         let mut op = new_op()?;
         let client = self.raw_client();
         let has_service = service.is_some();
@@ -118,7 +135,6 @@ impl WskClient {
                 )
             }
         })?;
-        let mut out = Vec::new();
         let mut p = result;
         while !p.is_null() && out.len() < MAX_ADDRESSES {
             // SAFETY: a live entry of the provider's list (freed below, after this walk).
@@ -135,8 +151,10 @@ impl WskClient {
                     )
                 };
                 if let Some(a) = b.get() {
-                    if out.try_reserve(1).is_ok() && !out.contains(&a) {
-                        out.push(a);
+                    // Within the capacity reserved above (the loop stops at MAX_ADDRESSES),
+                    // so this never allocates and cannot fail.
+                    if !out.contains(&a) && try_push(&mut out, a).is_err() {
+                        break;
                     }
                 }
             }
@@ -161,11 +179,10 @@ impl WskClient {
             .dispatch()
             .WskGetNameInfo
             .ok_or(Error::NotImplemented)?;
-        let mut units: Vec<u16> = Vec::new();
-        units
-            .try_reserve_exact(MAX_HOST_NAME)
-            .map_err(|_| Error::InsufficientResources)?;
-        units.resize(MAX_HOST_NAME, 0);
+        let mut units: Vec<u16> = try_with_capacity(MAX_HOST_NAME)?;
+        for _ in 0..MAX_HOST_NAME {
+            try_push(&mut units, 0)?;
+        }
         let mut name = ustr(&mut units, 0);
         let mut sa = SockAddrBuf::new(addr);
         let sa_len = sa.len() as u32;
@@ -190,6 +207,6 @@ impl WskClient {
         })?;
         let n = (name.Length as usize / 2).min(units.len());
         let s = units.get(..n).ok_or(Error::InvalidParameter)?;
-        Ok(String::from_utf16_lossy(s))
+        utf16_to_string(s)
     }
 }

@@ -11,7 +11,7 @@ use common::*;
 use windows_sys::Win32::Foundation::{
     STATUS_ADDRESS_ALREADY_EXISTS, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
 };
-use wsk::{DatagramSocket, StreamSocket, WskClient};
+use wsk::{StreamSocket, WskClient};
 
 fn loopback(v6: bool) -> &'static str {
     if v6 {
@@ -57,9 +57,12 @@ fn exclusive_blocks(mode: CompletionMode, v6: bool) {
     {
         let client = WskClient::register(1000).expect("register");
         let any: SocketAddr = loopback(v6).parse().unwrap();
-        let a = DatagramSocket::bind(&client, any).expect("probe");
-        let addr = a.local_address().expect("local");
-        a.close().expect("close probe");
+        // A TCP probe: the kernel's TCP port choice avoids ports held by TIME_WAIT
+        // connections of other tests (a UDP probe's port did not: bind x then failed with
+        // STATUS_ADDRESS_ALREADY_EXISTS now and then).
+        let addr = std::net::TcpListener::bind(any)
+            .and_then(|l| l.local_addr())
+            .expect("probe");
         let x = StreamSocket::create(&client, &any).expect("create x");
         x.set_exclusive_address_use(true).expect("exclusive");
         assert!(x.exclusive_address_use().expect("get"));

@@ -15,6 +15,7 @@
 //! Host only: the driver and `wsk` never depend on this crate.
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
+pub mod completion_ex;
 pub mod config;
 pub mod event;
 pub mod faults;

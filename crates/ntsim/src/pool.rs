@@ -179,6 +179,9 @@ pub unsafe extern "system" fn MmGetSystemRoutineAddress(
         }
         "ExAllocatePoolWithTag" => ExAllocatePoolWithTag as *mut c_void,
         "ZwCancelIoFileEx" => crate::file::ZwCancelIoFileEx as *mut c_void,
+        "IoSetCompletionRoutineEx" if crate::completion_ex::available() => {
+            crate::completion_ex::IoSetCompletionRoutineEx as *mut c_void
+        }
         _ => std::ptr::null_mut(),
     }
 }

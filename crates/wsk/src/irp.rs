@@ -4,6 +4,7 @@
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP, KEVENT};
 use windows_sys::Wdk::System::SystemServices::{
@@ -233,4 +234,110 @@ impl SyncWait {
         let (status, info) = irp.io_status();
         (status, info, timed_out)
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Completion routines that may run after their caller returned (issue 12, defect 7)
+// ---------------------------------------------------------------------------------------
+
+/// `IoSetCompletionRoutineEx`'s signature.
+type SetCompletionRoutineExFn = unsafe extern "system" fn(
+    *mut DEVICE_OBJECT,
+    *mut IRP,
+    Option<CompletionRoutine>,
+    *mut c_void,
+    bool,
+    bool,
+    bool,
+) -> NTSTATUS;
+
+/// The routine [`protect_completions`] resolved (0: not in use).
+static SET_COMPLETION_EX: AtomicUsize = AtomicUsize::new(0);
+/// The driver's device object it references.
+static COMPLETION_DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(core::ptr::null_mut());
+
+// Evaluated at compile time: an out-of-range index fails the build, never the driver.
+#[allow(clippy::indexing_slicing)]
+static SET_COMPLETION_EX_NAME: [u16; 24] = {
+    let s = b"IoSetCompletionRoutineEx";
+    let mut w = [0u16; 24];
+    let mut i = 0;
+    while i < s.len() {
+        w[i] = s[i] as u16;
+        i += 1;
+    }
+    w
+};
+
+/// Keeps the driver loaded while any asynchronous completion routine of this crate is
+/// outstanding: from now on those IRPs (asynchronous sends and receives, asynchronous
+/// accepts, the close of a socket dropped above PASSIVE_LEVEL) get their routine with
+/// `IoSetCompletionRoutineEx(device, ...)`, which references `device` until the routine has
+/// run. `IoSetCompletionRoutine` "can be used only by drivers that can guarantee they will
+/// not be unloaded before their completion routines run"; synchronous calls keep using it,
+/// since their caller waits inside the driver until the routine ran.
+///
+/// `IoSetCompletionRoutineEx` is resolved at run time (`MmGetSystemRoutineAddress`), as
+/// [`crate::pool::resolve`] does for `ExAllocatePool2`. Returns whether it is in use; when
+/// it is not found the crate falls back to `IoSetCompletionRoutine` (the driver must then
+/// outlive its completions, which `WskDeregister` waiting for every socket's close makes
+/// likely but not certain). On Wine 8.0 `IoSetCompletionRoutineEx` is exported as a stub
+/// (unimplemented): do not call this there (the Windows lane does not); that
+/// `MmGetSystemRoutineAddress` returns such a stub, and what calling it does, was not
+/// observed here. Call it once from `DriverEntry`, before the first socket, with a device
+/// object of this driver that lives until unload. PASSIVE_LEVEL.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iosetcompletionroutineex>
+pub fn protect_completions(device: *mut DEVICE_OBJECT) -> bool {
+    if device.is_null() || nt_imports::current_irql() != nt_imports::PASSIVE_LEVEL {
+        return false;
+    }
+    let name = windows_sys::Win32::Foundation::UNICODE_STRING {
+        Length: (SET_COMPLETION_EX_NAME.len() * 2) as u16,
+        MaximumLength: (SET_COMPLETION_EX_NAME.len() * 2) as u16,
+        Buffer: SET_COMPLETION_EX_NAME.as_ptr() as *mut u16,
+    };
+    // SAFETY: a valid UNICODE_STRING; PASSIVE_LEVEL checked above.
+    let p = unsafe { nt_imports::MmGetSystemRoutineAddress(&name) };
+    COMPLETION_DEVICE.store(device, Ordering::Release);
+    SET_COMPLETION_EX.store(p as usize, Ordering::Release);
+    !p.is_null()
+}
+
+/// Stops using `IoSetCompletionRoutineEx` (before the device object goes away, once no
+/// asynchronous operation is outstanding). PASSIVE_LEVEL.
+pub fn unprotect_completions() {
+    SET_COMPLETION_EX.store(0, Ordering::Release);
+    COMPLETION_DEVICE.store(core::ptr::null_mut(), Ordering::Release);
+}
+
+/// Sets the completion routine of an IRP whose routine may run after the caller returned:
+/// `IoSetCompletionRoutineEx` when [`protect_completions`] enabled it, else
+/// `IoSetCompletionRoutine`. Invoked on success, error and cancel. IRQL <= DISPATCH_LEVEL.
+/// Errors: `STATUS_INSUFFICIENT_RESOURCES` (`IoSetCompletionRoutineEx` could not allocate
+/// its context; no routine is set and the IRP must not be sent).
+///
+/// # Safety
+/// As [`set_completion_routine`].
+pub(crate) unsafe fn set_completion_routine_async(
+    irp: *mut IRP,
+    routine: CompletionRoutine,
+    context: *mut c_void,
+) -> Result<()> {
+    let f = SET_COMPLETION_EX.load(Ordering::Acquire);
+    let device = COMPLETION_DEVICE.load(Ordering::Acquire);
+    if f == 0 || device.is_null() {
+        // SAFETY: caller contract.
+        unsafe { set_completion_routine(irp, routine, context) };
+        return Ok(());
+    }
+    // SAFETY: the address MmGetSystemRoutineAddress returned for IoSetCompletionRoutineEx.
+    let f: SetCompletionRoutineExFn = unsafe { core::mem::transmute(f) };
+    // SAFETY: caller contract; the driver's live device object.
+    let status = unsafe { f(device, irp, Some(routine), context, true, true, true) };
+    if status < 0 {
+        return Err(crate::error::check(status)
+            .err()
+            .unwrap_or(Error::InsufficientResources));
+    }
+    Ok(())
 }

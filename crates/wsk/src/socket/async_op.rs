@@ -12,7 +12,7 @@ use super::*;
 use crate::addr::SockAddrBuf;
 use crate::buf::{wsk_buf, MdlBuffer};
 use crate::error::{check, Error, Result};
-use crate::irp::{set_completion_routine, OwnedIrp};
+use crate::irp::{set_completion_routine_async, OwnedIrp};
 use crate::pool::{PoolBox, WSK_TAG};
 
 /// How an asynchronous operation hands its result back: with or without the address the
@@ -132,10 +132,26 @@ where
     };
     op.buf = Some(buf);
     op.done = Some(done);
+    // The routine may run after this call returned (and after the caller's own frames are
+    // gone): set it so that it keeps the driver loaded when that is enabled.
+    // SAFETY: our IRP with a free next stack location; the block outlives the routine.
+    let set = unsafe {
+        set_completion_routine_async(
+            irp_ptr,
+            async_completion::<B, D>,
+            &mut *op as *mut AsyncOp<B, D> as *mut c_void,
+        )
+    };
+    if let Err(e) = set {
+        // Nothing was started: take the buffer back; the block and IRP are freed here.
+        return match op.buf.take() {
+            Some(buf) => Err((e, buf)),
+            None => Ok(()),
+        };
+    }
     let p = op.into_raw();
     // SAFETY: p is the live block; the completion routine frees it exactly once.
     unsafe {
-        set_completion_routine(irp_ptr, async_completion::<B, D>, p as *mut c_void);
         let _ = start(irp_ptr, &mut (*p).wsk_buf, &mut (*p).addr);
     }
     drop(guard);

@@ -21,7 +21,7 @@ use crate::addr::{family_of, SockAddrBuf};
 use crate::client::WskClient;
 use crate::error::{check, Error, Result};
 use crate::events::{set_socket, table_of, CtxHeader};
-use crate::irp::{set_completion_routine, OwnedIrp, SyncWait};
+use crate::irp::{set_completion_routine_async, OwnedIrp, SyncWait};
 use crate::pool::{PoolBox, WSK_TAG};
 
 /// Per-operation state of synchronous calls: the IRP, its wait block, and the `WSK_BUF` and
@@ -440,7 +440,19 @@ impl Core {
         let (Some(close), Ok(irp)) = (self.basic().WskCloseSocket, OwnedIrp::allocate()) else {
             return;
         };
+        // Everything that can fail comes before close begins: the IRP, then its routine
+        // (which gets our context reference once the close is under way).
+        // SAFETY: fresh IRP with a free next stack location.
+        if unsafe { set_completion_routine_async(irp.as_ptr(), done, self.events as *mut c_void) }
+            .is_err()
+        {
+            // Not closed: the socket and its context stay (leaked) rather than half closed.
+            return;
+        }
+        // No call is in progress (&mut self), so the rundown begins without waiting.
         if !self.rundown.close_now() {
+            // Unreachable in practice (see above). The routine was set but the IRP is never
+            // sent; if IoSetCompletionRoutineEx set it, its small context leaks with it.
             return;
         }
         let events = core::mem::replace(&mut self.events, core::ptr::null_mut());
@@ -449,11 +461,9 @@ impl Core {
             unsafe { (*events).begin_close() };
         }
         let irp = irp.into_raw();
-        // SAFETY: fresh IRP, freed by the routine; open socket, closed once.
-        unsafe {
-            set_completion_routine(irp, done, events as *mut c_void);
-            close(self.raw.as_ptr(), irp);
-        }
+        // SAFETY: fresh IRP, freed by the routine (which also releases `events`); open
+        // socket, closed once.
+        unsafe { close(self.raw.as_ptr(), irp) };
     }
 }
 

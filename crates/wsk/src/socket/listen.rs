@@ -14,7 +14,7 @@ use crate::addr::SockAddrBuf;
 use crate::client::WskClient;
 use crate::error::{check, Error, Result};
 use crate::events::{control_events, listen_ctx, Event, EventSet, InspectId, ListenEvents};
-use crate::irp::{set_completion_routine, OwnedIrp};
+use crate::irp::{set_completion_routine_async, OwnedIrp};
 use crate::pool::{PoolBox, WSK_TAG};
 
 /// A listening (TCP) WSK socket: `WskSocket(WSK_FLAG_LISTEN_SOCKET)` + `WskBind`, after
@@ -138,12 +138,21 @@ impl ListenSocket {
             },
             WSK_TAG,
         )?;
+        let mut block = block;
+        // SAFETY: our IRP with a free next stack location; the block outlives the routine.
+        // On failure nothing was started and the block (with the IRP) is freed here.
+        unsafe {
+            set_completion_routine_async(
+                irp_ptr,
+                accept_completion::<F>,
+                &mut *block as *mut AcceptBlock<F> as *mut c_void,
+            )?
+        };
         let p = block.into_raw();
         let raw = self.core.raw.as_ptr();
         // SAFETY: p is the live block; the completion routine frees it exactly once; the
         // address buffers live in it until completion.
         unsafe {
-            set_completion_routine(irp_ptr, accept_completion::<F>, p as *mut c_void);
             let _ = accept(
                 raw,
                 0,

@@ -57,18 +57,26 @@ fn exclusive_blocks(mode: CompletionMode, v6: bool) {
     {
         let client = WskClient::register(1000).expect("register");
         let any: SocketAddr = loopback(v6).parse().unwrap();
-        // A TCP probe: the kernel's TCP port choice avoids ports held by TIME_WAIT
-        // connections of other tests (a UDP probe's port did not: bind x then failed with
-        // STATUS_ADDRESS_ALREADY_EXISTS now and then).
-        let addr = std::net::TcpListener::bind(any)
-            .and_then(|l| l.local_addr())
-            .expect("probe");
-        let x = StreamSocket::create(&client, &any).expect("create x");
-        x.set_exclusive_address_use(true).expect("exclusive");
-        assert!(x.exclusive_address_use().expect("get"));
-        let e = x.set_reuse_address(true).expect_err("both options");
-        assert_eq!(e.status(), STATUS_INVALID_PARAMETER);
-        x.bind(addr).expect("bind x");
+        // The port is probed with TCP, and the probe is retried when another test's
+        // connection took it as its ephemeral port in between (bind x then fails with
+        // STATUS_ADDRESS_ALREADY_EXISTS: seen with ss, a TIME_WAIT connection on it).
+        let mut attempt = 0;
+        let (_x, addr) = loop {
+            attempt += 1;
+            let addr = std::net::TcpListener::bind(any)
+                .and_then(|l| l.local_addr())
+                .expect("probe");
+            let x = StreamSocket::create(&client, &any).expect("create x");
+            x.set_exclusive_address_use(true).expect("exclusive");
+            assert!(x.exclusive_address_use().expect("get"));
+            let e = x.set_reuse_address(true).expect_err("both options");
+            assert_eq!(e.status(), STATUS_INVALID_PARAMETER);
+            match x.bind(addr) {
+                Ok(()) => break (x, addr),
+                Err(e) if e.status() == STATUS_ADDRESS_ALREADY_EXISTS && attempt < 20 => {}
+                Err(e) => panic!("bind x: {e:?}"),
+            }
+        };
         let y = StreamSocket::create(&client, &any).expect("create y");
         let e = y.bind(addr).expect_err("default after exclusive");
         assert_eq!(e.status(), STATUS_ADDRESS_ALREADY_EXISTS);

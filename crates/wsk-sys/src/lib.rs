@@ -12,6 +12,30 @@
 //!   dispatch table is valid and means "no callback".
 //! - The C headers embed `WSK_PROVIDER_BASIC_DISPATCH` as an unnamed member; here it is the
 //!   named field `Basic` (same layout, as in the C++ declaration).
+//!
+//! # Example
+//!
+//! Describing `len` bytes of a locked MDL chain for `WskSend`, and the version a client
+//! asks for. Runs on any host (no kernel call):
+//!
+//! ```
+//! use wsk_sys::{MAKE_WSK_VERSION, WSK_BUF};
+//!
+//! let buf = WSK_BUF { Mdl: core::ptr::null_mut(), Offset: 0, Length: 4096 };
+//! assert_eq!(core::mem::size_of::<WSK_BUF>(), if cfg!(target_pointer_width = "64") { 24 } else { 12 });
+//! assert_eq!(buf.Length, 4096);
+//! assert_eq!(MAKE_WSK_VERSION(1, 0), 0x0100); // WSK_CLIENT_DISPATCH::Version
+//! ```
+//!
+//! `wdk-sys` users: `wdk_sys::PMDL` / `PIRP` point to the same wdm.h structures as this
+//! crate's `windows-sys` `MDL` / `IRP` (same `#[repr(C)]` layout), so a pointer `cast()`
+//! passes them; see the `wsk` crate's README.
+//!
+//! # MSRV and semver
+//!
+//! Rust 1.85 (`rust-version`). Before 1.0, a breaking change (a layout fix changes a
+//! public type) or an MSRV raise bumps the minor version; additions bump the patch
+//! version. See `CHANGELOG.md`.
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 #![deny(missing_docs)]

@@ -2,10 +2,11 @@
 //!
 //! - [`ConnectionEvents`] (`WskReceiveEvent`, `WskDisconnectEvent`, `WskSendBacklogEvent`)
 //!   for [`StreamSocket::connect_with_events`];
-//! - [`DatagramEvents`] (`WskReceiveFromEvent`) for [`DatagramSocket::bind_with_events`];
+//! - [`DatagramEvents`] (`WskReceiveFromEvent`) for
+//!   [`DatagramSocket::bind_with_events`](crate::DatagramSocket::bind_with_events);
 //! - [`ListenEvents`] (`WskAcceptEvent`, and `WskInspectEvent` / `WskAbortEvent` for
-//!   conditional accept) for [`ListenSocket::bind_with_events`] and
-//!   [`ListenSocket::bind_conditional`].
+//!   conditional accept) for [`ListenSocket::bind_with_events`](crate::ListenSocket::bind_with_events) and
+//!   [`ListenSocket::bind_conditional`](crate::ListenSocket::bind_conditional).
 //!
 //! Every callback runs at IRQL <= DISPATCH_LEVEL (the provider may call it at
 //! DISPATCH_LEVEL: "The WSK subsystem calls a WSK application's WskReceiveEvent event callback
@@ -130,7 +131,7 @@ pub enum InspectAction {
     Accept,
     /// `WskInspectReject`: drop it.
     Reject,
-    /// `WskInspectPend`: decide later with [`ListenSocket::inspect_complete`].
+    /// `WskInspectPend`: decide later with [`ListenSocket::inspect_complete`](crate::ListenSocket::inspect_complete).
     Pend,
 }
 

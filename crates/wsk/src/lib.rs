@@ -74,7 +74,7 @@
 //! ```
 //!
 //! The crate's README has the guide (Cargo.toml, registration in `DriverEntry`, a send from
-//! a request's MDL).
+//! a request's MDL); the repository's `examples/wdk_sys_driver.rs` runs it on the host.
 //!
 //! # MSRV and semver
 //!

@@ -570,7 +570,25 @@ PY
         "$LOGS/end-abortive-wskctl.txt.err" | head -1) || die "abortive DISCONNECT failed for another reason"
     grep -qx 'FIN 5' "$LOGS/end-abortive.txt" || die "after the refused DISCONNECT, CLOSE did not end with FIN"
     SKIPPED+=("abortive DISCONNECT (RST): Wine's WskDisconnect is a stub, the driver answers: $why; the CLOSE that followed reached the peer as FIN")
-    SKIPPED+=("graceful DISCONNECT (FIN): not run under Wine: its WskDisconnect stub refuses without completing the IRP, and the driver's asynchronous path would then leave the request pending (docs/verification.md, provider routines)")
+
+    # Graceful DISCONNECT pends (an asynchronous WskDisconnect); Wine's stub refuses it without
+    # completing the IRP, and the request must still complete with that status, not hang.
+    port=$(pick_port); end_watcher "$port" "$LOGS/end-graceful.txt"
+    wait_listen "$port" || die "end watcher did not listen"
+    rc=0; wskctl end-graceful "$LOGS/end-graceful-wskctl.txt" connect "127.0.0.1:$port" --text hello \
+        --disconnect graceful || rc=$?
+    [ $rc -ne 124 ] || die "graceful DISCONNECT did not complete (wskctl timed out)"
+    wait "$WATCH_PID" || die "end watcher failed"
+    cat "$LOGS/end-graceful.txt"
+    grep -qx 'FIN 5' "$LOGS/end-graceful.txt" || die "graceful DISCONNECT: the peer did not see 5 bytes then FIN"
+    if [ $rc -eq 0 ]; then
+        pass graceful-disconnect-fin-at-linux-peer
+    else
+        why=$(grep -Eo 'disconnect \(Graceful\).*STATUS_NOT_IMPLEMENTED[^ ]*( \(0x[0-9A-Fa-f]+\))?' \
+            "$LOGS/end-graceful-wskctl.txt.err" | head -1) || die "graceful DISCONNECT failed for another reason"
+        pass graceful-disconnect-refusal-completes
+        SKIPPED+=("graceful DISCONNECT (FIN by WskDisconnect): Wine's stub refuses it without completing the IRP; the pending request completed with: $why; the CLOSE that followed reached the peer as FIN")
+    fi
 
     echo "--- wskctl.exe echo: ${LANE_ECHO_CLIENTS:-24} concurrent Linux clients, byte-exact"
     local clients=${LANE_ECHO_CLIENTS:-24}

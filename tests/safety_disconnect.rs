@@ -98,3 +98,55 @@ fn graceful_disconnect_behind_a_stuck_send_pends_and_is_cancelable() {
         scope.assert_clean();
     }
 }
+
+/// A provider whose WskDisconnect refuses the IRP without completing it (Wine 8.0's stub;
+/// `ntsim::config::set_disconnect_implemented(false)`): the graceful DISCONNECT, which pends
+/// since the defect-11 fix, must still complete with the refusal (STATUS_NOT_IMPLEMENTED)
+/// instead of waiting forever for a completion routine that never runs; the socket stays
+/// usable and nothing leaks. Before the fix `start_async` ignored the routine's status: the
+/// request never completed (seen under Wine by the lane's author, reproduced here: the wait
+/// below timed out) and its IRP and block leaked.
+#[test]
+fn graceful_disconnect_refused_by_the_provider_completes() {
+    for mode in [
+        ntsim::config::CompletionMode::Pending,
+        ntsim::config::CompletionMode::Inline,
+    ] {
+        ntsim::link();
+        let scope = ntsim::Scope::begin();
+        ntsim::config::set_completion_mode(mode);
+        ntsim::config::set_disconnect_implemented(false);
+        let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+        let h = iomgr::open(USER_PATH).expect("open");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = open_stream(&h, listener.local_addr().unwrap());
+        let (mut conn, _) = listener.accept().unwrap();
+        let disconnect = h.device_io_control_overlapped(
+            IOCTL_WSKCLIENT_DISCONNECT,
+            DisconnectRequest::new(s.handle, false).as_bytes().to_vec(),
+            Vec::new(),
+        );
+        let st = disconnect.wait(Duration::from_secs(5));
+        let Some(st) = st else {
+            h.cancel_io();
+            drop(h);
+            let _ = driver.unload();
+            panic!("DISCONNECT refused by the provider never completed ({mode:?})");
+        };
+        assert_eq!(st.status, STATUS_NOT_IMPLEMENTED, "{mode:?}");
+        // The socket still works: a SEND reaches the peer.
+        let sent = h.device_io_control_overlapped(
+            IOCTL_WSKCLIENT_SEND,
+            SendRequest::new(s.handle).as_bytes().to_vec(),
+            b"after".to_vec(),
+        );
+        let st = sent.wait(Duration::from_secs(5)).expect("SEND completed");
+        assert_eq!((st.status, st.information), (STATUS_SUCCESS, 5));
+        let mut got = [0u8; 5];
+        std::io::Read::read_exact(&mut conn, &mut got).unwrap();
+        assert_eq!(&got, b"after");
+        drop(h);
+        driver.unload().expect("unload");
+        scope.assert_clean();
+    }
+}

@@ -24,6 +24,7 @@ static SOCKET_CONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 static EX_ALLOCATE_POOL2: AtomicBool = AtomicBool::new(true);
 static CONNECT_EX_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 static ADDRESS_QUERIES_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
+static DISCONNECT_IMPLEMENTED: AtomicBool = AtomicBool::new(true);
 
 /// Makes `MmGetSystemRoutineAddress("ExAllocatePool2")` return NULL, as on Wine 8.0 and on
 /// Windows before version 2004.
@@ -116,6 +117,7 @@ pub fn reset() {
     EX_ALLOCATE_POOL2.store(true, Ordering::SeqCst);
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
     ADDRESS_QUERIES_IMPLEMENTED.store(true, Ordering::SeqCst);
+    DISCONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
     crate::sched::set_seed(None);
     let _ = crate::faults::disarm();
     crate::file::set_async_read_delay(std::time::Duration::from_millis(50));
@@ -143,4 +145,16 @@ pub fn set_address_queries_implemented(implemented: bool) {
 
 pub(crate) fn address_queries_implemented() -> bool {
     ADDRESS_QUERIES_IMPLEMENTED.load(Ordering::SeqCst)
+}
+
+/// Makes the provider's `WskDisconnect` return `STATUS_NOT_IMPLEMENTED` without taking or
+/// completing the IRP, as Wine 8.0's netio.sys stub does (observed in the Windows lane: a
+/// graceful DISCONNECT that waited for the completion never ended), so that a client's
+/// asynchronous paths can be tested against a refusal. Reset by [`reset`].
+pub fn set_disconnect_implemented(implemented: bool) {
+    DISCONNECT_IMPLEMENTED.store(implemented, Ordering::SeqCst);
+}
+
+pub(crate) fn disconnect_implemented() -> bool {
+    DISCONNECT_IMPLEMENTED.load(Ordering::SeqCst)
 }

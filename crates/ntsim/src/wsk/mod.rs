@@ -946,6 +946,10 @@ unsafe extern "system" fn wsk_disconnect(
     flags: u32,
     irp: PIRP,
 ) -> NTSTATUS {
+    if !crate::config::disconnect_implemented() {
+        // As Wine 8.0's netio.sys stub: refused without taking or completing the IRP.
+        return STATUS_NOT_IMPLEMENTED;
+    }
     if !take_irp(irp, "WskDisconnect") {
         return STATUS_INVALID_PARAMETER;
     }

@@ -3,9 +3,12 @@
 
 use core::ffi::c_void;
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
-use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_CANCELLED, STATUS_MORE_PROCESSING_REQUIRED};
+use windows_sys::Win32::Foundation::{
+    NTSTATUS, STATUS_CANCELLED, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
+};
 use wsk_sys::*;
 
 use super::*;
@@ -40,13 +43,59 @@ impl<B, F: FnOnce(Result<(usize, SocketAddr)>, B) + Send + 'static> Deliver<B> f
     }
 }
 
-/// State of one asynchronous operation; freed in its completion routine.
+/// A block shared by the code that starts an asynchronous IRP and the IRP's completion
+/// routine: it starts with two owners, and whoever lets go last frees it. The starter needs
+/// its share to tell, after the provider's routine returned, whether the completion routine
+/// ran at all (see [`refused`]).
+pub(crate) trait TwoOwners {
+    fn owners(&self) -> &AtomicU8;
+}
+
+/// Releases one owner of the pool block `p`; the last one frees it.
+///
+/// # Safety
+/// `p` is a live block from `PoolBox::into_raw` (tag `WSK_TAG`) whose owner count includes
+/// the caller's share, which the caller gives up here.
+pub(crate) unsafe fn release<T: TwoOwners>(p: *mut T) {
+    // SAFETY: caller contract: the block is live while the caller's share is held.
+    if unsafe { (*p).owners() }.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: the last owner: no one else refers to the block.
+        drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
+    }
+}
+
+/// Whether the provider's routine refused the IRP without completing it: it returned a final
+/// error status and the completion routine has not run. By the IRP rules a routine that
+/// returns anything but `STATUS_PENDING` has completed the IRP already, so its completion
+/// routine will never run; Wine 8.0's netio.sys stubs (WskDisconnect among them) return
+/// STATUS_NOT_IMPLEMENTED this way. The starter then owns the block alone. (When
+/// `IoSetCompletionRoutineEx` is in use, its context for such an IRP is never released:
+/// [`crate::irp::protect_completions`] is not for such providers.)
+///
+/// # Safety
+/// `p` is live: the caller still holds its share.
+pub(crate) unsafe fn refused<T: TwoOwners>(p: *const T, dispatch_status: NTSTATUS) -> bool {
+    dispatch_status < 0
+        && dispatch_status != STATUS_PENDING
+        // SAFETY: caller contract.
+        && unsafe { (*p).owners() }.load(Ordering::Acquire) == 2
+}
+
+/// State of one asynchronous operation; freed by the last of its two owners (the starter and
+/// the completion routine).
 pub(crate) struct AsyncOp<B, D> {
     irp: Option<OwnedIrp>,
     wsk_buf: WSK_BUF,
     addr: SockAddrBuf,
     buf: Option<B>,
     done: Option<D>,
+    owners: AtomicU8,
+}
+
+impl<B, D> TwoOwners for AsyncOp<B, D> {
+    fn owners(&self) -> &AtomicU8 {
+        &self.owners
+    }
 }
 
 unsafe extern "system" fn async_completion<B, D>(
@@ -57,17 +106,25 @@ unsafe extern "system" fn async_completion<B, D>(
 where
     D: Deliver<B>,
 {
-    // SAFETY: context is the AsyncOp leaked by start_async; this routine runs once.
-    let mut op = unsafe { PoolBox::from_raw(context as *mut AsyncOp<B, D>, WSK_TAG) };
-    let (status, info) = op
-        .irp
+    let p = context as *mut AsyncOp<B, D>;
+    // SAFETY: context is the AsyncOp leaked by start_async, live while this routine holds
+    // its share; this routine runs once and is the only one to touch these fields (the
+    // starter reads only `owners` until it lets go).
+    let (irp, buf, done, addr) = unsafe {
+        (
+            (*p).irp.take(),
+            (*p).buf.take(),
+            (*p).done.take(),
+            (*p).addr,
+        )
+    };
+    let (status, info) = irp
         .as_ref()
         .map_or((STATUS_CANCELLED, 0), |i| i.io_status());
+    drop(irp); // IoFreeIrp inside a completion routine, as in seed 000
+               // SAFETY: our share, given up here; nothing of the block is used after.
+    unsafe { release(p) };
     let result = check(status).map(|_| info);
-    let buf = op.buf.take();
-    let done = op.done.take();
-    let addr = op.addr;
-    drop(op); // frees the IRP (IoFreeIrp inside a completion routine, as in seed 000)
     if let (Some(buf), Some(done)) = (buf, done) {
         done.deliver(result, &addr, buf);
     }
@@ -125,6 +182,7 @@ where
         addr: addr.map_or(SockAddrBuf::zeroed(), SockAddrBuf::new),
         buf: None,
         done: None,
+        owners: AtomicU8::new(2),
     };
     let mut op = match PoolBox::try_new(op, WSK_TAG) {
         Ok(o) => o,
@@ -150,10 +208,25 @@ where
         };
     }
     let p = op.into_raw();
-    // SAFETY: p is the live block; the completion routine frees it exactly once.
-    unsafe {
-        let _ = start(irp_ptr, &mut (*p).wsk_buf, &mut (*p).addr);
+    // SAFETY: p is the live block (our share is held until the end of this function); the
+    // WSK_BUF and address buffer live in it until the completion routine ran.
+    let dispatch_status = unsafe { start(irp_ptr, &mut (*p).wsk_buf, &mut (*p).addr) };
+    // SAFETY: our share is still held.
+    if unsafe { refused(p, dispatch_status) } {
+        // SAFETY: the completion routine will never run: the block (and the IRP in it) is
+        // ours alone; the buffer goes back to the caller, `done` is not called.
+        let mut op = unsafe { PoolBox::from_raw(p, WSK_TAG) };
+        drop(guard);
+        let e = check(dispatch_status)
+            .err()
+            .unwrap_or(Error::Status(dispatch_status));
+        return match op.buf.take() {
+            Some(buf) => Err((e, buf)),
+            None => Ok(()),
+        };
     }
+    // SAFETY: our share, given up here.
+    unsafe { release(p) };
     drop(guard);
     Ok(())
 }

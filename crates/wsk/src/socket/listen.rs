@@ -3,6 +3,7 @@
 use core::ffi::c_void;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicU8;
 use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
@@ -135,6 +136,7 @@ impl ListenSocket {
                 remote: SockAddrBuf::zeroed(),
                 op: Some(op),
                 done: Some(done),
+                owners: AtomicU8::new(2),
             },
             WSK_TAG,
         )?;
@@ -150,10 +152,10 @@ impl ListenSocket {
         };
         let p = block.into_raw();
         let raw = self.core.raw.as_ptr();
-        // SAFETY: p is the live block; the completion routine frees it exactly once; the
-        // address buffers live in it until completion.
-        unsafe {
-            let _ = accept(
+        // SAFETY: p is the live block (our share is held until the end of this function);
+        // the address buffers live in it until the completion routine ran.
+        let dispatch_status = unsafe {
+            accept(
                 raw,
                 0,
                 core::ptr::null_mut(),
@@ -161,8 +163,20 @@ impl ListenSocket {
                 (*p).local.as_mut_ptr(),
                 (*p).remote.as_mut_ptr(),
                 irp_ptr,
-            );
+            )
+        };
+        // SAFETY: our share is still held.
+        if unsafe { refused(p, dispatch_status) } {
+            // SAFETY: the completion routine will never run: the block (with its IRP and
+            // op block) is ours alone; `done` is not called.
+            drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
+            drop(guard);
+            return Err(check(dispatch_status)
+                .err()
+                .unwrap_or(Error::Status(dispatch_status)));
         }
+        // SAFETY: our share, given up here.
+        unsafe { release(p) };
         drop(guard);
         Ok(())
     }
@@ -184,7 +198,8 @@ impl ListenSocket {
     }
 }
 
-/// State of one asynchronous accept; freed in its completion routine.
+/// State of one asynchronous accept; freed by the last of its two owners (`accept_async`
+/// and the completion routine).
 struct AcceptBlock<F> {
     irp: Option<OwnedIrp>,
     local: SockAddrBuf,
@@ -192,6 +207,13 @@ struct AcceptBlock<F> {
     /// The accepted socket's op block, allocated before the accept starts.
     op: Option<PoolBox<OpBlock>>,
     done: Option<F>,
+    owners: AtomicU8,
+}
+
+impl<F> TwoOwners for AcceptBlock<F> {
+    fn owners(&self) -> &AtomicU8 {
+        &self.owners
+    }
 }
 
 unsafe extern "system" fn accept_completion<F>(
@@ -202,14 +224,25 @@ unsafe extern "system" fn accept_completion<F>(
 where
     F: FnOnce(Result<Accepted>) + Send + 'static,
 {
-    // SAFETY: context is the AcceptBlock leaked by accept_async; this routine runs once.
-    let mut b = unsafe { PoolBox::from_raw(context as *mut AcceptBlock<F>, WSK_TAG) };
-    let (status, info) = b
-        .irp
+    let p = context as *mut AcceptBlock<F>;
+    // SAFETY: context is the AcceptBlock leaked by accept_async, live while this routine
+    // holds its share; this routine runs once and is the only one to touch these fields
+    // (accept_async reads only `owners` until it lets go).
+    let (irp, op, done, local, remote) = unsafe {
+        (
+            (*p).irp.take(),
+            (*p).op.take(),
+            (*p).done.take(),
+            (*p).local,
+            (*p).remote,
+        )
+    };
+    let (status, info) = irp
         .as_ref()
         .map_or((STATUS_CANCELLED, 0), |i| i.io_status());
-    let (op, done, local, remote) = (b.op.take(), b.done.take(), b.local, b.remote);
-    drop(b);
+    drop(irp); // IoFreeIrp inside a completion routine
+               // SAFETY: our share, given up here; nothing of the block is used after.
+    unsafe { release(p) };
     let result = check(status).and_then(|_| {
         let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
         let op = op.ok_or(Error::InsufficientResources)?;

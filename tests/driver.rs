@@ -6,6 +6,10 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
 use ntsim::iomgr::{self, IoStatus, LoadedDriver, UserHandle};
+
+#[macro_use]
+mod frontend;
+use frontend::Frontend;
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
@@ -15,11 +19,11 @@ struct Loaded {
     driver: Option<LoadedDriver>,
 }
 
-fn load(mode: ntsim::config::CompletionMode) -> Loaded {
+fn load(fe: Frontend, mode: ntsim::config::CompletionMode) -> Loaded {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     Loaded {
         scope,
         driver: Some(driver),
@@ -100,9 +104,8 @@ fn stats(h: &UserHandle) -> StatsResponse {
     StatsResponse::read_from_bytes(&out).unwrap()
 }
 
-#[test]
-fn device_is_created_with_the_sddl_and_link() {
-    let l = load(ntsim::config::CompletionMode::Pending);
+fn device_is_created_with_the_sddl_and_link(fe: Frontend) {
+    let l = load(fe, ntsim::config::CompletionMode::Pending);
     assert_eq!(
         iomgr::device_sddl(DEVICE_NAME).as_deref(),
         Some("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
@@ -121,9 +124,8 @@ fn device_is_created_with_the_sddl_and_link() {
 
 /// Every malformed request gets its own status from docs/ioctl.md, and none of them
 /// disturbs a healthy socket of the same or another handle.
-#[test]
-fn bad_input_table() {
-    let l = load(ntsim::config::CompletionMode::Inline);
+fn bad_input_table(fe: Frontend) {
+    let l = load(fe, ntsim::config::CompletionMode::Inline);
     let (peer_addr, sink) = sink();
     let a = l.open();
     let b = l.open();
@@ -326,13 +328,12 @@ fn sink() -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
 /// METHOD_IN_DIRECT: the driver hands the request's own MDL to WskSend. The I/O manager
 /// copies only the 16-byte request header; the provider reads every data byte straight from
 /// the user's pages.
-#[test]
-fn in_direct_send_copies_no_user_data() {
+fn in_direct_send_copies_no_user_data(fe: Frontend) {
     for mode in [
         ntsim::config::CompletionMode::Pending,
         ntsim::config::CompletionMode::Inline,
     ] {
-        let l = load(mode);
+        let l = load(fe, mode);
         let (peer, sink) = sink();
         let h = l.open();
         let s = open_stream(&h, peer).unwrap();
@@ -368,9 +369,8 @@ fn in_direct_send_copies_no_user_data() {
 /// Closing a handle with a large send pending and sockets open: CLEANUP closes the sockets,
 /// WskCloseSocket cancels the pending WskSend, and the request completes with
 /// STATUS_CANCELLED (docs/ioctl.md). Nothing leaks, and the driver then unloads cleanly.
-#[test]
-fn close_with_pending_send_cancels_it() {
-    let l = load(ntsim::config::CompletionMode::Pending);
+fn close_with_pending_send_cancels_it(fe: Frontend) {
+    let l = load(fe, ntsim::config::CompletionMode::Pending);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = listener.local_addr().unwrap();
     let h = l.open();
@@ -398,9 +398,8 @@ fn close_with_pending_send_cancels_it() {
 }
 
 /// Datagrams through the driver to a real UDP peer, explicit and fixed remote.
-#[test]
-fn datagrams_through_the_driver() {
-    let l = load(ntsim::config::CompletionMode::Inline);
+fn datagrams_through_the_driver(fe: Frontend) {
+    let l = load(fe, ntsim::config::CompletionMode::Inline);
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let pa = peer.local_addr().unwrap();
@@ -437,13 +436,12 @@ fn datagrams_through_the_driver() {
 /// WskCloseSocket cancels the WSK IRP (which still reads the user's buffer), and only then
 /// is the request completed, with STATUS_CANCELLED. The handle is gone afterwards, other
 /// sockets of the file object are untouched, and nothing leaks.
-#[test]
-fn cancel_io_on_pending_send_aborts_its_socket() {
+fn cancel_io_on_pending_send_aborts_its_socket(fe: Frontend) {
     for mode in [
         ntsim::config::CompletionMode::Pending,
         ntsim::config::CompletionMode::Inline,
     ] {
-        let l = load(mode);
+        let l = load(fe, mode);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let h = l.open();
         let s = open_stream(&h, listener.local_addr().unwrap()).unwrap();
@@ -478,3 +476,12 @@ fn cancel_io_on_pending_send_aborts_its_socket() {
         l.finish();
     }
 }
+
+both_frontends!(
+    device_is_created_with_the_sddl_and_link,
+    bad_input_table,
+    in_direct_send_copies_no_user_data,
+    close_with_pending_send_cancels_it,
+    datagrams_through_the_driver,
+    cancel_io_on_pending_send_aborts_its_socket,
+);

@@ -5,6 +5,10 @@
 use std::net::{SocketAddr, TcpListener};
 
 use ntsim::iomgr::{self, UserHandle};
+
+#[macro_use]
+mod frontend;
+use frontend::Frontend;
 use wskclient_ioctl::options::*;
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
@@ -33,11 +37,11 @@ fn set(h: &UserHandle, handle: SocketHandle, option: u32, value: u32) -> i32 {
     .status
 }
 
-fn run(mode: ntsim::config::CompletionMode, at: &str) {
+fn run(fe: Frontend, mode: ntsim::config::CompletionMode, at: &str) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     let peer = TcpListener::bind(at).unwrap();
     let to: SocketAddr = peer.local_addr().unwrap();
     {
@@ -82,14 +86,12 @@ fn run(mode: ntsim::config::CompletionMode, at: &str) {
     scope.assert_clean();
 }
 
-#[test]
-fn options_ipv4_pending() {
-    run(ntsim::config::CompletionMode::Pending, "127.0.0.1:0");
+fn options_ipv4_pending(fe: Frontend) {
+    run(fe, ntsim::config::CompletionMode::Pending, "127.0.0.1:0");
 }
 
-#[test]
-fn options_ipv6_inline() {
-    run(ntsim::config::CompletionMode::Inline, "[::1]:0");
+fn options_ipv6_inline(fe: Frontend) {
+    run(fe, ntsim::config::CompletionMode::Inline, "[::1]:0");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -161,12 +163,12 @@ fn stats(h: &UserHandle) -> StatsResponse {
 /// DISCONNECTs and CLOSEs; the response's addresses are the connection's (checked at the
 /// peer); `connect_ex` false switches the provider's WskConnectEx off, and the fallback
 /// (WskConnect + WskSend) must be used and reported.
-fn cwd_run(mode: ntsim::config::CompletionMode, at: &str, connect_ex: bool) {
+fn cwd_run(fe: Frontend, mode: ntsim::config::CompletionMode, at: &str, connect_ex: bool) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
     ntsim::config::set_connect_ex_implemented(connect_ex);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     let peer = TcpListener::bind(at).unwrap();
     let to: SocketAddr = peer.local_addr().unwrap();
     {
@@ -264,42 +266,50 @@ fn cwd_run(mode: ntsim::config::CompletionMode, at: &str, connect_ex: bool) {
     scope.assert_clean();
 }
 
-#[test]
-fn connect_with_data_ipv4_pending() {
-    cwd_run(ntsim::config::CompletionMode::Pending, "127.0.0.1:0", true);
+fn connect_with_data_ipv4_pending(fe: Frontend) {
+    cwd_run(
+        fe,
+        ntsim::config::CompletionMode::Pending,
+        "127.0.0.1:0",
+        true,
+    );
 }
 
-#[test]
-fn connect_with_data_ipv6_inline() {
-    cwd_run(ntsim::config::CompletionMode::Inline, "[::1]:0", true);
+fn connect_with_data_ipv6_inline(fe: Frontend) {
+    cwd_run(fe, ntsim::config::CompletionMode::Inline, "[::1]:0", true);
 }
 
-#[test]
-fn connect_with_data_ipv4_inline() {
-    cwd_run(ntsim::config::CompletionMode::Inline, "127.0.0.1:0", true);
+fn connect_with_data_ipv4_inline(fe: Frontend) {
+    cwd_run(
+        fe,
+        ntsim::config::CompletionMode::Inline,
+        "127.0.0.1:0",
+        true,
+    );
 }
 
-#[test]
-fn connect_with_data_ipv6_pending() {
-    cwd_run(ntsim::config::CompletionMode::Pending, "[::1]:0", true);
+fn connect_with_data_ipv6_pending(fe: Frontend) {
+    cwd_run(fe, ntsim::config::CompletionMode::Pending, "[::1]:0", true);
 }
 
-#[test]
-fn connect_with_data_fallback_ipv4_pending() {
-    cwd_run(ntsim::config::CompletionMode::Pending, "127.0.0.1:0", false);
+fn connect_with_data_fallback_ipv4_pending(fe: Frontend) {
+    cwd_run(
+        fe,
+        ntsim::config::CompletionMode::Pending,
+        "127.0.0.1:0",
+        false,
+    );
 }
 
-#[test]
-fn connect_with_data_fallback_ipv6_inline() {
-    cwd_run(ntsim::config::CompletionMode::Inline, "[::1]:0", false);
+fn connect_with_data_fallback_ipv6_inline(fe: Frontend) {
+    cwd_run(fe, ntsim::config::CompletionMode::Inline, "[::1]:0", false);
 }
 
 /// Malformed CONNECT_WITH_DATA requests fail with the contract's statuses and open nothing.
-#[test]
-fn connect_with_data_bad_inputs() {
+fn connect_with_data_bad_inputs(fe: Frontend) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     let peer = TcpListener::bind("127.0.0.1:0").unwrap();
     let to: SocketAddr = peer.local_addr().unwrap();
     {
@@ -424,11 +434,11 @@ fn reverse(h: &UserHandle, addr: SocketAddr) -> Result<String, i32> {
         .to_string())
 }
 
-fn resolve_run(mode: ntsim::config::CompletionMode) {
+fn resolve_run(fe: Frontend, mode: ntsim::config::CompletionMode) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     {
         let h = iomgr::open(USER_PATH).expect("open");
         // "localhost": loopback addresses only, at least one; with a port, every address
@@ -524,14 +534,12 @@ fn resolve_run(mode: ntsim::config::CompletionMode) {
     scope.assert_clean();
 }
 
-#[test]
-fn resolve_pending() {
-    resolve_run(ntsim::config::CompletionMode::Pending);
+fn resolve_pending(fe: Frontend) {
+    resolve_run(fe, ntsim::config::CompletionMode::Pending);
 }
 
-#[test]
-fn resolve_inline() {
-    resolve_run(ntsim::config::CompletionMode::Inline);
+fn resolve_inline(fe: Frontend) {
+    resolve_run(fe, ntsim::config::CompletionMode::Inline);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -540,11 +548,11 @@ fn resolve_inline() {
 // (MAX_CONNECT_WITH_DATA_INPUT, MAX_RESOLVE_INPUT), as TRANSMIT_* have it.
 // ---------------------------------------------------------------------------------------
 
-fn cwd_max_run(mode: ntsim::config::CompletionMode, at: &str) {
+fn cwd_max_run(fe: Frontend, mode: ntsim::config::CompletionMode, at: &str) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     let peer = TcpListener::bind(at).unwrap();
     let to: SocketAddr = peer.local_addr().unwrap();
     {
@@ -586,12 +594,26 @@ fn cwd_max_run(mode: ntsim::config::CompletionMode, at: &str) {
     scope.assert_clean();
 }
 
-#[test]
-fn large_inputs_ipv4_pending() {
-    cwd_max_run(ntsim::config::CompletionMode::Pending, "127.0.0.1:0");
+fn large_inputs_ipv4_pending(fe: Frontend) {
+    cwd_max_run(fe, ntsim::config::CompletionMode::Pending, "127.0.0.1:0");
 }
 
-#[test]
-fn large_inputs_ipv6_inline() {
-    cwd_max_run(ntsim::config::CompletionMode::Inline, "[::1]:0");
+fn large_inputs_ipv6_inline(fe: Frontend) {
+    cwd_max_run(fe, ntsim::config::CompletionMode::Inline, "[::1]:0");
 }
+
+both_frontends!(
+    options_ipv4_pending,
+    options_ipv6_inline,
+    connect_with_data_ipv4_pending,
+    connect_with_data_ipv6_inline,
+    connect_with_data_ipv4_inline,
+    connect_with_data_ipv6_pending,
+    connect_with_data_fallback_ipv4_pending,
+    connect_with_data_fallback_ipv6_inline,
+    connect_with_data_bad_inputs,
+    resolve_pending,
+    resolve_inline,
+    large_inputs_ipv4_pending,
+    large_inputs_ipv6_inline,
+);

@@ -1,124 +1,126 @@
 //! The server-side and receive IOCTLs (OPEN_LISTEN, ACCEPT, RECEIVE, DISCONNECT,
-//! RECEIVE_FROM) through the device core on the emulated kernel, against real std::net
-//! peers, on both completion paths. The requests are handed to `DeviceCore::device_control`
-//! as a front-end hands them: the METHOD_OUT_DIRECT data buffer as an MDL (here a nonpaged
-//! buffer's), METHOD_BUFFERED output as a buffer that lives until completion.
+//! RECEIVE_FROM) through both front-ends (WDM, and KMDF on the KMDF model) on the emulated
+//! kernel, against real std::net peers, on both completion paths. Requests go down as user
+//! mode sends them: `DeviceIoControl` on `\\.\WskClient`, the I/O manager building each IRP
+//! for its METHOD (RECEIVE's data buffer reaches the driver as the IRP's MDL, SEND's too).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::ptr::NonNull;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ntsim::config::CompletionMode;
-use wsk::{MdlBuffer, NonPagedBuffer};
-use wskclient::core::{Completion, DataMdl, DeviceCore, FileContext};
+use ntsim::iomgr::{self, LoadedDriver, Overlapped, UserHandle};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
 
+#[macro_use]
+mod frontend;
+use frontend::Frontend;
+
 const WAIT: Duration = Duration::from_secs(20);
-const TAG: u32 = u32::from_le_bytes(*b"Test");
 
-struct Done(mpsc::Sender<(i32, usize)>);
-
-impl Completion for Done {
-    fn complete(self, status: i32, information: usize) {
-        let _ = self.0.send((status, information));
-    }
-}
-
-/// A request started on the core; `wait` returns its final status and Information.
-struct Pending {
-    rx: mpsc::Receiver<(i32, usize)>,
-    out: Option<Vec<u8>>,
-}
+/// A request in flight; `wait` returns its final status, Information and output buffer.
+struct Pending(Overlapped);
 
 impl Pending {
-    fn wait(mut self) -> (i32, usize, Vec<u8>) {
-        match self.rx.recv_timeout(WAIT) {
-            Ok((s, i)) => (s, i, self.out.take().unwrap_or_default()),
-            Err(_) => {
-                // The core may still write the buffer: never free it under a pending request.
-                std::mem::forget(self.out.take());
-                panic!("request not completed within {WAIT:?}");
-            }
-        }
+    fn wait(self) -> (i32, usize, Vec<u8>) {
+        let st = self
+            .0
+            .wait(WAIT)
+            .unwrap_or_else(|| panic!("request not completed within {WAIT:?}"));
+        (st.status, st.information, self.0.output())
     }
 
     fn poll(&self, d: Duration) -> bool {
-        self.rx.recv_timeout(d).is_ok()
+        self.0.wait(d).is_some()
     }
 }
 
-fn start(
-    core: &DeviceCore,
-    file: &FileContext,
-    code: u32,
-    input: &[u8],
-    out_len: usize,
-    data: Option<DataMdl>,
-) -> Pending {
-    let (tx, rx) = mpsc::channel();
-    let mut out = vec![0u8; out_len];
-    // SAFETY: `out` is moved into the Pending (a Vec's heap buffer does not move), which keeps
-    // it until the completion arrived, or leaks it.
-    unsafe { core.device_control(file, code, input, &mut out, data, Done(tx)) };
-    Pending { rx, out: Some(out) }
+/// An overlapped DeviceIoControl: `out` is the output buffer (for RECEIVE and SEND, the data
+/// buffer the I/O manager describes with the IRP's MDL).
+fn start(h: &UserHandle, code: u32, input: &[u8], out: Vec<u8>) -> Pending {
+    Pending(h.device_io_control_overlapped(code, input.to_vec(), out))
 }
 
-fn call(
-    core: &DeviceCore,
-    file: &FileContext,
-    code: u32,
-    input: &[u8],
-    out_len: usize,
-) -> (i32, usize, Vec<u8>) {
-    start(core, file, code, input, out_len, None).wait()
-}
-
-fn mdl_of(buf: &NonPagedBuffer, len: usize) -> DataMdl {
-    DataMdl {
-        mdl: NonNull::new(buf.mdl()).expect("MDL"),
-        len,
-    }
+fn call(h: &UserHandle, code: u32, input: &[u8], out_len: usize) -> (i32, usize, Vec<u8>) {
+    start(h, code, input, vec![0u8; out_len]).wait()
 }
 
 struct Env {
     scope: ntsim::Scope,
-    core: Arc<DeviceCore>,
-    file: Arc<FileContext>,
+    driver: Option<LoadedDriver>,
+    h: Option<Arc<UserHandle>>,
 }
 
-fn env(mode: CompletionMode) -> Env {
+fn env(fe: Frontend, mode: CompletionMode) -> Env {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let core = Arc::new(DeviceCore::new().expect("WSK registration"));
-    let file = Arc::new(core.open_file().expect("file"));
-    Env { scope, core, file }
+    let driver = fe.load();
+    let h = Arc::new(iomgr::open(USER_PATH).expect("open"));
+    Env {
+        scope,
+        driver: Some(driver),
+        h: Some(h),
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // A failed test still unloads, so the next test can load the driver again.
+        drop(self.h.take());
+        if let Some(d) = self.driver.take() {
+            let _ = d.unload();
+        }
+    }
 }
 
 impl Env {
-    fn finish(self) {
-        let Env { scope, core, file } = self;
-        let file = Arc::try_unwrap(file)
-            .ok()
-            .expect("no other user of the file");
-        core.close_file(file);
+    fn h(&self) -> &UserHandle {
+        self.h.as_deref().expect("open")
+    }
+
+    /// CloseHandle: IRP_MJ_CLEANUP (the driver completes the handle's pending requests),
+    /// then IRP_MJ_CLOSE.
+    fn close_handle(&mut self) {
+        let h = self.h.take().expect("open");
         drop(
-            Arc::try_unwrap(core)
+            Arc::try_unwrap(h)
                 .ok()
-                .expect("no other user of the core"),
+                .expect("no other user of the handle"),
         );
+    }
+
+    fn finish(mut self) {
+        if self.h.is_some() {
+            self.close_handle();
+        }
+        self.driver
+            .take()
+            .expect("loaded")
+            .unload()
+            .expect("unload");
         assert_eq!(ntsim::wsk::live_registrations(), 0);
-        scope.assert_clean();
+        assert_eq!(ntsim::wdf::live_objects(), 0, "framework objects");
+        self.scope.assert_clean();
+    }
+
+    fn stats(&self) -> StatsResponse {
+        let (s, _, out) = call(
+            self.h(),
+            IOCTL_WSKCLIENT_QUERY_STATS,
+            QueryStatsRequest::new().as_bytes(),
+            160,
+        );
+        assert_eq!(s, STATUS_SUCCESS);
+        StatsResponse::read_from_bytes(&out).unwrap()
     }
 
     fn listen(&self, at: &str) -> OpenListenResponse {
         let (s, i, out) = call(
-            &self.core,
-            &self.file,
+            self.h(),
             IOCTL_WSKCLIENT_OPEN_LISTEN,
             OpenListenRequest::new(&at.parse().unwrap()).as_bytes(),
             48,
@@ -129,19 +131,16 @@ impl Env {
 
     fn accept(&self, listener: SocketHandle) -> Pending {
         start(
-            &self.core,
-            &self.file,
+            self.h(),
             IOCTL_WSKCLIENT_ACCEPT,
             AcceptRequest::new(listener).as_bytes(),
-            72,
-            None,
+            vec![0u8; 72],
         )
     }
 
     fn close(&self, h: SocketHandle) {
         let (s, _, _) = call(
-            &self.core,
-            &self.file,
+            self.h(),
             IOCTL_WSKCLIENT_CLOSE,
             CloseRequest::new(h).as_bytes(),
             0,
@@ -156,19 +155,17 @@ fn accepted(p: Pending) -> AcceptResponse {
     AcceptResponse::read_from_bytes(&out).unwrap()
 }
 
-/// Echoes one accepted connection with RECEIVE (into an MDL, no copy) + SEND (from the same
-/// MDL) until the peer's FIN (RECEIVE completing with 0 bytes), then closes it.
-fn echo_connection(core: &DeviceCore, file: &FileContext, h: SocketHandle) -> usize {
-    let buf = NonPagedBuffer::new(16 << 10, TAG).unwrap();
+/// Echoes one accepted connection with RECEIVE (METHOD_OUT_DIRECT: into the user buffer
+/// through the IRP's MDL) + SEND (METHOD_IN_DIRECT: from it) until the peer's FIN (RECEIVE
+/// completing with 0 bytes), then closes it.
+fn echo_connection(h: &UserHandle, socket: SocketHandle) -> usize {
     let mut total = 0;
     loop {
-        let (s, n, _) = start(
-            core,
-            file,
+        let (s, n, data) = start(
+            h,
             IOCTL_WSKCLIENT_RECEIVE,
-            ReceiveRequest::new(h).as_bytes(),
-            0,
-            Some(mdl_of(&buf, buf.len())),
+            ReceiveRequest::new(socket).as_bytes(),
+            vec![0u8; 16 << 10],
         )
         .wait();
         assert_eq!(s, STATUS_SUCCESS, "RECEIVE");
@@ -176,22 +173,19 @@ fn echo_connection(core: &DeviceCore, file: &FileContext, h: SocketHandle) -> us
             break;
         }
         let (s, sent, _) = start(
-            core,
-            file,
+            h,
             IOCTL_WSKCLIENT_SEND,
-            SendRequest::new(h).as_bytes(),
-            0,
-            Some(mdl_of(&buf, n)),
+            SendRequest::new(socket).as_bytes(),
+            data[..n].to_vec(),
         )
         .wait();
         assert_eq!((s, sent), (STATUS_SUCCESS, n), "SEND");
         total += n;
     }
     let (s, _, _) = call(
-        core,
-        file,
+        h,
         IOCTL_WSKCLIENT_CLOSE,
-        CloseRequest::new(h).as_bytes(),
+        CloseRequest::new(socket).as_bytes(),
         0,
     );
     assert_eq!(s, STATUS_SUCCESS);
@@ -206,33 +200,27 @@ fn pattern(client: usize, len: usize) -> Vec<u8> {
 
 /// The driver-side echo server serves 100 concurrent real clients with byte-exact echoes:
 /// one ACCEPT at a time on the listening handle, one thread per accepted connection.
-#[test]
-fn echo_server_serves_100_concurrent_clients() {
+fn echo_server_serves_100_concurrent_clients(fe: Frontend) {
     const CLIENTS: usize = 100;
     const BYTES: usize = 20_000;
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
-        let e = env(mode);
+        let e = env(fe, mode);
         let l = e.listen("127.0.0.1:0");
         let at = l.local_address.to_socket_addr().unwrap();
-        let (core, file) = (e.core.clone(), e.file.clone());
+        let h = e.h.clone().expect("open");
         let server = std::thread::spawn(move || {
             let mut workers = Vec::new();
             for _ in 0..CLIENTS {
-                let (s, i, out) = start(
-                    &core,
-                    &file,
+                let (s, i, out) = call(
+                    &h,
                     IOCTL_WSKCLIENT_ACCEPT,
                     AcceptRequest::new(l.handle).as_bytes(),
                     72,
-                    None,
-                )
-                .wait();
+                );
                 assert_eq!((s, i), (STATUS_SUCCESS, 72));
                 let a = AcceptResponse::read_from_bytes(&out).unwrap();
-                let (core, file) = (core.clone(), file.clone());
-                workers.push(std::thread::spawn(move || {
-                    echo_connection(&core, &file, a.handle)
-                }));
+                let h = h.clone();
+                workers.push(std::thread::spawn(move || echo_connection(&h, a.handle)));
             }
             workers
                 .into_iter()
@@ -261,18 +249,17 @@ fn echo_server_serves_100_concurrent_clients() {
         }
         assert_eq!(server.join().unwrap(), CLIENTS * BYTES);
         e.close(l.handle);
-        assert_eq!(e.core.stats().snapshot().live_sockets, 0);
+        assert_eq!(e.stats().live_sockets, 0);
         e.finish();
     }
 }
 
 /// ACCEPT reports both addresses of the connection (the GetAcceptExSockaddrs counterpart),
 /// over IPv4 and IPv6, and DISCONNECT (graceful) gives the peer end-of-stream.
-#[test]
-fn accept_addresses_and_graceful_disconnect() {
+fn accept_addresses_and_graceful_disconnect(fe: Frontend) {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
         for at in ["127.0.0.1:0", "[::1]:0"] {
-            let e = env(mode);
+            let e = env(fe, mode);
             let l = e.listen(at);
             let la = l.local_address.to_socket_addr().unwrap();
             assert_ne!(la.port(), 0, "ephemeral port resolved");
@@ -286,8 +273,7 @@ fn accept_addresses_and_graceful_disconnect() {
                 Ok(peer.local_addr().unwrap())
             );
             let (s, _, _) = call(
-                &e.core,
-                &e.file,
+                e.h(),
                 IOCTL_WSKCLIENT_DISCONNECT,
                 DisconnectRequest::new(a.handle, false).as_bytes(),
                 0,
@@ -307,10 +293,9 @@ fn accept_addresses_and_graceful_disconnect() {
 /// WskCloseSocket "cancels and completes all pending IRPs from prior calls to the socket's
 /// functions" (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_close_socket>),
 /// and so does cleanup of the file object for a pending RECEIVE.
-#[test]
-fn closing_the_handle_cancels_pending_accept_and_receive() {
+fn closing_the_handle_cancels_pending_accept_and_receive(fe: Frontend) {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
-        let e = env(mode);
+        let mut e = env(fe, mode);
         let l = e.listen("127.0.0.1:0");
         let p = e.accept(l.handle);
         assert!(
@@ -325,36 +310,30 @@ fn closing_the_handle_cancels_pending_accept_and_receive() {
         let p = e.accept(l.handle);
         let _peer = TcpStream::connect(l.local_address.to_socket_addr().unwrap()).unwrap();
         let a = accepted(p);
-        let buf = NonPagedBuffer::new(100, TAG).unwrap();
         let r = start(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_RECEIVE,
             ReceiveRequest::new(a.handle).as_bytes(),
-            0,
-            Some(mdl_of(&buf, 100)),
+            vec![0u8; 100],
         );
         assert!(
             !r.poll(Duration::from_millis(100)),
             "no data: RECEIVE pends"
         );
-        assert_eq!(e.core.stats().snapshot().pending_requests, 1);
-        e.core.cleanup_file(&e.file);
+        assert_eq!(e.stats().pending_requests, 1);
+        e.close_handle();
         let (s, i, _) = r.wait();
         assert_eq!((s, i), (STATUS_CANCELLED, 0));
-        drop(buf);
         e.finish();
     }
 }
 
 /// RECEIVE_FROM returns the datagram and its sender; bad requests get their statuses.
-#[test]
-fn receive_from_returns_data_and_sender() {
+fn receive_from_returns_data_and_sender(fe: Frontend) {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
-        let e = env(mode);
+        let e = env(fe, mode);
         let (s, _, out) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_OPEN_DATAGRAM,
             OpenDatagramRequest::new(&"127.0.0.1:0".parse().unwrap()).as_bytes(),
             48,
@@ -364,12 +343,10 @@ fn receive_from_returns_data_and_sender() {
         let to: SocketAddr = d.local_address.to_socket_addr().unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = start(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_RECEIVE_FROM,
             ReceiveFromRequest::new(d.handle).as_bytes(),
-            40 + 2000,
-            None,
+            vec![0u8; 40 + 2000],
         );
         let data = pattern(3, 1500);
         peer.send_to(&data, to).unwrap();
@@ -384,8 +361,7 @@ fn receive_from_returns_data_and_sender() {
         assert_eq!(&out[40..i], &data[..]);
         // Malformed: no room for data; RECEIVE_FROM on a listening socket; RECEIVE without MDL.
         let (s, _, _) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_RECEIVE_FROM,
             ReceiveFromRequest::new(d.handle).as_bytes(),
             40,
@@ -393,32 +369,28 @@ fn receive_from_returns_data_and_sender() {
         assert_eq!(s, STATUS_BUFFER_TOO_SMALL);
         let l = e.listen("127.0.0.1:0");
         let (s, _, _) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_RECEIVE_FROM,
             ReceiveFromRequest::new(l.handle).as_bytes(),
             100,
         );
         assert_eq!(s, STATUS_NOT_SUPPORTED);
         let (s, _, _) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_RECEIVE,
             ReceiveRequest::new(d.handle).as_bytes(),
             0,
         );
         assert_eq!(s, STATUS_INVALID_PARAMETER, "no data buffer");
         let (s, _, _) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_ACCEPT,
             AcceptRequest::new(d.handle).as_bytes(),
             72,
         );
         assert_eq!(s, STATUS_NOT_SUPPORTED);
         let (s, _, _) = call(
-            &e.core,
-            &e.file,
+            e.h(),
             IOCTL_WSKCLIENT_ACCEPT,
             AcceptRequest::new(l.handle).as_bytes(),
             71,
@@ -426,14 +398,15 @@ fn receive_from_returns_data_and_sender() {
         assert_eq!(s, STATUS_BUFFER_TOO_SMALL);
         let mut bad = DisconnectRequest::new(l.handle, false);
         bad.mode = 7;
-        let (s, _, _) = call(
-            &e.core,
-            &e.file,
-            IOCTL_WSKCLIENT_DISCONNECT,
-            bad.as_bytes(),
-            0,
-        );
+        let (s, _, _) = call(e.h(), IOCTL_WSKCLIENT_DISCONNECT, bad.as_bytes(), 0);
         assert_eq!(s, STATUS_INVALID_PARAMETER);
         e.finish();
     }
 }
+
+both_frontends!(
+    echo_server_serves_100_concurrent_clients,
+    accept_addresses_and_graceful_disconnect,
+    closing_the_handle_cancels_pending_accept_and_receive,
+    receive_from_returns_data_and_sender,
+);

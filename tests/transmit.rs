@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use ntsim::config::CompletionMode;
 use ntsim::file::{self as nfile, Access};
 use ntsim::iomgr::{self, IoStatus, LoadedDriver, UserHandle};
+
+#[macro_use]
+mod frontend;
+use frontend::Frontend;
 use sha2::{Digest, Sha256};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::transmit::*;
@@ -21,11 +25,11 @@ struct Loaded {
     driver: Option<LoadedDriver>,
 }
 
-fn load(mode: CompletionMode) -> Loaded {
+fn load(fe: Frontend, mode: CompletionMode) -> Loaded {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
+    let driver = fe.load();
     Loaded {
         scope,
         driver: Some(driver),
@@ -238,9 +242,8 @@ fn file_case(
     assert_eq!(nfile::close_handle(fh), STATUS_SUCCESS);
 }
 
-#[test]
-fn transmit_file_is_byte_exact_across_block_and_file_sizes() {
-    let l = load(CompletionMode::Pending);
+fn transmit_file_is_byte_exact_across_block_and_file_sizes(fe: Frontend) {
+    let l = load(fe, CompletionMode::Pending);
     let h = l.open();
     for file_len in [0usize, 1, 3000] {
         file_case(&h, false, file_len, 0, 0, 1, false);
@@ -256,9 +259,8 @@ fn transmit_file_is_byte_exact_across_block_and_file_sizes() {
     l.finish();
 }
 
-#[test]
-fn transmit_file_64_mib_ipv6_inline_with_disconnect() {
-    let l = load(CompletionMode::Inline);
+fn transmit_file_64_mib_ipv6_inline_with_disconnect(fe: Frontend) {
+    let l = load(fe, CompletionMode::Inline);
     let h = l.open();
     file_case(&h, true, 64 << 20, 0, 0, 1 << 20, true);
     file_case(&h, true, 4096, 10, 0, 1024, true);
@@ -266,9 +268,8 @@ fn transmit_file_64_mib_ipv6_inline_with_disconnect() {
     l.finish();
 }
 
-#[test]
-fn block_size_one_on_64_kib_is_bounded_in_memory() {
-    let l = load(CompletionMode::Pending);
+fn block_size_one_on_64_kib_is_bounded_in_memory(fe: Frontend) {
+    let l = load(fe, CompletionMode::Pending);
     let h = l.open();
     let (path, data) = host_file(64 << 10, 3);
     let fh = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -307,9 +308,8 @@ fn block_size_one_on_64_kib_is_bounded_in_memory() {
     l.finish();
 }
 
-#[test]
-fn bad_inputs_get_their_status_and_send_nothing() {
-    let l = load(CompletionMode::Inline);
+fn bad_inputs_get_their_status_and_send_nothing(fe: Frontend) {
+    let l = load(fe, CompletionMode::Inline);
     let h = l.open();
     let (path, _data) = host_file(1000, 1);
     let readable = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -394,9 +394,8 @@ fn wait_sending(h: &UserHandle) {
     }
 }
 
-#[test]
-fn file_handle_closed_mid_transfer_still_completes() {
-    let l = load(CompletionMode::Pending);
+fn file_handle_closed_mid_transfer_still_completes(fe: Frontend) {
+    let l = load(fe, CompletionMode::Pending);
     let h = l.open();
     let (path, data) = host_file(16 << 20, 5);
     let fh = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -431,10 +430,9 @@ fn file_handle_closed_mid_transfer_still_completes() {
     l.finish();
 }
 
-#[test]
-fn cancel_mid_transfer_frees_everything() {
+fn cancel_mid_transfer_frees_everything(fe: Frontend) {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
-        let l = load(mode);
+        let l = load(fe, mode);
         let h = l.open();
         let (path, _) = host_file(32 << 20, 6);
         let fh = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -459,9 +457,8 @@ fn cancel_mid_transfer_frees_everything() {
     }
 }
 
-#[test]
-fn transmit_packets_stream_mixed_elements() {
-    let l = load(CompletionMode::Pending);
+fn transmit_packets_stream_mixed_elements(fe: Frontend) {
+    let l = load(fe, CompletionMode::Pending);
     let h = l.open();
     let (path, data) = host_file(200_000, 8);
     let fh = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -508,13 +505,12 @@ fn transmit_packets_stream_mixed_elements() {
     l.finish();
 }
 
-#[test]
-fn transmit_packets_udp_keeps_datagram_boundaries() {
+fn transmit_packets_udp_keeps_datagram_boundaries(fe: Frontend) {
     for (v6, mode) in [
         (false, CompletionMode::Pending),
         (true, CompletionMode::Inline),
     ] {
-        let l = load(mode);
+        let l = load(fe, mode);
         let h = l.open();
         let (path, data) = host_file(3000, 4);
         let fh = nfile::open_file(&path.0, Access::Read).unwrap();
@@ -569,3 +565,14 @@ fn transmit_packets_udp_keeps_datagram_boundaries() {
         l.finish();
     }
 }
+
+both_frontends!(
+    transmit_file_is_byte_exact_across_block_and_file_sizes,
+    transmit_file_64_mib_ipv6_inline_with_disconnect,
+    block_size_one_on_64_kib_is_bounded_in_memory,
+    bad_inputs_get_their_status_and_send_nothing,
+    file_handle_closed_mid_transfer_still_completes,
+    cancel_mid_transfer_frees_everything,
+    transmit_packets_stream_mixed_elements,
+    transmit_packets_udp_keeps_datagram_boundaries,
+);

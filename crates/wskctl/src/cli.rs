@@ -1,5 +1,5 @@
-//! Command line: `wskctl [--device KIND] <connect|sendto|listen|recv|echo|stats|demo|bench|
-//! peer|resolve|connect-ex|transmit|nc>`.
+//! Command line: `wskctl [--device KIND] [--frontend wdm|kmdf] <connect|sendto|listen|recv|
+//! echo|stats|demo|bench|peer|resolve|connect-ex|transmit|nc>`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -27,6 +27,11 @@ pub struct Cli {
     /// Which device to talk to.
     #[arg(long, value_enum, default_value_t = DeviceKind::default_for_host(), global = true)]
     pub device: DeviceKind,
+    /// Which of the driver's front-ends the embedded device loads: `wdm` (src/wdm.rs) or
+    /// `kmdf` (src/kmdf.rs on ntsim's KMDF model). Ignored by `--device windows`, which talks
+    /// to whichever driver is installed.
+    #[arg(long, value_enum, default_value_t = Frontend::Wdm, global = true)]
+    pub frontend: Frontend,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -55,6 +60,15 @@ pub enum DeviceKind {
     None,
 }
 
+/// The driver front-end the embedded device loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Frontend {
+    /// The WDM front-end (`DriverEntry` and dispatch routines).
+    Wdm,
+    /// The KMDF front-end, on the emulated framework.
+    Kmdf,
+}
+
 /// The `--device none` backend.
 struct NoDevice;
 
@@ -77,13 +91,14 @@ impl DeviceKind {
         }
     }
 
-    /// Opens the backend.
+    /// Opens the backend; `frontend` picks the driver front-end the embedded device loads.
     ///
     /// Errors: the backend's open error; `Windows` off Windows.
-    pub fn open(self) -> anyhow::Result<Box<dyn Device>> {
+    pub fn open(self, frontend: Frontend) -> anyhow::Result<Box<dyn Device>> {
+        let _ = frontend;
         match self {
             #[cfg(not(windows))]
-            DeviceKind::Embedded => crate::embedded::open(),
+            DeviceKind::Embedded => crate::embedded::open(frontend),
             #[cfg(windows)]
             DeviceKind::Embedded => anyhow::bail!("--device embedded is only built off Windows"),
             #[cfg(windows)]
@@ -719,6 +734,7 @@ mod tests {
     fn connect_arguments() {
         let cli = parse(&["connect", "127.0.0.1:9", "--text", "hi"]).unwrap();
         assert_eq!(cli.device, DeviceKind::default_for_host());
+        assert_eq!(cli.frontend, Frontend::Wdm);
         let Command::Connect(args) = cli.command else {
             panic!("not connect")
         };
@@ -908,6 +924,6 @@ mod tests {
     fn windows_backend_refused_off_windows() {
         // The embedded backend is exercised end to end by tests/embedded.rs (one driver per
         // process, so not from these parallel unit tests).
-        assert!(DeviceKind::Windows.open().is_err());
+        assert!(DeviceKind::Windows.open(Frontend::Wdm).is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! `--device embedded`: the emulated kernel (`ntsim`) and the real driver source
-//! (`wskclient`), in process. The driver is loaded through its `DriverEntry`, the device is
+//! (`wskclient`), in process. The driver is loaded through its `DriverEntry` — the WDM
+//! front-end's by the I/O manager, or (`--frontend kmdf`) the KMDF front-end's through
+//! `ntsim::wdf`, the KMDF model, which binds the WDF function table first — the device is
 //! opened through `\\.\WskClient` as user mode opens it, and every call goes down as an
 //! `IRP_MJ_DEVICE_CONTROL` IRP built for its METHOD by the emulated I/O manager
 //! (METHOD_IN_DIRECT data reaches the driver through an MDL). Dropping the device closes the
@@ -11,6 +13,7 @@ use std::sync::{Mutex, RwLock};
 use anyhow::{anyhow, Context};
 use ntsim::iomgr::{LoadedDriver, UserHandle};
 
+use crate::cli::Frontend;
 use crate::device::{Device, IoStatus};
 
 struct Embedded {
@@ -26,14 +29,23 @@ unsafe impl Send for Embedded {}
 // SAFETY: as above.
 unsafe impl Sync for Embedded {}
 
-/// Opens the in-process emulated device: loads the driver and opens `\\.\WskClient`.
+/// Opens the in-process emulated device: loads the driver through `frontend` and opens
+/// `\\.\WskClient`.
 ///
 /// Errors: the driver's `DriverEntry` status (for example `STATUS_DEVICE_NOT_READY` when no
 /// WSK provider is available), or the open's status.
-pub fn open() -> anyhow::Result<Box<dyn Device>> {
+pub fn open(frontend: Frontend) -> anyhow::Result<Box<dyn Device>> {
     ntsim::link();
-    let driver = ntsim::iomgr::load_driver(wskclient::DriverEntry, "wskclient")
-        .map_err(|s| anyhow!("DriverEntry failed: {}", crate::client::NtStatus(s)))?;
+    let loaded = match frontend {
+        Frontend::Wdm => ntsim::iomgr::load_driver(wskclient::DriverEntry, "wskclient"),
+        Frontend::Kmdf => ntsim::wdf::load_driver(kmdf_driver_entry(), "wskclient"),
+    };
+    let driver = loaded.map_err(|s| {
+        anyhow!(
+            "{frontend:?} DriverEntry failed: {}",
+            crate::client::NtStatus(s)
+        )
+    })?;
     let handle = ntsim::iomgr::open(wskclient_ioctl::USER_PATH)
         .map_err(|s| {
             anyhow!(
@@ -47,6 +59,15 @@ pub fn open() -> anyhow::Result<Box<dyn Device>> {
         handle: RwLock::new(Some(handle)),
         driver: Mutex::new(Some(driver)),
     }))
+}
+
+/// The KMDF front-end's DriverEntry as the I/O manager's `DRIVER_INITIALIZE`.
+fn kmdf_driver_entry() -> ntsim::iomgr::DriverEntry {
+    let f = wskclient::kmdf::driver_entry as *const ();
+    // SAFETY: the same ABI: a pointer to the DRIVER_OBJECT and one to the registry path's
+    // UNICODE_STRING in, an NTSTATUS out; only the Rust-side type names (wdk-sys stand-in
+    // versus windows-sys) differ.
+    unsafe { std::mem::transmute::<*const (), ntsim::iomgr::DriverEntry>(f) }
 }
 
 impl Device for Embedded {

@@ -31,7 +31,7 @@ fn set_completion_mode() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = set_completion_mode()
-        .and_then(|()| cli.device_for_command().open())
+        .and_then(|()| cli.device_for_command().open(cli.frontend))
         .and_then(|device| run(device.as_ref(), &cli.command, &mut std::io::stdout().lock()));
     match outcome {
         Ok(code) => code,

@@ -200,7 +200,7 @@ fn the_driver_connects_to_the_peer_which_verifies_its_local_address() {
     for mode in [CompletionMode::Pending, CompletionMode::Inline] {
         let scope = ntsim::Scope::begin();
         ntsim::config::set_completion_mode(mode);
-        let device = wskctl::embedded::open().unwrap();
+        let device = wskctl::embedded::open(wskctl::cli::Frontend::Wdm).unwrap();
         {
             let client = Client::new(device.as_ref());
             for bind in families() {

@@ -6,8 +6,9 @@
 //! On other hosts the same source compiles against `wdk-sys-standin` / `wdk-standin` (named
 //! `wdk_sys` / `wdk` at the crate root) and runs on `ntsim::wdf`, which binds the WDF
 //! function table as wdfldr does; [`driver_entry`] is then called by the host loader.
-use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -15,15 +16,14 @@ use core::sync::atomic::{
 
 use wdk::println;
 use wdk_sys::{
-    call_unsafe_wdf_function_binding, _WDF_DRIVER_INIT_FLAGS, _WDF_FILEOBJECT_CLASS,
-    _WDF_IO_QUEUE_DISPATCH_TYPE, _WDF_TRI_STATE, DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING,
-    PDRIVER_OBJECT, PMDL, PVOID, PWDFDEVICE_INIT, STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS, ULONG, UNICODE_STRING, WDFDEVICE, WDFDRIVER, WDFFILEOBJECT, WDFQUEUE,
-    WDFREQUEST, WDF_DRIVER_CONFIG, WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG,
-    WDF_NO_OBJECT_ATTRIBUTES,
+    call_unsafe_wdf_function_binding, _WDF_DRIVER_INIT_FLAGS, _WDF_EXECUTION_LEVEL,
+    _WDF_FILEOBJECT_CLASS, _WDF_IO_QUEUE_DISPATCH_TYPE, _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE,
+    DRIVER_OBJECT, NTSTATUS, PCUNICODE_STRING, PDRIVER_OBJECT, PMDL, PVOID, PWDFDEVICE_INIT,
+    STATUS_CANCELLED, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS, ULONG, UNICODE_STRING,
+    WDFDEVICE, WDFDRIVER, WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG,
+    WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES,
+    WDF_OBJECT_CONTEXT_TYPE_INFO,
 };
-use wsk::alloc::{try_box, try_box_or_return, try_extend_from_slice, try_push, KArc};
-use wsk::sync::SpinLock;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
@@ -35,7 +35,8 @@ static ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 #[cfg(windows)]
 extern crate wdk_panic;
 
-/// The device core, created in DriverEntry, dropped in EvtDriverUnload.
+/// The device core, created in DriverEntry in the WDFDRIVER's context ([`CoreSlot`]),
+/// dropped in EvtDriverUnload.
 static CORE: AtomicPtr<DeviceCore> = AtomicPtr::new(null_mut());
 /// The control device, deleted in EvtDriverUnload (control devices are not PnP-removed).
 static DEVICE: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(null_mut());
@@ -50,6 +51,95 @@ fn device_core<'a>() -> Option<&'a DeviceCore> {
 fn size_of_u32<T>() -> ULONG {
     core::mem::size_of::<T>() as ULONG
 }
+
+/// A WDF object context type, as `WDF_DECLARE_CONTEXT_TYPE_WITH_NAME` (wdfobject.h, KMDF
+/// 1.33) declares one: a static `WDF_OBJECT_CONTEXT_TYPE_INFO` whose `UniqueType` points to
+/// itself. The framework allocates the context, zeroed, with each object whose attributes name
+/// the type, and frees it with the object: no driver allocation.
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/wdf/framework-object-context-space>
+#[repr(transparent)]
+struct ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO);
+// SAFETY: immutable static data that the framework only reads.
+unsafe impl Sync for ContextType {}
+
+/// `declare_context_type!(INFO, Type, c"Name")`: the `ContextType` static for `Type`.
+macro_rules! declare_context_type {
+    ($info:ident, $ty:ty, $name:literal) => {
+        static $info: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
+            Size: core::mem::size_of::<WDF_OBJECT_CONTEXT_TYPE_INFO>() as ULONG,
+            ContextName: $name.as_ptr(),
+            ContextSize: core::mem::size_of::<$ty>(),
+            UniqueType: &$info.0,
+            EvtDriverGetUniqueContextType: None,
+        });
+    };
+}
+
+/// Mirrors `WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE(attributes, type)` (wdfobject.h, KMDF
+/// 1.33): `WDF_OBJECT_ATTRIBUTES_INIT`, then `ContextTypeInfo` = the type's `UniqueType`
+/// (`WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE`). Any IRQL.
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/nf-wdfobject-wdf_object_attributes_init_context_type>
+fn object_attributes_init_context_type(info: &'static ContextType) -> WDF_OBJECT_ATTRIBUTES {
+    let mut attributes = object_attributes_init();
+    attributes.ContextTypeInfo = info.0.UniqueType;
+    attributes
+}
+
+/// The context of `object` of type `info` (`WdfObjectGetTypedContext`), or `None` if the
+/// object has none of that type. IRQL <= DISPATCH_LEVEL.
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/nf-wdfobject-wdfobjectgettypedcontextworker>
+fn typed_context<'a, T>(object: PVOID, info: &'static ContextType) -> Option<&'a T> {
+    // SAFETY: a live framework object of ours; the type info is a static declaration.
+    let p = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfObjectGetTypedContextWorker,
+            object as _,
+            info.0.UniqueType
+        )
+    };
+    // SAFETY: the framework's context memory for `T`, zeroed at creation (every `T` here is
+    // valid all-zero) and alive as long as the object, which outlives the caller's use.
+    unsafe { (p as *const T).as_ref() }
+}
+
+/// The WDFDRIVER's context: the device core, created in DriverEntry (no allocation: the
+/// framework provides the memory), dropped in EvtDriverUnload. Zeroed: `ready` false.
+#[repr(C)]
+struct CoreSlot {
+    ready: AtomicBool,
+    core: UnsafeCell<MaybeUninit<DeviceCore>>,
+}
+declare_context_type!(CORE_SLOT_TYPE, CoreSlot, c"CoreSlot");
+
+/// A framework file object's context: the core's file context, set in EvtDeviceFileCreate,
+/// taken in EvtFileClose. Zeroed: `ready` false.
+#[repr(C)]
+struct FileSlot {
+    ready: AtomicBool,
+    ctx: UnsafeCell<MaybeUninit<FileContext>>,
+}
+declare_context_type!(FILE_SLOT_TYPE, FileSlot, c"FileSlot");
+
+/// A request's context (every request of the device has one: WdfDeviceInitSetRequestAttributes):
+/// what the core's completion and EvtRequestCancel share, kept in the request itself as
+/// Microsoft's KMDF echo sample keeps its `CancelCompletionOwnershipCount`, so the cancel
+/// callback always finds it (no global list to search, no allocation).
+/// - `owners`: 2 while the request is cancelable; the completion (when
+///   WdfRequestUnmarkCancelable returns STATUS_CANCELLED) and EvtRequestCancel each release
+///   one, and whoever releases the last completes the request, once;
+/// - `status`, `info`: what the completion stored, completed with;
+/// - `socket`: the handle the request names (input bytes 8..16, as src/wdm.rs keeps it), read
+///   at dispatch so the cancel callback never reads a METHOD_BUFFERED buffer a response may
+///   have overwritten.
+#[repr(C)]
+struct RequestContext {
+    cancelable: AtomicBool,
+    owners: AtomicU8,
+    status: AtomicI32,
+    info: AtomicUsize,
+    socket: AtomicU64,
+}
+declare_context_type!(REQUEST_CONTEXT_TYPE, RequestContext, c"RequestContext");
 
 /// wdk-sys's UNICODE_STRING over a static UTF-16 name: the WDF functions take wdk-sys's type,
 /// not the windows-sys one [`unicode`] builds (issue 11, defect 1).
@@ -93,6 +183,8 @@ pub unsafe extern "system" fn driver_entry(
         ..WDF_DRIVER_CONFIG::default()
     };
     let mut wdf_driver: WDFDRIVER = null_mut();
+    // The device core lives in the driver object's context.
+    let mut driver_attributes = object_attributes_init_context_type(&CORE_SLOT_TYPE);
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdriver/nf-wdfdriver-wdfdrivercreate
     // SAFETY: DriverEntry's own arguments and locals that outlive the call.
     let status = unsafe {
@@ -100,7 +192,7 @@ pub unsafe extern "system" fn driver_entry(
             WdfDriverCreate,
             driver as PDRIVER_OBJECT,
             registry_path,
-            WDF_NO_OBJECT_ATTRIBUTES,
+            &mut driver_attributes,
             &mut config,
             &mut wdf_driver
         )
@@ -108,15 +200,17 @@ pub unsafe extern "system" fn driver_entry(
     if status < 0 {
         return status;
     }
+    let Some(slot) = typed_context::<CoreSlot>(wdf_driver as _, &CORE_SLOT_TYPE) else {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    };
     let core = match DeviceCore::new() {
         Ok(c) => c,
         Err(s) => return s,
     };
-    let core = match try_box(core) {
-        Ok(c) => c,
-        Err(e) => return e.into(),
-    };
-    CORE.store(Box::into_raw(core), Ordering::Release);
+    // SAFETY: the driver context, ours, zeroed and not yet initialised.
+    let core = unsafe { (*slot.core.get()).write(core) as *mut DeviceCore };
+    slot.ready.store(true, Ordering::Release);
+    CORE.store(core, Ordering::Release);
     let status = create_control_device(wdf_driver);
     if status < 0 {
         drop_core();
@@ -148,6 +242,8 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
         FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
     };
+    let mut file_attributes = object_attributes_init_context_type(&FILE_SLOT_TYPE);
+    let mut request_attributes = object_attributes_init_context_type(&REQUEST_CONTEXT_TYPE);
     let mut device: WDFDEVICE = null_mut();
     // SAFETY: `init` is ours until WdfDeviceCreate consumes it (or WdfDeviceInitFree below).
     let status = unsafe {
@@ -169,7 +265,13 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             WdfDeviceInitSetFileObjectConfig,
             init,
             &mut file_config,
-            WDF_NO_OBJECT_ATTRIBUTES
+            &mut file_attributes
+        );
+        // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitsetrequestattributes
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetRequestAttributes,
+            init,
+            &mut request_attributes
         );
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdeviceinitassignname
         let s = call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, init, &name);
@@ -192,14 +294,18 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
     // Control devices have no power states: their queues must not be power managed.
-    let mut queue_config = WDF_IO_QUEUE_CONFIG {
-        Size: size_of_u32::<WDF_IO_QUEUE_CONFIG>(),
-        DefaultQueue: 1,
-        DispatchType: _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel,
-        PowerManaged: _WDF_TRI_STATE::WdfFalse,
-        EvtIoDeviceControl: Some(evt_io_device_control),
-        ..WDF_IO_QUEUE_CONFIG::default()
-    };
+    let mut queue_config =
+        io_queue_config_init_default_queue(_WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel);
+    queue_config.PowerManaged = _WDF_TRI_STATE::WdfFalse;
+    queue_config.EvtIoDeviceControl = Some(evt_io_device_control);
+    // The core waits on KEVENTs and TRANSMIT_FILE calls ObReferenceObjectByHandle/ZwReadFile
+    // in EvtIoDeviceControl: PASSIVE_LEVEL is required, which KMDF guarantees only with
+    // WdfExecutionLevelPassive (the driver object's default is WdfExecutionLevelDispatch,
+    // "IRQL <= DISPATCH_LEVEL"). Set on the queue (KMDF 1.9 and later), so its callbacks,
+    // EvtRequestCancel of its requests included, run at PASSIVE_LEVEL.
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/ne-wdfobject-_wdf_execution_level
+    let mut queue_attributes = object_attributes_init();
+    queue_attributes.ExecutionLevel = _WDF_EXECUTION_LEVEL::WdfExecutionLevelPassive;
     let mut queue: WDFQUEUE = null_mut();
     // SAFETY: the device just created; locals outlive the calls.
     let status = unsafe {
@@ -213,7 +319,7 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
                 WdfIoQueueCreate,
                 device,
                 &mut queue_config,
-                WDF_NO_OBJECT_ATTRIBUTES,
+                &mut queue_attributes,
                 &mut queue
             )
         }
@@ -231,11 +337,49 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     STATUS_SUCCESS
 }
 
+/// Mirrors `WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE` (wdfio.h, KMDF 1.33): the structure
+/// zeroed, `Size`, `PowerManaged = WdfUseDefault`, `DefaultQueue = TRUE`, `DispatchType`,
+/// and for a parallel queue `Settings.Parallel.NumberOfPresentedRequests = (ULONG)-1` (no
+/// limit; 0 would make the framework present no request at all). Any IRQL.
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfio/nf-wdfio-wdf_io_queue_config_init_default_queue>
+fn io_queue_config_init_default_queue(
+    dispatch_type: _WDF_IO_QUEUE_DISPATCH_TYPE::Type,
+) -> WDF_IO_QUEUE_CONFIG {
+    let mut config = WDF_IO_QUEUE_CONFIG {
+        Size: size_of_u32::<WDF_IO_QUEUE_CONFIG>(),
+        PowerManaged: _WDF_TRI_STATE::WdfUseDefault,
+        DefaultQueue: 1,
+        DispatchType: dispatch_type,
+        // RtlZeroMemory: bindgen's Default for this structure is all zero.
+        ..WDF_IO_QUEUE_CONFIG::default()
+    };
+    if dispatch_type == _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel {
+        config.Settings.Parallel.NumberOfPresentedRequests = ULONG::MAX;
+    }
+    config
+}
+
+/// Mirrors `WDF_OBJECT_ATTRIBUTES_INIT` (wdfobject.h, KMDF 1.33): the structure zeroed,
+/// `Size`, `ExecutionLevel = WdfExecutionLevelInheritFromParent`, `SynchronizationScope =
+/// WdfSynchronizationScopeInheritFromParent`. Any IRQL.
+/// <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfobject/nf-wdfobject-wdf_object_attributes_init>
+fn object_attributes_init() -> WDF_OBJECT_ATTRIBUTES {
+    WDF_OBJECT_ATTRIBUTES {
+        Size: size_of_u32::<WDF_OBJECT_ATTRIBUTES>(),
+        ExecutionLevel: _WDF_EXECUTION_LEVEL::WdfExecutionLevelInheritFromParent,
+        SynchronizationScope: _WDF_SYNCHRONIZATION_SCOPE::WdfSynchronizationScopeInheritFromParent,
+        // RtlZeroMemory: bindgen's Default for this structure is all zero.
+        ..WDF_OBJECT_ATTRIBUTES::default()
+    }
+}
+
+/// Drops the device core (in the driver context): no device is left to use it.
 fn drop_core() {
     let p = CORE.swap(null_mut(), Ordering::AcqRel);
     if !p.is_null() {
-        // SAFETY: from Box::into_raw in DriverEntry; no device is left to use it.
-        drop(unsafe { Box::from_raw(p) });
+        // SAFETY: the core DriverEntry wrote into the driver context; dropped once (CORE is
+        // swapped out above); the context memory itself is the framework's.
+        unsafe { core::ptr::drop_in_place(p) };
     }
 }
 
@@ -252,35 +396,32 @@ extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     println!("wskclient: KMDF unloaded");
 }
 
-/// The WDM file object behind a framework file object; its FsContext holds our context
-/// (FileObjectClass WdfFileObjectWdfCannotUseFsContexts leaves FsContext to the driver).
-fn file_slot(file: WDFFILEOBJECT) -> *mut PVOID {
-    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdffileobject/nf-wdffileobject-wdffileobjectwdmgetfileobject
-    // SAFETY: a live framework file object.
-    let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfFileObjectWdmGetFileObject, file) };
-    if wdm.is_null() {
-        null_mut()
-    } else {
-        // SAFETY: a live WDM file object; FsContext is the driver's (see above).
-        unsafe { &mut (*wdm).FsContext }
-    }
+/// The core's file context of a framework file object, once EvtDeviceFileCreate set it.
+fn file_context<'a>(file: WDFFILEOBJECT) -> Option<&'a FileContext> {
+    let slot = typed_context::<FileSlot>(file as _, &FILE_SLOT_TYPE)?;
+    // SAFETY: `ready` is set after the context was written, cleared before it is taken.
+    slot.ready
+        .load(Ordering::Acquire)
+        .then(|| unsafe { (*slot.ctx.get()).assume_init_ref() })
 }
 
 extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
-    let status = match device_core().map(|c| (c, c.open_file().map(try_box_or_return))) {
-        Some((_, Ok(Ok(ctx)))) => {
-            let slot = file_slot(file);
-            if !slot.is_null() {
-                // SAFETY: FsContext of a file object being created, ours to set.
-                unsafe { *slot = Box::into_raw(ctx) as PVOID };
+    let status = match device_core().map(DeviceCore::open_file) {
+        Some(Ok(ctx)) => match typed_context::<FileSlot>(file as _, &FILE_SLOT_TYPE) {
+            Some(slot) => {
+                // SAFETY: the new file object's context, zeroed and ours to initialise.
+                unsafe { (*slot.ctx.get()).write(ctx) };
+                slot.ready.store(true, Ordering::Release);
+                STATUS_SUCCESS
             }
-            STATUS_SUCCESS
-        }
-        Some((core, Ok(Err((e, ctx))))) => {
-            core.close_file(ctx);
-            e.into()
-        }
-        Some((_, Err(s))) => s,
+            None => {
+                if let Some(core) = device_core() {
+                    core.close_file(ctx);
+                }
+                STATUS_INSUFFICIENT_RESOURCES
+            }
+        },
+        Some(Err(s)) => s,
         None => STATUS_INSUFFICIENT_RESOURCES,
     };
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestcomplete
@@ -291,101 +432,93 @@ extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDF
 /// EvtFileCleanup: closes the file object's sockets; WskCloseSocket cancels their pending
 /// IRPs, which completes the file object's pending requests.
 extern "C" fn evt_file_cleanup(file: WDFFILEOBJECT) {
-    let slot = file_slot(file);
-    if let (Some(core), false) = (device_core(), slot.is_null()) {
-        // SAFETY: the context set in evt_file_create lives until evt_file_close.
-        if let Some(ctx) = unsafe { (*slot as *const FileContext).as_ref() } {
-            core.cleanup_file(ctx);
-        }
+    if let (Some(core), Some(ctx)) = (device_core(), file_context(file)) {
+        core.cleanup_file(ctx);
     }
 }
 
-/// EvtFileClose: the file object's last callback; its context is freed.
+/// EvtFileClose: the file object's last callback; its file context is taken and closed (the
+/// context memory goes with the file object).
 extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
-    let slot = file_slot(file);
-    if let (Some(core), false) = (device_core(), slot.is_null()) {
-        // SAFETY: CLOSE is the file object's last callback: the context is ours to free.
-        let p = unsafe { core::mem::replace(&mut *slot, null_mut()) } as *mut FileContext;
-        if !p.is_null() {
-            // SAFETY: from Box::into_raw in evt_file_create, taken out of FsContext above.
-            core.close_file(*unsafe { Box::from_raw(p) });
+    let slot = typed_context::<FileSlot>(file as _, &FILE_SLOT_TYPE);
+    if let (Some(core), Some(slot)) = (device_core(), slot) {
+        if slot.ready.swap(false, Ordering::AcqRel) {
+            // SAFETY: written in evt_file_create (`ready` was set); taken once.
+            core.close_file(unsafe { (*slot.ctx.get()).assume_init_read() });
         }
     }
 }
 
-/// A framework request the core completes. Pended requests are cancelable; the cancel
-/// callback and the WSK completion race for it through `owners`: whoever finishes second
-/// completes the request, with the status the WSK completion stored.
-/// `socket`: the handle the request names (bytes 8..16 of its input, as in src/wdm.rs), read at
-/// dispatch so the cancel routine never reads a METHOD_BUFFERED buffer the response may overwrite.
-struct Pending {
-    request: WDFREQUEST,
-    cancelable: AtomicBool,
-    owners: AtomicU8,
-    status: AtomicI32,
-    info: AtomicUsize,
-    socket: AtomicU64,
-}
-static CANCELABLE: SpinLock<Vec<KArc<Pending>>> = SpinLock::new(Vec::new());
-struct KmdfCompletion(KArc<Pending>);
+/// A framework request the core completes (through its [`RequestContext`]).
+struct KmdfCompletion(WDFREQUEST);
 // SAFETY: a WDFREQUEST may be completed from any thread at IRQL <= DISPATCH_LEVEL.
 unsafe impl Send for KmdfCompletion {}
-// SAFETY: as above; the other fields are atomics.
-unsafe impl Send for Pending {}
-// SAFETY: as above.
-unsafe impl Sync for Pending {}
 
-fn finish(p: &Pending) {
+fn request_context<'a>(request: WDFREQUEST) -> Option<&'a RequestContext> {
+    typed_context::<RequestContext>(request as _, &REQUEST_CONTEXT_TYPE)
+}
+
+/// Completes `request` with `status` and `information` (the request and its context go).
+fn complete_request(request: WDFREQUEST, status: NTSTATUS, information: usize) {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestcompletewithinformation
-    // SAFETY: the request is completed exactly once, by whoever releases the last owner.
+    // SAFETY: the request is completed exactly once, by its single remaining owner.
     unsafe {
         call_unsafe_wdf_function_binding!(
             WdfRequestCompleteWithInformation,
-            p.request,
-            p.status.load(Ordering::Acquire),
-            p.info.load(Ordering::Acquire) as _
+            request,
+            status,
+            information as _
         )
     };
 }
 
+/// Completes `request` with what its context holds.
+fn finish(request: WDFREQUEST, ctx: &RequestContext) {
+    let (status, info) = (
+        ctx.status.load(Ordering::Acquire),
+        ctx.info.load(Ordering::Acquire),
+    );
+    complete_request(request, status, info);
+}
+
 impl Completion for KmdfCompletion {
     fn complete(self, status: NTSTATUS, information: usize) {
-        let p = self.0;
-        p.status.store(status, Ordering::Release);
-        p.info.store(information, Ordering::Release);
-        if !p.cancelable.load(Ordering::Acquire) {
-            return finish(&p);
+        let request = self.0;
+        let Some(ctx) = request_context(request) else {
+            return complete_request(request, status, information);
+        };
+        ctx.status.store(status, Ordering::Release);
+        ctx.info.store(information, Ordering::Release);
+        if !ctx.cancelable.load(Ordering::Acquire) {
+            return finish(request, ctx);
         }
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestunmarkcancelable
         // SAFETY: a request we marked cancelable and have not completed.
-        let s = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, p.request) };
-        CANCELABLE.lock().retain(|q| !KArc::ptr_eq(q, &p));
-        // STATUS_CANCELLED: EvtRequestCancel runs (or ran); the second owner completes.
-        if s != STATUS_CANCELLED || p.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
-            finish(&p);
+        let s = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, request) };
+        // STATUS_CANCELLED: EvtRequestCancel runs (or ran) and releases its ownership; the
+        // last of the two owners completes. The context stays with the request meanwhile.
+        if s != STATUS_CANCELLED || ctx.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
+            finish(request, ctx);
         }
     }
 }
 
 /// EvtRequestCancel: the WSK IRP still uses the request's buffer, so the request cannot be
 /// completed here; the request's socket is aborted (our choice, docs/ioctl.md
-/// "Cancellation"), which makes WSK complete the IRP promptly.
+/// "Cancellation"), which makes WSK complete the IRP promptly. Then this callback releases
+/// its ownership; if the completion already released its own, the request completes here.
 extern "C" fn evt_request_cancel(request: WDFREQUEST) {
-    let found = CANCELABLE
-        .lock()
-        .iter()
-        .find(|q| q.request == request)
-        .cloned();
-    if let Some(p) = found {
-        if let (Some(core), Some(ctx)) = (device_core(), request_file(request)) {
-            core.abort_socket(
-                ctx,
-                wskclient_ioctl::SocketHandle::from_raw(p.socket.load(Ordering::Acquire)),
-            );
-        }
-        if p.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
-            finish(&p);
-        }
+    let Some(ctx) = request_context(request) else {
+        return;
+    };
+    if let (Some(core), Some(file)) = (device_core(), request_file(request)) {
+        core.abort_socket(
+            file,
+            wskclient_ioctl::SocketHandle::from_raw(ctx.socket.load(Ordering::Acquire)),
+        );
+    }
+    if ctx.owners.fetch_sub(1, Ordering::AcqRel) == 1 {
+        finish(request, ctx);
     }
 }
 
@@ -393,16 +526,11 @@ fn request_file<'a>(request: WDFREQUEST) -> Option<&'a FileContext> {
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestgetfileobject
     // SAFETY: a live request of our queue; its file object outlives it.
     let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
-    let slot = if file.is_null() {
-        null_mut()
-    } else {
-        file_slot(file)
-    };
-    if slot.is_null() {
+    if file.is_null() {
         None
     } else {
-        // SAFETY: the context lives until EvtFileClose, after every request of the file.
-        unsafe { (*slot as *const FileContext).as_ref() }
+        // The context lives until EvtFileClose, after every request of the file.
+        file_context(file)
     }
 }
 
@@ -441,23 +569,16 @@ extern "C" fn evt_io_device_control(
     input_len: usize,
     code: ULONG,
 ) {
-    let pending = match KArc::try_new(Pending {
-        request,
-        cancelable: AtomicBool::new(false),
-        owners: AtomicU8::new(2),
-        status: AtomicI32::new(0),
-        info: AtomicUsize::new(0),
-        socket: AtomicU64::new(0),
-    }) {
-        Ok(p) => p,
-        Err(e) => {
-            // SAFETY: the request the framework handed us, not completed yet.
-            unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, e.into()) };
-            return;
-        }
+    let Some(ctx) = request_context(request) else {
+        return complete_request(request, wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
+    ctx.cancelable.store(false, Ordering::Relaxed);
+    ctx.owners.store(2, Ordering::Relaxed);
+    ctx.status.store(0, Ordering::Relaxed);
+    ctx.info.store(0, Ordering::Relaxed);
+    ctx.socket.store(0, Ordering::Release);
     let (Some(core), Some(file)) = (device_core(), request_file(request)) else {
-        return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
+        return complete_request(request, wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
     let mut input = [0u8; MAX_INPUT + 1];
     let n = input_len.min(MAX_INPUT + 1);
@@ -471,15 +592,13 @@ extern "C" fn evt_io_device_control(
         unsafe { core::ptr::copy_nonoverlapping(buf as *const u8, input.as_mut_ptr(), n.min(len)) };
         if let Some(op) = op.filter(|o| o.max_input() > MAX_INPUT && input_len > MAX_INPUT) {
             if input_len > op.max_input() || len < input_len {
-                return KmdfCompletion(pending).complete(wdk_sys::STATUS_INVALID_BUFFER_SIZE, 0);
-            }
-            if large.try_reserve_exact(input_len).is_err() {
-                return KmdfCompletion(pending).complete(wdk_sys::STATUS_INSUFFICIENT_RESOURCES, 0);
+                return complete_request(request, wdk_sys::STATUS_INVALID_BUFFER_SIZE, 0);
             }
             // SAFETY: as above, `len` >= input_len bytes.
             let whole = unsafe { core::slice::from_raw_parts(buf as *const u8, input_len) };
-            if let Err(e) = try_extend_from_slice(&mut large, whole) {
-                return KmdfCompletion(pending).complete(e.into(), 0);
+            match wsk::alloc::try_to_vec(whole) {
+                Ok(v) => large = v,
+                Err(e) => return complete_request(request, e.into(), 0),
             }
         }
     }
@@ -519,12 +638,8 @@ extern "C" fn evt_io_device_control(
         .map_or(0, |b| {
             b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x))
         });
-    pending.socket.store(socket, Ordering::Release);
-    let pushed = try_push(&mut CANCELABLE.lock(), pending.clone());
-    if let Err(e) = pushed {
-        return KmdfCompletion(pending).complete(e.into(), 0);
-    }
-    pending.cancelable.store(true, Ordering::Release);
+    ctx.socket.store(socket, Ordering::Release);
+    ctx.cancelable.store(true, Ordering::Release);
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestmarkcancelableex
     // SAFETY: a request we own and have not completed.
     let s = unsafe {
@@ -535,9 +650,9 @@ extern "C" fn evt_io_device_control(
         )
     };
     if s < 0 {
-        CANCELABLE.lock().retain(|q| !KArc::ptr_eq(q, &pending));
-        pending.status.store(STATUS_CANCELLED, Ordering::Release);
-        return finish(&pending);
+        // STATUS_CANCELLED: cancelled already; nothing started, the callback will not run.
+        ctx.cancelable.store(false, Ordering::Release);
+        return complete_request(request, STATUS_CANCELLED, 0);
     }
     // The originator's mode decides the access check on a caller's file handle (TRANSMIT_*).
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestgetrequestormode
@@ -554,7 +669,7 @@ extern "C" fn evt_io_device_control(
             input,
             output,
             data,
-            KmdfCompletion(pending),
+            KmdfCompletion(request),
         )
     };
 }

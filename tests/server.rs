@@ -86,11 +86,10 @@ impl Env {
     /// then IRP_MJ_CLOSE.
     fn close_handle(&mut self) {
         let h = self.h.take().expect("open");
-        drop(
-            Arc::try_unwrap(h)
-                .ok()
-                .expect("no other user of the handle"),
-        );
+        match Arc::try_unwrap(h) {
+            Ok(h) => drop(h),
+            Err(_) => panic!("another user of the handle is left"),
+        }
     }
 
     fn finish(mut self) {

@@ -38,7 +38,7 @@ pub fn open(frontend: Frontend) -> anyhow::Result<Box<dyn Device>> {
     ntsim::link();
     let loaded = match frontend {
         Frontend::Wdm => ntsim::iomgr::load_driver(wskclient::DriverEntry, "wskclient"),
-        Frontend::Kmdf => ntsim::wdf::load_driver(kmdf_driver_entry(), "wskclient"),
+        Frontend::Kmdf => ntsim::wdf::load_driver(wskclient::KmdfDriverEntry, "wskclient"),
     };
     let driver = loaded.map_err(|s| {
         anyhow!(
@@ -59,15 +59,6 @@ pub fn open(frontend: Frontend) -> anyhow::Result<Box<dyn Device>> {
         handle: RwLock::new(Some(handle)),
         driver: Mutex::new(Some(driver)),
     }))
-}
-
-/// The KMDF front-end's DriverEntry as the I/O manager's `DRIVER_INITIALIZE`.
-fn kmdf_driver_entry() -> ntsim::iomgr::DriverEntry {
-    let f = wskclient::kmdf::driver_entry as *const ();
-    // SAFETY: the same ABI: a pointer to the DRIVER_OBJECT and one to the registry path's
-    // UNICODE_STRING in, an NTSTATUS out; only the Rust-side type names (wdk-sys stand-in
-    // versus windows-sys) differ.
-    unsafe { std::mem::transmute::<*const (), ntsim::iomgr::DriverEntry>(f) }
 }
 
 impl Device for Embedded {

@@ -708,6 +708,8 @@ pub unsafe extern "C" fn WdfRequestUnmarkCancelable(
             return STATUS_INVALID_DEVICE_REQUEST;
         };
         if r.cancel_claimed {
+            drop(fx);
+            super::note_unmark_cancelled();
             return STATUS_CANCELLED;
         }
         if r.cancel.is_none() {
@@ -721,6 +723,7 @@ pub unsafe extern "C" fn WdfRequestUnmarkCancelable(
     // SAFETY: live IRP the framework holds for the request.
     if unsafe { irp::set_cancel_routine(irp, null_mut()) }.is_null() {
         // The cancel routine runs now: it claims the request and calls EvtRequestCancel.
+        super::note_unmark_cancelled();
         return STATUS_CANCELLED;
     }
     if let Some(r) = fx().request(request as usize) {

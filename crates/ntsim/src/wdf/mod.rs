@@ -197,6 +197,30 @@ pub fn release_cancel_callbacks() -> usize {
     n
 }
 
+static UNMARK_CANCELLED: (Mutex<u64>, std::sync::Condvar) =
+    (Mutex::new(0), std::sync::Condvar::new());
+
+pub(crate) fn note_unmark_cancelled() {
+    *UNMARK_CANCELLED.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    UNMARK_CANCELLED.1.notify_all();
+}
+
+/// How many `WdfRequestUnmarkCancelable` calls have returned STATUS_CANCELLED so far (in this
+/// process).
+pub fn unmark_cancelled_count() -> u64 {
+    *UNMARK_CANCELLED.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits (at most `timeout`) until [`unmark_cancelled_count`] reaches `n`; whether it did.
+pub fn wait_unmark_cancelled(n: u64, timeout: std::time::Duration) -> bool {
+    let g = UNMARK_CANCELLED.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (g, _) = UNMARK_CANCELLED
+        .1
+        .wait_timeout_while(g, timeout, |c| *c < n)
+        .unwrap_or_else(|p| p.into_inner());
+    *g >= n
+}
+
 /// Framework requests alive now (presented, waiting in a queue, or being created).
 pub fn live_requests() -> usize {
     fx().live_requests().len()

@@ -13,9 +13,7 @@ use wsk::{DatagramSocket, Error, NonPagedBuffer, StreamSocket, WskClient};
 const TAG: u32 = wsk::pool::tag(b"Test");
 
 fn closed_port() -> std::net::SocketAddr {
-    // Bind then drop: nothing listens on that port afterwards.
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    closed_address("127.0.0.1")
 }
 
 #[test]

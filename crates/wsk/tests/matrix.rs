@@ -107,7 +107,7 @@ fn socket_bind_connect_path() {
 #[test]
 fn connect_refused() {
     matrix(|client, host| {
-        let closed = TcpListener::bind(at(host)).unwrap().local_addr().unwrap();
+        let closed = closed_address(host);
         let e = StreamSocket::connect(client, closed, Some(LIMIT))
             .err()
             .expect("connect to a closed port must fail");

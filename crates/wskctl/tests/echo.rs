@@ -3,6 +3,8 @@
 //! `wskctl listen` / `wskctl recv`, against real std::net peers whose bytes are checked here.
 //! Embedded device: the driver's source on the emulated kernel, real host sockets.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
@@ -12,14 +14,6 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Waits (bounded) until a local TCP socket on `port` is in LISTEN (0A) in /proc/net/tcp:
 /// observes wskctl's (the emulated driver's) listening socket; not a timed sleep.
@@ -145,7 +139,7 @@ fn payload(seed: u32, len: usize) -> Vec<u8> {
 fn echo_serves_100_concurrent_clients_byte_exact() {
     const CLIENTS: usize = 100;
     const SIZE: usize = 10 * 1024;
-    let port = free_tcp_port();
+    let port = common::free_port();
     let mut child = Kill(Some(
         wskctl()
             .args([
@@ -200,7 +194,7 @@ fn echo_serves_100_concurrent_clients_byte_exact() {
 
 #[test]
 fn listen_accepts_one_client_and_reports_its_addresses_and_bytes() {
-    let port = free_tcp_port();
+    let port = common::free_port();
     let mut child = Kill(Some(
         wskctl()
             .args(["listen", &format!("127.0.0.1:{port}")])

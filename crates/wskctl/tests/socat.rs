@@ -2,7 +2,8 @@
 //! `wskctl` sends through the driver (embedded device: the driver's source on the emulated
 //! kernel, real sockets).
 
-use std::net::{TcpListener, UdpSocket};
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,22 +20,6 @@ fn socat() -> Command {
         "socat is required (apt-get install socat; .ci/run installs it)"
     );
     Command::new("socat")
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits (bounded) until a local socket on `port` is in `state` in /proc/net/{proto}
@@ -87,7 +72,7 @@ fn connect_sends_a_file_to_socat() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&src, &data).unwrap();
-    let port = free_tcp_port();
+    let port = common::free_port();
     let mut peer = Kill(
         socat()
             .args([
@@ -130,7 +115,7 @@ fn connect_sends_a_file_to_socat() {
 fn sendto_datagrams_to_socat() {
     for fixed in [false, true] {
         let dst = temp(if fixed { "udp-fixed.bin" } else { "udp.bin" });
-        let port = free_udp_port();
+        let port = common::free_port();
         let (count, size) = (200usize, 512usize);
         let peer = Kill(
             socat()

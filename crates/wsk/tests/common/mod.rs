@@ -87,3 +87,25 @@ pub fn wait_window(received: &AtomicUsize, sent: usize, window: usize) {
         std::thread::yield_now();
     }
 }
+
+/// A loopback address (`host`: "127.0.0.1", "::1" or "[::1]") on which nothing listens now, with a
+/// port below Linux's ephemeral range (32768–60999 by default). A port the kernel picked for
+/// `bind(:0)` and released is an ephemeral port: a connect to it may be given the same port
+/// as its source and connect to itself (TCP simultaneous open), or another test may listen
+/// on it; neither can happen below the range. Bounded: panics after 2,000 taken candidates.
+pub fn closed_address(host: &str) -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = literal.parse().expect("a literal address");
+    let base = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..2_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        let addr = std::net::SocketAddr::new(ip, port);
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
+}

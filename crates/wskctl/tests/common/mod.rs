@@ -104,3 +104,24 @@ pub fn success(what: &str, out: &Output) -> String {
     assert_clean(what, &stderr);
     stdout
 }
+
+/// A loopback port that is free for both TCP and UDP right now, drawn from below Linux's
+/// ephemeral range (32768–60999 by default): a port the kernel picked for `bind(:0)` and
+/// released could be taken by another test's outgoing connection before the program under
+/// test binds it (seen as STATUS_ADDRESS_ALREADY_EXISTS under load); ports below the range
+/// are never handed out as ephemeral ports. Bounded: panics after 2,000 taken candidates.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..2_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
+}

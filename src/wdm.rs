@@ -542,9 +542,11 @@ unsafe extern "system" fn dispatch_device_control(
         let request = IrpCompletion(NonNull::new_unchecked(irp));
         // The requestor mode decides the access check on file handles a request carries.
         let mode = (*irp).RequestorMode;
+        // With the device object, TRANSMIT_FILE pends on a work item (src/core/transmit.rs).
+        let device = NonNull::new(dev.cast_mut());
         (*extension(dev))
             .core
-            .device_control_from(mode, &*ctx, code, input, output, data, request);
+            .device_control_on(device, mode, &*ctx, code, input, output, data, request);
         STATUS_PENDING
     }
 }

@@ -2,20 +2,30 @@
 //! an array of memory and file elements, sent over one socket of the file object.
 //!
 //! # Where the transfer runs (our choice)
-//! On the requesting thread, inside IRP_MJ_DEVICE_CONTROL, at PASSIVE_LEVEL: `ZwReadFile`
-//! must be called at PASSIVE_LEVEL
+//! TRANSMIT_FILE pends when the front-end gives the core its device object
+//! ([`DeviceCore::device_control_on`]; the WDM front-end does): the dispatch routine parses
+//! the request and references the caller's file (in the caller's context, with its requestor
+//! mode: see below), copies the input, and queues a work item (`IoAllocateWorkItem` /
+//! `IoQueueWorkItem` on `DelayedWorkQueue`,
+//! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioqueueworkitem>)
+//! that owns all of it and the request; the dispatch routine then returns STATUS_PENDING. The
+//! routine runs at PASSIVE_LEVEL on a system worker thread: `ZwReadFile` must be called at
+//! PASSIVE_LEVEL
 //! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-zwreadfile>) and
-//! the WSK send completions run at DISPATCH_LEVEL, so reads cannot run in them. The dispatch
-//! thread reads block n+1 while the `WskSend` of block n is in flight, then waits on a KEVENT
-//! the send's completion signals. No worker thread or work item (which would need the device
-//! object in the portable core and a rundown on unload) is involved; the cost is that the
-//! caller's `DeviceIoControl` returns only when the transfer has ended, even when overlapped.
+//! the WSK send completions run at DISPATCH_LEVEL, so reads cannot run in them. It reads block
+//! n+1 while the `WskSend` of block n is in flight, then waits on a KEVENT the send's
+//! completion signals; at the end it completes the request and frees the work item. The I/O
+//! manager holds a reference on the device while the item is queued or running, so the driver
+//! does not unload under it. Without a device object (the KMDF front-end for now, and callers
+//! of [`DeviceCore::device_control`]) and for TRANSMIT_PACKETS, the transfer runs the same way
+//! on the requesting thread, inside IRP_MJ_DEVICE_CONTROL, and the caller's `DeviceIoControl`
+//! returns only when it has ended.
 //! Progress is visible meanwhile through QUERY_STATS (`bytes_sent` / `sends` for stream
-//! sockets, `datagram_bytes_sent` / `datagrams_sent` for datagrams), updated by each send's
-//! completion. Cancelling the request (`CancelIoEx`, or closing the handle) aborts the socket
-//! (src/wdm.rs): the in-flight send completes with an error, the socket lookup of the next
-//! block fails, the loop ends, and its buffers and file reference are freed before the
-//! request completes with that status.
+//! sockets, `datagram_bytes_sent` / `datagrams_sent` for datagrams, and `pending_requests`
+//! counts a queued TRANSMIT_FILE), updated by each send's completion. Cancelling the request
+//! (`CancelIoEx`, or closing the handle) aborts the socket (src/wdm.rs): the in-flight send
+//! completes with an error, the socket lookup of the next block fails, the loop ends, and its
+//! buffers and file reference are freed before the request completes with that status.
 //!
 //! # The caller's file handle
 //! Referenced with `ObReferenceObjectByHandle(handle, FILE_READ_DATA, *IoFileObjectType,
@@ -37,10 +47,10 @@
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 
-use windows_sys::Wdk::Foundation::KEVENT;
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, KEVENT, PIO_WORKITEM};
 use windows_sys::Wdk::System::SystemServices::{
-    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject, ObReferenceObjectByHandle,
-    ObfDereferenceObject,
+    IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem, KeInitializeEvent, KeSetEvent,
+    KeWaitForSingleObject, ObReferenceObjectByHandle, ObfDereferenceObject,
 };
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 use wskclient_ioctl::transmit::{
@@ -50,7 +60,7 @@ use wskclient_ioctl::transmit::{
 };
 
 use super::*;
-use wsk::alloc::try_with_capacity;
+use wsk::alloc::{try_with_capacity, Box};
 
 /// Pool tag of transmit blocks (`TWsk` in a pool dump).
 pub const TRANSMIT_TAG: u32 = u32::from_le_bytes(*b"TWsk");
@@ -381,7 +391,7 @@ enum Kind {
 /// The double-buffered sender of one transfer: at most one send in flight while the next
 /// block is filled; two nonpaged blocks of `block` bytes.
 struct Pipe<'a> {
-    core: &'a DeviceCore,
+    stats: &'a KArc<Stats>,
     file: &'a FileContext,
     handle: SocketHandle,
     kind: Kind,
@@ -396,7 +406,7 @@ struct Pipe<'a> {
 
 impl<'a> Pipe<'a> {
     fn new(
-        core: &'a DeviceCore,
+        stats: &'a KArc<Stats>,
         file: &'a FileContext,
         handle: SocketHandle,
         kind: Kind,
@@ -404,7 +414,7 @@ impl<'a> Pipe<'a> {
     ) -> Result<Self, NTSTATUS> {
         let spare = try_with_capacity(2)?;
         Ok(Pipe {
-            core,
+            stats,
             file,
             handle,
             kind,
@@ -468,7 +478,7 @@ impl<'a> Pipe<'a> {
             return Err(STATUS_CANCELLED);
         };
         let sig = self.signal.clone();
-        let stats = self.core.stats.clone();
+        let stats = self.stats.clone();
         let kind = self.kind;
         let done = move |r: wsk::Result<usize>, b: NonPagedBuffer| {
             if let Ok(n) = r {
@@ -548,6 +558,160 @@ impl Drop for Pipe<'_> {
     }
 }
 
+fn stream_of(file: &FileContext, h: SocketHandle) -> Result<KArc<Socket>, NTSTATUS> {
+    let s = file.lookup(h).ok_or(STATUS_INVALID_HANDLE)?;
+    match &*s {
+        Socket::Stream(_) => Ok(s),
+        _ => Err(STATUS_NOT_SUPPORTED),
+    }
+}
+
+/// After the data: graceful disconnect (`TRANSMIT_DISCONNECT`); with reuse, the socket is
+/// closed and its handle freed (WSK cannot reuse a socket). Returns the response flags.
+fn after_transfer(
+    stats: &Stats,
+    file: &FileContext,
+    h: SocketHandle,
+    flags: u32,
+) -> Result<u32, NTSTATUS> {
+    if flags & TRANSMIT_DISCONNECT == 0 {
+        return Ok(0);
+    }
+    let s = stream_of(file, h).map_err(|_| STATUS_CANCELLED)?;
+    if let Socket::Stream(sock) = &*s {
+        sock.disconnect().map_err(|e| e.status())?;
+    }
+    drop(s);
+    if flags & TRANSMIT_REUSE_SOCKET != 0 {
+        if let Some(s) = file.remove(h) {
+            s.close();
+            stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
+            Stats::add(&stats.closes, 1);
+        }
+        return Ok(TRANSMIT_SOCKET_CLOSED);
+    }
+    Ok(0)
+}
+
+/// A TRANSMIT_FILE whose file (if any) was referenced at dispatch, in the caller's context,
+/// with its requestor mode: everything the transfer needs after the dispatch routine returned.
+struct FileTransfer {
+    /// A copy of the request's input (head and tail bytes inline), nonpaged heap.
+    input: Vec<u8>,
+    file: Option<FileRef>,
+    range: Option<(u64, u64)>,
+}
+
+// SAFETY: FileRef's object pointer and kernel handles (OBJ_KERNEL_HANDLE) are usable from any
+// thread of the system process, which the system worker threads are.
+unsafe impl Send for FileTransfer {}
+
+/// Parses and checks a TRANSMIT_FILE request and references its file for `mode`
+/// (PASSIVE_LEVEL, in the caller's context). Errors: those of docs/ioctl.md, TRANSMIT_FILE.
+fn prepare_transmit_file(
+    mode: RequestorMode,
+    file: &FileContext,
+    input: &[u8],
+    output_len: usize,
+) -> Result<FileTransfer, NTSTATUS> {
+    let p = parse_transmit_file(input).map_err(transmit_status)?;
+    let req = p.request;
+    if output_len < TransmitResponse::SIZE {
+        return Err(STATUS_BUFFER_TOO_SMALL);
+    }
+    drop(stream_of(file, req.handle)?);
+    let f = match req.file_handle {
+        0 => None,
+        h => Some(FileRef::open(h, mode)?),
+    };
+    let range = match &f {
+        Some(f) => Some(f.range(req.offset, req.length)?),
+        None => None,
+    };
+    let input = wsk::alloc::try_to_vec(input)?;
+    Ok(FileTransfer {
+        input,
+        file: f,
+        range,
+    })
+}
+
+/// Runs a prepared TRANSMIT_FILE: head, the file range, tail, then the `TRANSMIT_*` flags;
+/// writes the response into `output` and returns its length. PASSIVE_LEVEL (ZwReadFile).
+fn run_file_transfer(
+    stats: &KArc<Stats>,
+    file: &FileContext,
+    t: FileTransfer,
+    output: &mut [u8],
+) -> Result<usize, NTSTATUS> {
+    let p = parse_transmit_file(&t.input).map_err(transmit_status)?;
+    let req = p.request;
+    let block = effective_block(req.block_size) as usize;
+    let mut pipe = Pipe::new(stats, file, req.handle, Kind::Stream, block)?;
+    pipe.memory(p.head)?;
+    if let (Some(f), Some((off, len))) = (&t.file, t.range) {
+        pipe.file_range(f, off, len)?;
+    }
+    pipe.memory(p.tail)?;
+    pipe.finish()?;
+    let (sent, packets) = (pipe.sent, pipe.packets);
+    drop(pipe);
+    drop(t.file);
+    let flags = after_transfer(stats, file, req.handle, req.flags)?;
+    contract(write_response(
+        output,
+        &TransmitResponse::new(sent, flags, packets),
+    ))
+}
+
+/// `DelayedWorkQueue` of `WORK_QUEUE_TYPE`.
+const DELAYED_WORK_QUEUE: i32 = 1;
+
+/// A pending TRANSMIT_FILE owned by its work item: the request, its output buffer, the
+/// prepared transfer, the file's socket table and the counters. Boxed (nonpaged heap) and
+/// handed to `IoQueueWorkItem` as its context; the routine takes it back.
+struct TransmitJob<C: Completion> {
+    item: PIO_WORKITEM,
+    stats: KArc<Stats>,
+    file: FileContext,
+    output: OutBuf,
+    transfer: FileTransfer,
+    request: C,
+}
+
+/// The work item routine of a pending TRANSMIT_FILE (a system worker thread, PASSIVE_LEVEL):
+/// runs the transfer, completes the request, frees the work item. The I/O manager holds a
+/// reference on the device until this returns, so the driver cannot unload under it.
+unsafe extern "system" fn transmit_worker<C: Completion>(
+    _device: *mut DEVICE_OBJECT,
+    context: *mut c_void,
+) {
+    // SAFETY: the context is the Box that queue_transmit_file leaked for this one call.
+    let job = unsafe { Box::from_raw(context as *mut TransmitJob<C>) };
+    let TransmitJob {
+        item,
+        stats,
+        file,
+        mut output,
+        transfer,
+        request,
+    } = *job;
+    let r = run_file_transfer(&stats, &file, transfer, output.as_mut_slice());
+    stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+    match r {
+        Ok(n) => request.complete(STATUS_SUCCESS, n),
+        Err(s) => {
+            stats.finished(s);
+            request.complete(s, 0)
+        }
+    }
+    drop(file);
+    drop(stats);
+    // SAFETY: our work item; its routine is running, so it is no longer queued (freeing it
+    // here is the documented pattern).
+    unsafe { IoFreeWorkItem(item) };
+}
+
 impl DeviceCore {
     /// IRP_MJ_DEVICE_CONTROL with the request's `RequestorMode` (`KPROCESSOR_MODE`: 0
     /// `KernelMode`, 1 `UserMode`; `Irp->RequestorMode` or `WdfRequestGetRequestorMode`),
@@ -568,8 +732,50 @@ impl DeviceCore {
         data: Option<DataMdl>,
         request: C,
     ) {
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            self.device_control_on(
+                None,
+                requestor_mode,
+                file,
+                code,
+                input,
+                output,
+                data,
+                request,
+            )
+        }
+    }
+
+    /// As [`DeviceCore::device_control_from`], with the driver's device object: with one,
+    /// TRANSMIT_FILE pends (the dispatch routine returns before the transfer: a work item,
+    /// `IoAllocateWorkItem` / `IoQueueWorkItem` on `device`, reads the file at PASSIVE_LEVEL
+    /// and sends, then completes `request`); without one it runs on the calling thread.
+    /// PASSIVE_LEVEL.
+    ///
+    /// # Safety
+    /// As [`DeviceCore::device_control`]; `device`, if given, is the driver's live device
+    /// object.
+    #[allow(clippy::too_many_arguments)] // device_control_from's parameters plus the device
+    pub unsafe fn device_control_on<C: Completion>(
+        &self,
+        device: Option<NonNull<DEVICE_OBJECT>>,
+        requestor_mode: i8,
+        file: &FileContext,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+        data: Option<DataMdl>,
+        request: C,
+    ) {
         let mode = RequestorMode::from_raw(requestor_mode);
         match Operation::from_code(code) {
+            Some(Operation::TransmitFile) if device.is_some() => {
+                if let Some(device) = device {
+                    // SAFETY: forwarded caller contract.
+                    unsafe { self.queue_transmit_file(device, mode, file, input, output, request) }
+                }
+            }
             Some(Operation::TransmitFile) => {
                 let r = self.run_transmit_file(mode, file, input, output);
                 self.finish(request, r)
@@ -615,43 +821,13 @@ impl DeviceCore {
         self.finish(request, r)
     }
 
-    fn stream_of(&self, file: &FileContext, h: SocketHandle) -> Result<KArc<Socket>, NTSTATUS> {
-        let s = file.lookup(h).ok_or(STATUS_INVALID_HANDLE)?;
-        match &*s {
-            Socket::Stream(_) => Ok(s),
-            _ => Err(STATUS_NOT_SUPPORTED),
-        }
-    }
-
-    /// After the data: graceful disconnect (`TRANSMIT_DISCONNECT`); with reuse, the socket is
-    /// closed and its handle freed (WSK cannot reuse a socket). Returns the response flags.
     fn after_transfer(
         &self,
         file: &FileContext,
         h: SocketHandle,
         flags: u32,
     ) -> Result<u32, NTSTATUS> {
-        if flags & TRANSMIT_DISCONNECT == 0 {
-            return Ok(0);
-        }
-        let s = self.stream_of(file, h).map_err(|_| STATUS_CANCELLED)?;
-        if let Socket::Stream(sock) = &*s {
-            sock.disconnect().map_err(|e| e.status())?;
-        }
-        drop(s);
-        if flags & TRANSMIT_REUSE_SOCKET != 0 {
-            self.close_handle(file, h);
-            return Ok(TRANSMIT_SOCKET_CLOSED);
-        }
-        Ok(0)
-    }
-
-    fn close_handle(&self, file: &FileContext, h: SocketHandle) {
-        if let Some(s) = file.remove(h) {
-            s.close();
-            self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&self.stats.closes, 1);
-        }
+        after_transfer(&self.stats, file, h, flags)
     }
 
     fn run_transmit_file(
@@ -661,36 +837,73 @@ impl DeviceCore {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<usize, NTSTATUS> {
-        let p = parse_transmit_file(input).map_err(transmit_status)?;
-        let req = p.request;
-        if output.len() < TransmitResponse::SIZE {
-            return Err(STATUS_BUFFER_TOO_SMALL);
-        }
-        drop(self.stream_of(file, req.handle)?);
-        let f = match req.file_handle {
-            0 => None,
-            h => Some(FileRef::open(h, mode)?),
+        let t = prepare_transmit_file(mode, file, input, output.len())?;
+        run_file_transfer(&self.stats, file, t, output)
+    }
+
+    /// TRANSMIT_FILE that pends: prepared here (in the caller's context: parse, reference the
+    /// file for `mode`), then a work item on `device` runs the transfer and completes
+    /// `request`. Errors before the work item is queued complete `request` here: those of
+    /// [`prepare_transmit_file`], `STATUS_INSUFFICIENT_RESOURCES` (the job or the work item).
+    ///
+    /// # Safety
+    /// `device` is the driver's live device object; `output` as [`DeviceCore::device_control`].
+    unsafe fn queue_transmit_file<C: Completion>(
+        &self,
+        device: NonNull<DEVICE_OBJECT>,
+        mode: RequestorMode,
+        file: &FileContext,
+        input: &[u8],
+        output: &mut [u8],
+        request: C,
+    ) {
+        let transfer = match prepare_transmit_file(mode, file, input, output.len()) {
+            Ok(t) => t,
+            Err(s) => return self.fail(request, s),
         };
-        let range = match &f {
-            Some(f) => Some(f.range(req.offset, req.length)?),
-            None => None,
+        let Some(output) = OutBuf::new(output) else {
+            return self.fail(request, STATUS_INVALID_PARAMETER);
         };
-        let block = effective_block(req.block_size) as usize;
-        let mut pipe = Pipe::new(self, file, req.handle, Kind::Stream, block)?;
-        pipe.memory(p.head)?;
-        if let (Some(f), Some((off, len))) = (&f, range) {
-            pipe.file_range(f, off, len)?;
-        }
-        pipe.memory(p.tail)?;
-        pipe.finish()?;
-        let (sent, packets) = (pipe.sent, pipe.packets);
-        drop(pipe);
-        drop(f);
-        let flags = self.after_transfer(file, req.handle, req.flags)?;
-        contract(write_response(
+        // SAFETY: our device object, alive while the driver is loaded; PASSIVE_LEVEL.
+        let item = unsafe { IoAllocateWorkItem(device.as_ptr()) };
+        let job = TransmitJob {
+            item,
+            stats: self.stats.clone(),
+            file: FileContext {
+                table: file.table.clone(),
+            },
             output,
-            &TransmitResponse::new(sent, flags, packets),
-        ))
+            transfer,
+            request,
+        };
+        if item == 0 {
+            return self.fail(job.request, STATUS_INSUFFICIENT_RESOURCES);
+        }
+        let job = match wsk::alloc::try_box_or_return(job) {
+            Ok(b) => b,
+            Err((_, job)) => {
+                // SAFETY: our work item, never queued.
+                unsafe { IoFreeWorkItem(job.item) };
+                return self.fail(job.request, STATUS_INSUFFICIENT_RESOURCES);
+            }
+        };
+        self.stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let routine: unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut c_void) =
+            transmit_worker::<C>;
+        // SAFETY: a live work item queued once; the routine has IO_WORKITEM_ROUTINE's
+        // signature (windows-sys declares the pointer type without parameters) and takes
+        // ownership of the Box it is given.
+        unsafe {
+            IoQueueWorkItem(
+                item,
+                Some(core::mem::transmute::<
+                    unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut c_void),
+                    unsafe extern "system" fn(),
+                >(routine)),
+                DELAYED_WORK_QUEUE,
+                Box::into_raw(job) as *const c_void,
+            )
+        };
     }
 
     fn run_transmit_packets(
@@ -727,7 +940,7 @@ impl DeviceCore {
             self.send_datagrams(file, req.handle, to, &p, &files)?
         } else {
             let block = effective_block(req.send_size) as usize;
-            let mut pipe = Pipe::new(self, file, req.handle, Kind::Stream, block)?;
+            let mut pipe = Pipe::new(&self.stats, file, req.handle, Kind::Stream, block)?;
             let mut fi = files.iter();
             for e in p.elements() {
                 if e.is_file() {
@@ -763,7 +976,7 @@ impl DeviceCore {
         files: &[(FileRef, u64, u64)],
     ) -> Result<(u64, u32), NTSTATUS> {
         let any_eop = p.elements().any(|e| e.is_eop());
-        let mut pipe = Pipe::new(self, file, h, Kind::Datagram(to), 0)?;
+        let mut pipe = Pipe::new(&self.stats, file, h, Kind::Datagram(to), 0)?;
         let mut fi = files.iter();
         let mut packet: Vec<(Option<&FileRef>, u64, u64, &[u8])> = Vec::new();
         let count = p.elements().count();

@@ -32,6 +32,7 @@ pub mod status;
 pub mod time;
 pub mod verifier;
 pub mod wdf;
+pub mod workitem;
 pub mod wsk;
 
 pub use verifier::Scope;
@@ -42,4 +43,5 @@ pub use wsk::wait_quiescent;
 pub fn link() {
     let _ = wsk::live_registrations();
     let _ = faults::ntsim_rust_alloc_should_fail as unsafe extern "C" fn(_, _, _, _) -> _;
+    let _ = workitem::IoQueueWorkItem as unsafe extern "system" fn(_, _, _, _);
 }

@@ -753,6 +753,14 @@ fn finish_unload(driver: usize) {
         .get(&driver)
         .map(|d| d.service_key.clone())
         .unwrap_or_default();
+    // Queued or running work items reference the driver's devices: the unload waits for
+    // them (IoQueueWorkItem's reference), bounded.
+    if !crate::workitem::wait_driver_idle(driver, std::time::Duration::from_secs(60)) {
+        crate::verifier::violation(
+            crate::verifier::Rule::DriverObject,
+            format!("driver {service}: a work item still runs 60 s after the unload request"),
+        );
+    }
     if let Some(unload) = unload {
         // SAFETY: a loaded driver's unload routine, called once, at PASSIVE_LEVEL.
         at_passive("DriverUnload", || unsafe { unload(drv) });

@@ -331,6 +331,13 @@ fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
     DEVICE.store(device as _, Ordering::Release);
+    // wsk's asynchronous completion routines may run after the operation's caller returned:
+    // set them with IoSetCompletionRoutineEx on this device so that each keeps the driver
+    // loaded until it ran (issue 12, defect 7).
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdevicewdmgetdeviceobject
+    // SAFETY: our control device, just created.
+    let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
+    let _ = wsk::irp::protect_completions(wdm.cast());
     // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfcontrol/nf-wdfcontrol-wdfcontrolfinishinitializing
     // SAFETY: our control device.
     unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
@@ -388,6 +395,8 @@ fn drop_core() {
 extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     let device = DEVICE.swap(null_mut(), Ordering::AcqRel);
     if !device.is_null() {
+        // Every file object is closed, so no asynchronous operation can start any more.
+        wsk::irp::unprotect_completions();
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/wdf/using-control-device-objects
         // SAFETY: our control device; the framework does not delete it for a non-PnP driver.
         unsafe { call_unsafe_wdf_function_binding!(WdfObjectDelete, device as _) };

@@ -237,6 +237,7 @@ pub unsafe extern "system" fn DriverEntry(
         (*driver).DriverUnload = Some(driver_unload);
         (*dev).Flags &= !DO_DEVICE_INITIALIZING;
     }
+    protect_completions(dev);
     kdprint!("DriverEntry: device \\Device\\WskClient created, link \\DosDevices\\WskClient");
     STATUS_SUCCESS
 }
@@ -378,6 +379,20 @@ unsafe fn secure_device(dev: *mut DEVICE_OBJECT) -> NTSTATUS {
     }
 }
 
+/// Lets wsk set its asynchronous completion routines (which may run after the operation's
+/// caller returned) with `IoSetCompletionRoutineEx` on `dev`, so that each keeps the driver
+/// loaded until it ran (issue 12, defect 7; `wsk::irp::protect_completions`). Host builds
+/// only: this front-end's Windows build is the one the Wine lane loads, and Wine 8.0's
+/// ntoskrnl.exe exports `IoSetCompletionRoutineEx` as a stub (its .spec; what calling it does
+/// was not observed here). The KMDF front-end, the build users install, always enables it.
+/// PASSIVE_LEVEL.
+fn protect_completions(dev: *mut DEVICE_OBJECT) {
+    #[cfg(not(windows))]
+    let _ = wsk::irp::protect_completions(dev);
+    #[cfg(windows)]
+    let _ = dev;
+}
+
 /// `DriverUnload`: deletes the symbolic link, drops the core (every file object is closed by
 /// now, so every socket is; `WskDeregister` then returns at once), deletes the device.
 unsafe extern "system" fn driver_unload(driver: *const DRIVER_OBJECT) {
@@ -387,6 +402,8 @@ unsafe extern "system" fn driver_unload(driver: *const DRIVER_OBJECT) {
         IoDeleteSymbolicLink(&link);
         let dev = (*driver).DeviceObject;
         if !dev.is_null() {
+            // Every file object is closed: no asynchronous operation can start any more.
+            wsk::irp::unprotect_completions();
             core::ptr::drop_in_place(extension(dev));
             IoDeleteDevice(dev);
         }

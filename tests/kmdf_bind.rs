@@ -9,9 +9,10 @@ use ntsim::{iomgr, wdf};
 use wdk_sys_standin::_WDFFUNCENUM::*;
 
 /// The table indices of the WDF functions src/kmdf.rs calls (wdffuncenum.h, KMDF 1.33).
-const CALLED_BY_KMDF_RS: [Type; 22] = [
+const CALLED_BY_KMDF_RS: [Type; 23] = [
     WdfControlDeviceInitAllocateTableIndex,
     WdfControlFinishInitializingTableIndex,
+    WdfDeviceWdmGetDeviceObjectTableIndex,
     WdfDeviceInitFreeTableIndex,
     WdfDeviceInitSetDeviceTypeTableIndex,
     WdfDeviceInitAssignNameTableIndex,

@@ -118,6 +118,8 @@ pub fn reset() {
     CONNECT_EX_IMPLEMENTED.store(true, Ordering::SeqCst);
     ADDRESS_QUERIES_IMPLEMENTED.store(true, Ordering::SeqCst);
     DISCONNECT_IMPLEMENTED.store(true, Ordering::SeqCst);
+    crate::completion_ex::set_available(true);
+    crate::completion_ex::fail_next(0);
     crate::sched::set_seed(None);
     let _ = crate::faults::disarm();
     crate::file::set_async_read_delay(std::time::Duration::from_millis(50));

@@ -720,6 +720,7 @@ pub mod _WDFFUNCENUM {
     pub type Type = core::ffi::c_int;
     pub const WdfControlDeviceInitAllocateTableIndex: Type = 25;
     pub const WdfControlFinishInitializingTableIndex: Type = 27;
+    pub const WdfDeviceWdmGetDeviceObjectTableIndex: Type = 31;
     pub const WdfDeviceInitFreeTableIndex: Type = 54;
     pub const WdfDeviceInitSetDeviceTypeTableIndex: Type = 66;
     pub const WdfDeviceInitAssignNameTableIndex: Type = 67;
@@ -880,6 +881,10 @@ pub type PFN_WDFIOQUEUECREATE = Option<
 /// `PFN_WDFOBJECTDELETE` (wdfobject.h).
 pub type PFN_WDFOBJECTDELETE =
     Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Object: WDFOBJECT)>;
+/// `PFN_WDFDEVICEWDMGETDEVICEOBJECT` (wdfdevice.h).
+pub type PFN_WDFDEVICEWDMGETDEVICEOBJECT = Option<
+    unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Device: WDFDEVICE) -> PDEVICE_OBJECT,
+>;
 /// `PFN_WDFFILEOBJECTWDMGETFILEOBJECT` (wdffileobject.h).
 pub type PFN_WDFFILEOBJECTWDMGETFILEOBJECT = Option<
     unsafe extern "C" fn(

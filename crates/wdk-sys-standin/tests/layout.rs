@@ -128,6 +128,7 @@ fn function_table_indices_match_wdffuncenum_h() {
     let want = [
         (WdfControlDeviceInitAllocateTableIndex, 25),
         (WdfControlFinishInitializingTableIndex, 27),
+        (WdfDeviceWdmGetDeviceObjectTableIndex, 31),
         (WdfDeviceInitFreeTableIndex, 54),
         (WdfDeviceInitSetDeviceTypeTableIndex, 66),
         (WdfDeviceInitAssignNameTableIndex, 67),

@@ -10,7 +10,7 @@
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use windows_sys::Wdk::Foundation::{DRIVER_OBJECT, FILE_OBJECT, IRP, MDL};
+use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, FILE_OBJECT, IRP, MDL};
 use windows_sys::Win32::Foundation::{
     NTSTATUS, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_INFO_LENGTH_MISMATCH,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_DEVICE_STATE,
@@ -596,6 +596,25 @@ pub unsafe extern "C" fn WdfObjectGetTypedContextWorker(
         None => {
             api_violation(format!(
                 "WdfObjectGetTypedContextWorker({handle:p}): no context of that type"
+            ));
+            null_mut()
+        }
+    }
+}
+
+/// `WdfDeviceWdmGetDeviceObject` (wdfdevice.h): the WDM `DEVICE_OBJECT` behind a framework
+/// device. IRQL <= DISPATCH_LEVEL.
+pub unsafe extern "C" fn WdfDeviceWdmGetDeviceObject(
+    _g: PWDF_DRIVER_GLOBALS,
+    device: WDFDEVICE,
+) -> *mut DEVICE_OBJECT {
+    require_irql("WdfDeviceWdmGetDeviceObject", DISPATCH_LEVEL);
+    let wdm = fx().device(device as usize).map(|d| d.device_object);
+    match wdm {
+        Some(w) => w as *mut DEVICE_OBJECT,
+        None => {
+            api_violation(format!(
+                "WdfDeviceWdmGetDeviceObject({device:p}): not a WDFDEVICE"
             ));
             null_mut()
         }

@@ -113,6 +113,7 @@ fn table() -> &'static [Entry; WDF_FUNCTION_TABLE_NUM_ENTRIES] {
         entries!(t,
             25 => api::WdfControlDeviceInitAllocate,
             27 => api::WdfControlFinishInitializing,
+            31 => api::WdfDeviceWdmGetDeviceObject,
             54 => api::WdfDeviceInitFree,
             66 => api::WdfDeviceInitSetDeviceType,
             67 => api::WdfDeviceInitAssignName,

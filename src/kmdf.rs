@@ -668,10 +668,23 @@ extern "C" fn evt_io_device_control(
     // SAFETY: a request we own and have not completed.
     let mode =
         unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetRequestorMode, request) } as i8;
+    // The WDM device object lets TRANSMIT_FILE pend on a work item (src/core/transmit.rs).
+    // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfdevice/nf-wdfdevice-wdfdevicewdmgetdeviceobject
+    let wdf_device = DEVICE.load(Ordering::Acquire);
+    let device = if wdf_device.is_null() {
+        None
+    } else {
+        // SAFETY: our control device, live until EvtDriverUnload (after every request).
+        let d = unsafe {
+            call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, wdf_device as WDFDEVICE)
+        };
+        NonNull::new(d.cast())
+    };
     // SAFETY: `output` is the framework's output buffer, valid and ours until the request
-    // completes (device_control's contract).
+    // completes (device_control's contract); `device` is our live device object.
     unsafe {
-        core.device_control_from(
+        core.device_control_on(
+            device,
             mode,
             file,
             code,

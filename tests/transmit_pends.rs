@@ -2,7 +2,9 @@
 //! referencing the caller's file, and a work item (IoQueueWorkItem, PASSIVE_LEVEL) reads and
 //! sends. An overlapped caller gets control back while the peer is not reading yet, sees the
 //! progress in QUERY_STATS, and later the bytes arrive byte-exact; cancelling mid-transfer
-//! frees everything. Both WSK completion modes. On the old code (the transfer ran inside the
+//! frees everything. Both WSK completion modes, both front-ends (WDM, and KMDF on ntsim's
+//! KMDF model, which hands the core its WDM device object through
+//! WdfDeviceWdmGetDeviceObject). On the old code (the transfer ran inside the
 //! dispatch routine) the overlapped call returned only after the peer's gate timed out, with
 //! the request already complete.
 
@@ -14,6 +16,9 @@ use std::time::{Duration, Instant};
 use ntsim::config::CompletionMode;
 use ntsim::file::{self as nfile, Access};
 use ntsim::iomgr::{self, LoadedDriver, UserHandle};
+
+mod frontend;
+use frontend::Frontend;
 use sha2::{Digest, Sha256};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::transmit::*;
@@ -24,12 +29,11 @@ use zerocopy::{FromBytes, IntoBytes};
 /// blocking dispatch routine is caught holding the caller, short enough to fail promptly.
 const GATE: Duration = Duration::from_secs(15);
 
-fn load(mode: CompletionMode) -> (ntsim::Scope, LoadedDriver) {
+fn load(fe: Frontend, mode: CompletionMode) -> (ntsim::Scope, LoadedDriver) {
     ntsim::link();
     let scope = ntsim::Scope::begin();
     ntsim::config::set_completion_mode(mode);
-    let driver = iomgr::load_driver(wskclient::DriverEntry, "wskclient").expect("DriverEntry");
-    (scope, driver)
+    (scope, fe.load())
 }
 
 fn finish(scope: ntsim::Scope, driver: LoadedDriver) {
@@ -84,8 +88,9 @@ struct TempFile(std::path::PathBuf);
 impl TempFile {
     fn new(data: &[u8], n: u32) -> TempFile {
         let p = std::env::temp_dir().join(format!(
-            "wskclient-transmit-pends-{}-{n}.bin",
-            std::process::id()
+            "wskclient-transmit-pends-{}-{n}-{:?}.bin",
+            std::process::id(),
+            std::thread::current().id()
         ));
         std::fs::write(&p, data).unwrap();
         TempFile(p)
@@ -148,10 +153,9 @@ fn modes() -> [CompletionMode; 2] {
     [CompletionMode::Pending, CompletionMode::Inline]
 }
 
-#[test]
-fn overlapped_caller_gets_control_before_the_transfer_ends() {
+fn overlapped_caller_gets_control_before_the_transfer_ends(fe: Frontend) {
     for (i, mode) in modes().into_iter().enumerate() {
-        let (scope, driver) = load(mode);
+        let (scope, driver) = load(fe, mode);
         let h = iomgr::open(USER_PATH).expect("open device");
         // 16 MiB: far more than the loopback socket buffers hold while the peer is not reading.
         let data = pattern(16 << 20, 3 + i as u8);
@@ -211,10 +215,9 @@ fn overlapped_caller_gets_control_before_the_transfer_ends() {
     }
 }
 
-#[test]
-fn cancel_of_a_pending_transmit_frees_everything() {
+fn cancel_of_a_pending_transmit_frees_everything(fe: Frontend) {
     for (i, mode) in modes().into_iter().enumerate() {
-        let (scope, driver) = load(mode);
+        let (scope, driver) = load(fe, mode);
         let h = iomgr::open(USER_PATH).expect("open device");
         let data = pattern(32 << 20, 11 + i as u8);
         let path = TempFile::new(&data, 10 + i as u32);
@@ -244,3 +247,8 @@ fn cancel_of_a_pending_transmit_frees_everything() {
         finish(scope, driver);
     }
 }
+
+both_frontends!(
+    overlapped_caller_gets_control_before_the_transfer_ends,
+    cancel_of_a_pending_transmit_frees_everything,
+);

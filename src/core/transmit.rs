@@ -3,7 +3,8 @@
 //!
 //! # Where the transfer runs (our choice)
 //! TRANSMIT_FILE pends when the front-end gives the core its device object
-//! ([`DeviceCore::device_control_on`]; the WDM front-end does): the dispatch routine parses
+//! ([`DeviceCore::device_control_on`]; both front-ends do, KMDF through
+//! `WdfDeviceWdmGetDeviceObject`): the dispatch routine parses
 //! the request and references the caller's file (in the caller's context, with its requestor
 //! mode: see below), copies the input, and queues a work item (`IoAllocateWorkItem` /
 //! `IoQueueWorkItem` on `DelayedWorkQueue`,
@@ -16,8 +17,8 @@
 //! n+1 while the `WskSend` of block n is in flight, then waits on a KEVENT the send's
 //! completion signals; at the end it completes the request and frees the work item. The I/O
 //! manager holds a reference on the device while the item is queued or running, so the driver
-//! does not unload under it. Without a device object (the KMDF front-end for now, and callers
-//! of [`DeviceCore::device_control`]) and for TRANSMIT_PACKETS, the transfer runs the same way
+//! does not unload under it. Without a device object (callers of
+//! [`DeviceCore::device_control`]) and for TRANSMIT_PACKETS, the transfer runs the same way
 //! on the requesting thread, inside IRP_MJ_DEVICE_CONTROL, and the caller's `DeviceIoControl`
 //! returns only when it has ended.
 //! Progress is visible meanwhile through QUERY_STATS (`bytes_sent` / `sends` for stream

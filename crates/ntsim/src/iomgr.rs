@@ -8,6 +8,7 @@
 //! DEVICE_OBJECT, FILE_OBJECT, IRP and IO_STACK_LOCATION layouts it sees on Windows.
 
 mod objects;
+mod port;
 mod user;
 pub mod ustr;
 
@@ -21,6 +22,7 @@ pub use objects::{
     IO_TYPE_DEVICE, IO_TYPE_DRIVER, IRP_MJ_COUNT,
 };
 pub(crate) use objects::{is_device, set_device_security};
+pub use port::{CompletionPacket, CompletionPort};
 pub use user::{
     open, stats, IoGetCurrentProcess, IoStatus, Overlapped, Stats, UserHandle, IO_TYPE_FILE,
     IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, KERNEL_MODE,

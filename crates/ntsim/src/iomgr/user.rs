@@ -7,7 +7,7 @@ use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use windows_sys::Wdk::Foundation::{
@@ -172,6 +172,9 @@ struct FileCtx {
     state: Mutex<FileState>,
     /// Notified when an IRP of the file object finishes and when the file object is freed.
     changed: Condvar,
+    /// The completion port the handle is associated with, and its completion key
+    /// (`CreateIoCompletionPort(handle, port, key, 0)`; an association is permanent).
+    port: OnceLock<(super::port::CompletionPort, usize)>,
 }
 
 impl FileCtx {
@@ -457,8 +460,9 @@ fn check_pending_protocol(req: &Request, s: &ReqState) {
     }
 }
 
-/// Frees the IRP of a completed request and wakes its waiters.
-fn finish(req: &Request) {
+/// Frees the IRP of a completed request and wakes its waiters; queues its completion packet
+/// if the handle is associated with a completion port (see [`Overlapped::queues_packet`]).
+fn finish(req: &Arc<Request>) {
     irp::free(req.irp as *const IRP, "I/O completion");
     let last = {
         let mut st = req.file.state();
@@ -466,8 +470,20 @@ fn finish(req: &Request) {
         claim_close(&mut st)
     };
     req.file.changed.notify_all();
-    req.state().done = true;
+    let packet = {
+        let mut s = req.state();
+        s.done = true;
+        s.io.filter(|_| req.major == IRP_MJ_DEVICE_CONTROL && queues_packet(&s))
+    };
     req.cv.notify_all();
+    if let (Some(status), Some((port, key))) = (packet, req.file.port.get()) {
+        port.inner.push(super::port::CompletionPacket {
+            key: *key,
+            status,
+            overlapped: Some(Overlapped { req: req.clone() }),
+            posted: 0,
+        });
+    }
     if last {
         // The last reference to the file object went with this IRP (its handle was closed
         // while it was in flight).
@@ -564,9 +580,15 @@ pub(crate) fn io_completion(irp: *mut IRP) {
     }
 }
 
+/// Whether a finished request queues a completion packet: it was marked pending, or it did
+/// not fail (NT_ERROR), as `IopCompleteRequest` decides it.
+fn queues_packet(s: &ReqState) -> bool {
+    s.pending_returned || s.io.is_some_and(|io| (io.status as u32) >> 30 != 3)
+}
+
 /// `IoCancelIrp` on a request's IRP, keeping the IRP's memory alive across the call even if
 /// the cancel routine completes it.
-fn cancel(req: &Request) {
+fn cancel(req: &Arc<Request>) {
     {
         let mut s = req.state();
         if s.io.is_some() || req.irp == 0 {
@@ -697,6 +719,7 @@ pub fn open(path: &str) -> Result<UserHandle, i32> {
             close: CloseState::NotSent,
         }),
         changed: Condvar::new(),
+        port: OnceLock::new(),
     });
     let discard = |ctx: Arc<FileCtx>| {
         // SAFETY: no IRP references the file object any more; allocated by Box above.
@@ -792,6 +815,22 @@ impl Overlapped {
         }
     }
 
+    /// Whether this request queues (or queued) a packet to the completion port of its handle
+    /// when it finishes: false only when it failed synchronously (never reached the driver,
+    /// or completed with an error status without being marked pending), the case where
+    /// `DeviceIoControl` returns FALSE with an error other than `ERROR_IO_PENDING`. Meaningful
+    /// once the submitting call has returned.
+    pub fn queues_packet(&self) -> bool {
+        let s = self.req.state();
+        s.io.is_none() || queues_packet(&s)
+    }
+
+    /// An identity of the request (the `lpOverlapped` of its packet), stable while any
+    /// `Overlapped` for it is alive.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.req) as usize
+    }
+
     /// `CancelIoEx(handle, &overlapped)`: cancels this one request.
     pub fn cancel(&self) {
         cancel(&self.req);
@@ -814,6 +853,21 @@ impl UserHandle {
     /// The file object (for tests that look at what the driver stored in `FsContext`).
     pub fn file_object(&self) -> *mut FILE_OBJECT {
         self.ctx.file as *mut FILE_OBJECT
+    }
+
+    /// `CreateIoCompletionPort(handle, port, key, 0)`: from now on every request of this
+    /// handle queues a packet with `key` to `port` when it finishes (see
+    /// [`Overlapped::queues_packet`]). Returns `STATUS_SUCCESS`, or `STATUS_INVALID_PARAMETER`
+    /// if the handle is already associated with a port (an association cannot change).
+    pub fn associate_completion_port(
+        &self,
+        port: &super::port::CompletionPort,
+        key: usize,
+    ) -> NTSTATUS {
+        match self.ctx.port.set((port.clone(), key)) {
+            Ok(()) => STATUS_SUCCESS,
+            Err(_) => STATUS_INVALID_PARAMETER,
+        }
     }
 
     /// Requests of this handle that have not completed yet.

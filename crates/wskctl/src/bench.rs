@@ -27,6 +27,8 @@ use crate::device::Device;
 use crate::payload::Payload;
 use crate::peer::{self, hex, Ending, SendMethod, SendOptions, ServeOptions};
 
+pub mod small;
+
 /// A way of sending the file through the driver: connects to `target`, sends every byte of
 /// `file`, closes; returns the number of driver requests (or, for TRANSMIT_FILE, the
 /// driver's sends) that moved bytes.
@@ -527,6 +529,28 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The small-request benchmark instead of the file throughput one: SEND 64 B and
+    /// 1 KiB, SEND_TO 64 B and RECEIVE 64 B / 1 KiB through the driver against send(2),
+    /// sendto(2) and recv(2), interleaved rounds, median ratios, allocations per request.
+    #[arg(long)]
+    pub small: bool,
+    /// `--small`: requests per side per round.
+    #[arg(long, default_value_t = 10_000, requires = "small",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: u64,
+    /// `--small`: timed rounds per case (ours and raw alternate which goes first).
+    #[arg(long, default_value_t = 5, requires = "small",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+    /// `--small`: untimed requests per side before the rounds.
+    #[arg(long, default_value_t = 1_000, requires = "small")]
+    pub warmup: u64,
+    /// `--small`: run only these cases (repeatable; default all).
+    #[arg(long = "case", value_enum, requires = "small")]
+    pub cases: Vec<small::Case>,
+    /// `--small`: skip the raw side (instruction counts of the driver path alone).
+    #[arg(long, requires = "small")]
+    pub ours_only: bool,
 }
 
 /// Runs `wskctl bench` and prints the report.
@@ -538,6 +562,9 @@ pub fn command(
     args: &BenchArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<std::process::ExitCode> {
+    if args.small {
+        return small_command(device, args, out);
+    }
     let options = BenchOptions {
         bytes: args.mib.saturating_mul(1 << 20),
         file: args.file.clone(),
@@ -546,6 +573,38 @@ pub fn command(
         timeout: Duration::from_secs(args.timeout_secs.max(1)),
     };
     let report = run(device, &options, &driver_paths())?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", report.table())?;
+    }
+    Ok(if report.ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// `wskctl bench --small`: runs [`small::run`] and prints its report.
+fn small_command(
+    device: &dyn Device,
+    args: &BenchArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<std::process::ExitCode> {
+    let options = small::SmallOptions {
+        ops: args.ops,
+        rounds: args.rounds,
+        warmup: args.warmup,
+        cases: if args.cases.is_empty() {
+            small::Case::ALL.to_vec()
+        } else {
+            args.cases.clone()
+        },
+        ours_only: args.ours_only,
+        timeout: Duration::from_secs(args.timeout_secs.max(1)),
+    };
+    let report = small::run(device, &options)?;
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;

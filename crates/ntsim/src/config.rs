@@ -4,18 +4,36 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 /// How the WSK provider completes IRPs.
+///
+/// [`CompletionMode::Provider`] is the default; [`CompletionMode::Pending`] and
+/// [`CompletionMode::Inline`] force one path so that tests can cover each (a test that needs
+/// one of them sets it with [`set_completion_mode`] or `WSKCTL_NTSIM_COMPLETION`). A seeded
+/// schedule ([`crate::sched`]) overrides the mode per operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum CompletionMode {
     /// Every operation returns `STATUS_PENDING` and its IRP is completed later from the
     /// provider's I/O thread (at DISPATCH_LEVEL).
-    Pending,
+    Pending = 0,
     /// Operations that can finish at once complete inside the dispatch call (the completion
     /// routine runs before the call returns, at DISPATCH_LEVEL) and return their final status;
-    /// the rest pend.
-    Inline,
+    /// the rest pend. A connect blocks the dispatch call until the connection is made (at
+    /// most 10 s), so that it too completes inline.
+    Inline = 1,
+    /// The default, shaped like a provider's fast path: send, send-to, receive, receive-from,
+    /// accept and disconnect try the host socket once, without blocking, on the calling
+    /// thread; if the socket takes the bytes (or has the data, datagram or connection) now,
+    /// the IRP completes inline and the routine returns its final status, otherwise the IRP
+    /// pends (IoMarkIrpPending, cancel routine) and the I/O thread completes it. An operation
+    /// queues behind the IRPs already pending on its socket, so it never overtakes them. A
+    /// connect starts without blocking and completes inline only if the host connect
+    /// finished at once. This models the shape of a fast path (the client must handle both
+    /// outcomes on every call); it is not observed Windows timing: when Windows' provider
+    /// completes inline was never measured here.
+    Provider = 2,
 }
 
-static MODE: AtomicU8 = AtomicU8::new(0);
+static MODE: AtomicU8 = AtomicU8::new(CompletionMode::Provider as u8);
 static PROVIDER_AVAILABLE: AtomicBool = AtomicBool::new(true);
 static POOL_FAILURES: AtomicU32 = AtomicU32::new(0);
 static IRP_FAILURES: AtomicU32 = AtomicU32::new(0);
@@ -38,14 +56,15 @@ pub(crate) fn ex_allocate_pool2_available() -> bool {
 
 /// Sets the completion path for WSK operations.
 pub fn set_completion_mode(mode: CompletionMode) {
-    MODE.store(mode as u8, Ordering::SeqCst);
+    MODE.store(mode as u8, Ordering::Relaxed);
 }
 
 /// The completion path for WSK operations.
 pub fn completion_mode() -> CompletionMode {
-    match MODE.load(Ordering::SeqCst) {
+    match MODE.load(Ordering::Relaxed) {
+        0 => CompletionMode::Pending,
         1 => CompletionMode::Inline,
-        _ => CompletionMode::Pending,
+        _ => CompletionMode::Provider,
     }
 }
 
@@ -108,7 +127,7 @@ pub(crate) fn socket_connect_implemented() -> bool {
 
 /// Restores every switch to its default.
 pub fn reset() {
-    set_completion_mode(CompletionMode::Pending);
+    set_completion_mode(CompletionMode::Provider);
     PROVIDER_AVAILABLE.store(true, Ordering::SeqCst);
     POOL_FAILURES.store(0, Ordering::SeqCst);
     IRP_FAILURES.store(0, Ordering::SeqCst);

@@ -6,18 +6,22 @@ use std::process::ExitCode;
 use clap::Parser;
 use wskctl::cli::{run, Cli};
 
-/// `WSKCTL_NTSIM_COMPLETION=inline|pending` picks the emulated WSK provider's completion
-/// path for `--device embedded` (ntsim::config::CompletionMode; default pending), so CLI
-/// tests cover both. Anything else is an error.
+/// `WSKCTL_NTSIM_COMPLETION=provider|inline|pending` picks the emulated WSK provider's
+/// completion path for `--device embedded` (ntsim::config::CompletionMode; default
+/// `provider`: inline when the host socket can finish the operation at once, pending
+/// otherwise), so CLI tests can force each path. Anything else is an error.
 #[cfg(not(windows))]
 fn set_completion_mode() -> anyhow::Result<()> {
     use ntsim::config::{set_completion_mode, CompletionMode};
     match std::env::var("WSKCTL_NTSIM_COMPLETION").as_deref() {
-        Err(std::env::VarError::NotPresent) | Ok("pending") => {
-            set_completion_mode(CompletionMode::Pending)
+        Err(std::env::VarError::NotPresent) | Ok("provider") => {
+            set_completion_mode(CompletionMode::Provider)
         }
+        Ok("pending") => set_completion_mode(CompletionMode::Pending),
         Ok("inline") => set_completion_mode(CompletionMode::Inline),
-        Ok(other) => anyhow::bail!("WSKCTL_NTSIM_COMPLETION={other}: expected inline or pending"),
+        Ok(other) => {
+            anyhow::bail!("WSKCTL_NTSIM_COMPLETION={other}: expected provider, inline or pending")
+        }
         Err(e) => anyhow::bail!("WSKCTL_NTSIM_COMPLETION: {e}"),
     }
     Ok(())

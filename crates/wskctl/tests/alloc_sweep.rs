@@ -364,6 +364,7 @@ fn every_operation_survives_each_allocation_failure() {
     for mode in [
         ntsim::config::CompletionMode::Pending,
         ntsim::config::CompletionMode::Inline,
+        ntsim::config::CompletionMode::Provider,
     ] {
         t.mode = Some(mode);
         operations(&mut t);

@@ -1,5 +1,5 @@
 //! `wskctl demo` on the embedded device passes through either driver front-end
-//! (`--frontend wdm`, `--frontend kmdf` on the KMDF model), on both completion paths, and the
+//! (`--frontend wdm`, `--frontend kmdf` on the KMDF model), on every completion path, and the
 //! verifier is clean when the driver unloads.
 
 mod common;
@@ -9,7 +9,7 @@ use common::{assert_clean, wskctl, Kill};
 #[test]
 fn demo_passes_with_both_frontends() {
     for frontend in ["wdm", "kmdf"] {
-        for mode in ["pending", "inline"] {
+        for mode in ["pending", "inline", "provider"] {
             let child = wskctl(
                 mode,
                 &[

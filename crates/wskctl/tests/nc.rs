@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 mod common;
 use common::*;
 
-const MODES: [&str; 2] = ["pending", "inline"];
+const MODES: [&str; 3] = ["pending", "inline", "provider"];
 
 fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b)

@@ -4,8 +4,10 @@
 //! sockets driven by one I/O thread.
 //!
 //! Every dispatch routine that takes an IRP first passes it down one stack location (as a
-//! driver below would own it), then completes it either inside the call (inline mode) or
-//! from the I/O thread (pending mode); see [`crate::config::CompletionMode`].
+//! driver below would own it), then completes it either inside the call (inline, and the
+//! default provider mode when the host socket can finish the operation at once) or from the
+//! I/O thread (pending mode, and the provider mode when the operation must wait); see
+//! [`crate::config::CompletionMode`].
 
 pub mod addr;
 mod connect_ex;
@@ -308,15 +310,16 @@ const DEREGISTERED: u64 = 2;
 // Helpers shared by the dispatch routines
 // ---------------------------------------------------------------------------------------
 
-/// Finishes an operation that completed during its dispatch call: inline mode completes the
-/// IRP now and returns its status; pending mode marks it pending and lets the I/O thread
-/// complete it. A NULL IRP (control requests without one) just returns the status.
+/// Finishes an operation that completed during its dispatch call: the inline and provider
+/// modes complete the IRP now and return its status; pending mode marks it pending and lets
+/// the I/O thread complete it. A NULL IRP (control requests without one) just returns the
+/// status.
 fn finish(irp: *mut IRP, status: NTSTATUS, info: usize) -> NTSTATUS {
     if irp.is_null() {
         return status;
     }
     match crate::sched::completion_mode() {
-        CompletionMode::Inline => {
+        CompletionMode::Inline | CompletionMode::Provider => {
             irp::complete(irp, status, info);
             status
         }
@@ -372,15 +375,17 @@ fn io_round(sock: &Arc<SimSocket>) {
     }
 }
 
-/// Runs a queued socket operation: inline mode tries it at once and completes it inline if
-/// it finished; otherwise it is pended (cancellable) and the I/O thread is kicked.
+/// Runs a queued socket operation: the inline and provider modes run the socket's queues at
+/// once, without blocking, on the calling thread (the new operation is queued behind those
+/// already pending, so it cannot overtake them) and complete it inline if it finished;
+/// otherwise it is pended (cancellable) and the I/O thread is kicked.
 fn run_queued(
     sock: &Arc<SimSocket>,
     mut st: MutexGuard<'_, socket::State>,
     irp: *mut IRP,
 ) -> NTSTATUS {
     let mut done = Vec::new();
-    if crate::sched::completion_mode() == CompletionMode::Inline {
+    if crate::sched::completion_mode() != CompletionMode::Pending {
         st.pump(&mut done);
         if let Some(&(_, status, _)) = done.iter().find(|c| c.0 == irp as usize) {
             drop(st);

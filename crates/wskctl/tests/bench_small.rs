@@ -51,7 +51,7 @@ fn small_bench_json_has_every_case_with_exact_bytes_and_finite_ratios() {
     assert_eq!(v["ok"], true, "{stdout}");
     assert_eq!(v["ops"], OPS);
     assert_eq!(v["rounds"], ROUNDS);
-    assert_eq!(v["completion_mode"], "pending", "the default mode");
+    assert_eq!(v["completion_mode"], "provider", "the default mode");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), CASES.len(), "{stdout}");
     let requests = OPS * ROUNDS + WARMUP;

@@ -233,6 +233,7 @@ fn completion_mode() -> Option<String> {
             match ntsim::config::completion_mode() {
                 ntsim::config::CompletionMode::Pending => "pending",
                 ntsim::config::CompletionMode::Inline => "inline",
+                ntsim::config::CompletionMode::Provider => "provider",
                 #[allow(unreachable_patterns)]
                 _ => "other",
             }

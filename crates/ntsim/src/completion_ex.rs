@@ -6,7 +6,7 @@
 //! may lack it (and as on Wine 8.0, whose export is a stub: [`set_available`] hides it).
 //! Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iosetcompletionroutineex>
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -23,9 +23,9 @@ pub const CONTEXT_TAG: u32 = u32::from_le_bytes(*b"IoCx");
 
 static AVAILABLE: AtomicBool = AtomicBool::new(true);
 static FAILURES: AtomicU32 = AtomicU32::new(0);
-static REFS: Mutex<Option<HashMap<usize, usize>>> = Mutex::new(None);
+static REFS: Mutex<Option<FxHashMap<usize, usize>>> = Mutex::new(None);
 
-fn refs() -> MutexGuard<'static, Option<HashMap<usize, usize>>> {
+fn refs() -> MutexGuard<'static, Option<FxHashMap<usize, usize>>> {
     REFS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -121,7 +121,7 @@ pub unsafe extern "system" fn IoSetCompletionRoutineEx(
         })
     };
     *refs()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .entry(device as usize)
         .or_insert(0) += 1;
     // SAFETY: caller contract: the next stack location is the caller's to set.

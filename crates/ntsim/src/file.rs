@@ -19,7 +19,7 @@
 //! `FileStandardInformation` is answered. Kernel handles (`OBJ_KERNEL_HANDLE`) have the high
 //! bits set, as on Windows, and are refused with `UserMode`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,8 +129,8 @@ struct HandleEntry {
 
 #[derive(Default)]
 struct Tables {
-    objects: HashMap<usize, Object>,
-    handles: HashMap<u64, HandleEntry>,
+    objects: FxHashMap<usize, Object>,
+    handles: FxHashMap<u64, HandleEntry>,
     next: u64,
 }
 

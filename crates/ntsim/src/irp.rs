@@ -3,8 +3,8 @@
 //! windows-sys followed by `StackCount` `IO_STACK_LOCATION`s) and completion walking the stack
 //! locations as Windows does.
 
+use rustc_hash::FxHashMap;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -55,9 +55,11 @@ struct Info {
     owner: Owner,
 }
 
-static IRPS: Mutex<Option<HashMap<usize, Info>>> = Mutex::new(None);
+/// Live IRPs by address. FxHash, not SipHash: every IRP routine looks its IRP up here; the
+/// table only grows, so a steady state of allocations and frees does not reallocate it.
+static IRPS: Mutex<Option<FxHashMap<usize, Info>>> = Mutex::new(None);
 
-fn irps() -> MutexGuard<'static, Option<HashMap<usize, Info>>> {
+fn irps() -> MutexGuard<'static, Option<FxHashMap<usize, Info>>> {
     IRPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -107,14 +109,16 @@ pub(crate) fn allocate(stack: i8, origin: Origin) -> *mut IRP {
     }
     // SAFETY: fresh allocation of `size` bytes.
     unsafe { initialize(irp, size, stack, 0) };
-    irps().get_or_insert_with(HashMap::new).insert(
-        irp as usize,
-        Info {
-            size,
-            origin,
-            owner: Owner::Holder,
-        },
-    );
+    irps()
+        .get_or_insert_with(|| FxHashMap::with_capacity_and_hasher(1024, Default::default()))
+        .insert(
+            irp as usize,
+            Info {
+                size,
+                origin,
+                owner: Owner::Holder,
+            },
+        );
     if origin == Origin::Driver {
         COUNTERS.irp_allocations.fetch_add(1, Ordering::SeqCst);
     }

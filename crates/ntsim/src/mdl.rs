@@ -2,8 +2,8 @@
 //! `MmUnlockPages`. Host memory is one address space, so an MDL's system address is its
 //! virtual address; what is emulated is the bookkeeping and its rules.
 
+use rustc_hash::FxHashSet;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -23,7 +23,8 @@ pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
 /// `MDL_ALLOCATED_FIXED_SIZE`.
 pub const MDL_ALLOCATED_FIXED_SIZE: i16 = 0x0008;
 
-static LIVE: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+/// Live MDLs by address (FxHash; the set only grows, so steady state does not reallocate).
+static LIVE: Mutex<Option<FxHashSet<usize>>> = Mutex::new(None);
 
 fn pages_spanned(va: usize, len: usize) -> usize {
     if len == 0 {
@@ -100,7 +101,7 @@ pub unsafe extern "system" fn IoAllocateMdl(
     }
     LIVE.lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(HashSet::new)
+        .get_or_insert_with(|| FxHashSet::with_capacity_and_hasher(1024, Default::default()))
         .insert(mdl as usize);
     COUNTERS.mdl_allocations.fetch_add(1, Ordering::SeqCst);
     COUNTERS.live_mdls.fetch_add(1, Ordering::SeqCst);

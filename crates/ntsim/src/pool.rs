@@ -1,10 +1,10 @@
 //! Pool: `ExAllocatePool2`, `ExAllocatePoolWithTag`, `ExFreePoolWithTag`, `ExFreePool`,
 //! with every allocation tracked by address, size and tag.
 
+use rustc_hash::FxHashMap;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::verifier::{self, Rule, COUNTERS};
@@ -28,9 +28,14 @@ struct Block {
     paged: bool,
 }
 
-static BLOCKS: Mutex<Option<HashMap<usize, Block>>> = Mutex::new(None);
+/// Live blocks by address. FxHash, not SipHash: this table is touched on every allocation
+/// and free; it only grows (hashbrown never shrinks on remove), so a steady state of
+/// allocations and frees does not reallocate it.
+static BLOCKS: Mutex<Option<FxHashMap<usize, Block>>> = Mutex::new(None);
+/// Live paged blocks, so that [`is_paged`] need not scan the table when there are none.
+static LIVE_PAGED: AtomicUsize = AtomicUsize::new(0);
 
-fn blocks() -> MutexGuard<'static, Option<HashMap<usize, Block>>> {
+fn blocks() -> MutexGuard<'static, Option<FxHashMap<usize, Block>>> {
     BLOCKS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -48,8 +53,11 @@ pub(crate) fn allocate(size: usize, tag: u32, paged: bool) -> *mut c_void {
         return p.cast();
     }
     blocks()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(|| FxHashMap::with_capacity_and_hasher(1024, Default::default()))
         .insert(p as usize, Block { size, tag, paged });
+    if paged {
+        LIVE_PAGED.fetch_add(1, Ordering::Relaxed);
+    }
     COUNTERS.pool_allocations.fetch_add(1, Ordering::SeqCst);
     COUNTERS
         .live_pool_bytes
@@ -80,6 +88,9 @@ pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
             );
         }
     }
+    if block.paged {
+        LIVE_PAGED.fetch_sub(1, Ordering::Relaxed);
+    }
     COUNTERS
         .live_pool_bytes
         .fetch_sub(block.size as u64, Ordering::SeqCst);
@@ -97,6 +108,9 @@ pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
 
 /// True if `p..p+len` lies inside a live *paged* pool block.
 pub(crate) fn is_paged(p: usize, len: usize) -> bool {
+    if LIVE_PAGED.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
     let b = blocks();
     let Some(map) = b.as_ref() else { return false };
     map.iter()

@@ -11,7 +11,7 @@
 //! Emulation limits: only the DACL is recorded; only ACCESS_ALLOWED / ACCESS_DENIED ACEs are
 //! rendered; SIDs other than SYSTEM (`SY`) and Administrators (`BA`) render as `S-1-...`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::sync::Mutex;
 
@@ -49,13 +49,13 @@ const ACCESS_ALLOWED_ACE_TYPE: u8 = 0;
 const ACCESS_DENIED_ACE_TYPE: u8 = 1;
 
 /// Kernel handles to device objects: handle value -> device address.
-static DEVICE_HANDLES: Mutex<Option<HashMap<u64, usize>>> = Mutex::new(None);
+static DEVICE_HANDLES: Mutex<Option<FxHashMap<u64, usize>>> = Mutex::new(None);
 /// Kernel handle values for devices: high bits as a kernel handle, a range of their own.
 const DEVICE_HANDLE_BASE: u64 = 0xFFFF_FFFF_8800_0000;
 
-fn device_handles<R>(f: impl FnOnce(&mut HashMap<u64, usize>) -> R) -> R {
+fn device_handles<R>(f: impl FnOnce(&mut FxHashMap<u64, usize>) -> R) -> R {
     let mut g = DEVICE_HANDLES.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(HashMap::new))
+    f(g.get_or_insert_with(FxHashMap::default))
 }
 
 /// `ObOpenObjectByPointer` on a device object: a kernel handle (KernelMode only, as the

@@ -171,11 +171,10 @@ pub(crate) fn pool_add(tag: u32, bytes: u64) {
 pub(crate) fn pool_sub(tag: u32, bytes: u64) {
     let mut s = state();
     if let Some(e) = s.pool_by_tag.get_mut(&tag) {
+        // An emptied tag keeps its entry (with zeros, hidden from snapshots), so that a tag
+        // whose only block is allocated and freed per request costs no tree node each time.
         e.0 = e.0.saturating_sub(bytes);
         e.1 = e.1.saturating_sub(1);
-        if e.1 == 0 {
-            s.pool_by_tag.remove(&tag);
-        }
     }
 }
 
@@ -221,6 +220,7 @@ pub fn snapshot() -> Snapshot {
         pool_by_tag: s
             .pool_by_tag
             .iter()
+            .filter(|(_, v)| v.1 != 0)
             .map(|(t, v)| (tag_str(*t), *v))
             .collect(),
         live_sockets: c.live_sockets.load(Ordering::SeqCst),

@@ -11,7 +11,7 @@
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioqueueworkitem>,
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofreeworkitem>.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,8 +35,8 @@ struct Item {
 
 /// Device references held by queued or running work items, by driver object, and by device.
 struct Refs {
-    by_driver: HashMap<usize, usize>,
-    by_device: HashMap<usize, usize>,
+    by_driver: FxHashMap<usize, usize>,
+    by_device: FxHashMap<usize, usize>,
 }
 
 static REFS: Mutex<Option<Refs>> = Mutex::new(None);
@@ -49,8 +49,8 @@ fn refs() -> MutexGuard<'static, Option<Refs>> {
 fn adjust(driver: usize, device: usize, up: bool) {
     let mut g = refs();
     let r = g.get_or_insert_with(|| Refs {
-        by_driver: HashMap::new(),
-        by_device: HashMap::new(),
+        by_driver: FxHashMap::default(),
+        by_device: FxHashMap::default(),
     });
     for (map, key) in [(&mut r.by_driver, driver), (&mut r.by_device, device)] {
         let n = map.entry(key).or_insert(0);

@@ -6,8 +6,8 @@
 //! (`\Device\X`) and symbolic links (`\??\X`, also spelt `\DosDevices\X` or `\GLOBAL??\X`),
 //! compared case-insensitively as the object manager compares them.
 
+use rustc_hash::FxHashMap;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use windows_sys::core::GUID;
@@ -68,12 +68,12 @@ struct DriverRec {
 
 #[derive(Default)]
 pub(crate) struct Namespace {
-    pub(crate) devices: HashMap<usize, DeviceRec>,
+    pub(crate) devices: FxHashMap<usize, DeviceRec>,
     /// Device name key -> device object.
-    names: HashMap<String, usize>,
+    names: FxHashMap<String, usize>,
     /// Link name key -> (link name as created, target name key).
-    links: HashMap<String, (String, String)>,
-    drivers: HashMap<usize, DriverRec>,
+    links: FxHashMap<String, (String, String)>,
+    drivers: FxHashMap<usize, DriverRec>,
 }
 
 static NS: LazyLock<Mutex<Namespace>> = LazyLock::new(|| Mutex::new(Namespace::default()));

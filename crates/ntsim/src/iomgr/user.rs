@@ -3,8 +3,8 @@
 //! (IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once every IRP of the file object has completed), and
 //! I/O completion for the IRPs the I/O manager issued.
 
+use rustc_hash::FxHashMap;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
@@ -155,7 +155,7 @@ enum CloseState {
 /// through I/O completion.
 struct FileState {
     /// IRPs issued on this file object that have not finished I/O completion, by address.
-    irps: HashMap<usize, Arc<Request>>,
+    irps: FxHashMap<usize, Arc<Request>>,
     /// The user handle is open (IRP_MJ_CLEANUP not sent yet).
     handle_open: bool,
     /// References held by calls between resolving the handle and issuing their IRP (and by
@@ -334,10 +334,10 @@ impl Request {
 }
 
 /// IRPs issued by the I/O manager and not yet through I/O completion, by address.
-static REQUESTS: LazyLock<Mutex<HashMap<usize, Arc<Request>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static REQUESTS: LazyLock<Mutex<FxHashMap<usize, Arc<Request>>>> =
+    LazyLock::new(|| Mutex::new(FxHashMap::default()));
 
-fn requests() -> MutexGuard<'static, HashMap<usize, Arc<Request>>> {
+fn requests() -> MutexGuard<'static, FxHashMap<usize, Arc<Request>>> {
     REQUESTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -713,7 +713,7 @@ pub fn open(path: &str) -> Result<UserHandle, i32> {
         dev,
         _file_name: file_name,
         state: Mutex::new(FileState {
-            irps: HashMap::new(),
+            irps: FxHashMap::default(),
             handle_open: true,
             refs: 0,
             close: CloseState::NotSent,

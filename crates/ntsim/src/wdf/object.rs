@@ -7,7 +7,9 @@
 //! `WdfObjectGetTypedContextWorker`.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use windows_sys::Win32::Foundation::{
@@ -154,17 +156,17 @@ pub(crate) struct DeviceInit {
 #[derive(Default)]
 pub(crate) struct Fx {
     next: usize,
-    pub(crate) objects: HashMap<usize, Object>,
+    pub(crate) objects: FxHashMap<usize, Object>,
     /// Requests completed so far (a completed handle is never handed out again).
-    pub(crate) completed: HashSet<usize>,
+    pub(crate) completed: FxHashSet<usize>,
     /// Live `PWDFDEVICE_INIT` allocations.
-    pub(crate) inits: HashMap<usize, Box<DeviceInit>>,
+    pub(crate) inits: FxHashMap<usize, Box<DeviceInit>>,
     /// DEVICE_OBJECT -> WDFDEVICE.
-    pub(crate) by_device_object: HashMap<usize, usize>,
+    pub(crate) by_device_object: FxHashMap<usize, usize>,
     /// FILE_OBJECT -> WDFFILEOBJECT.
-    pub(crate) by_file_object: HashMap<usize, usize>,
+    pub(crate) by_file_object: FxHashMap<usize, usize>,
     /// IRP -> WDFREQUEST.
-    pub(crate) by_irp: HashMap<usize, usize>,
+    pub(crate) by_irp: FxHashMap<usize, usize>,
     /// The loaded driver's WDFDRIVER.
     pub(crate) driver: Option<usize>,
     /// Cancelled requests whose `EvtRequestCancel` is held back (see

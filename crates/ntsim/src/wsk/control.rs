@@ -11,7 +11,7 @@
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_control_client>,
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/network/sharing-transport-addresses>.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -64,7 +64,7 @@ struct Opts {
 
 /// Keyed by the socket's address; the `Weak` pins that allocation so the key cannot be
 /// reused by another socket while the entry exists, and tells a dead entry apart.
-type OptTable = HashMap<usize, (Weak<SimSocket>, Opts)>;
+type OptTable = FxHashMap<usize, (Weak<SimSocket>, Opts)>;
 
 static OPTS: Mutex<Option<OptTable>> = Mutex::new(None);
 
@@ -74,7 +74,7 @@ fn opts() -> MutexGuard<'static, Option<OptTable>> {
 
 fn opts_of(sock: &Arc<SimSocket>) -> Opts {
     let mut g = opts();
-    let t = g.get_or_insert_with(HashMap::new);
+    let t = g.get_or_insert_with(FxHashMap::default);
     t.retain(|_, (w, _)| w.strong_count() > 0);
     t.get(&sock.key())
         .filter(|(w, _)| w.ptr_eq(&Arc::downgrade(sock)))
@@ -84,14 +84,14 @@ fn opts_of(sock: &Arc<SimSocket>) -> Opts {
 
 fn set_opts(sock: &Arc<SimSocket>, o: Opts) {
     opts()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .insert(sock.key(), (Arc::downgrade(sock), o));
 }
 
 /// Cached security descriptors by client: the pool copies `WSK_CACHE_SD` handed out.
-static CACHED_SDS: Mutex<Option<HashMap<usize, HashSet<usize>>>> = Mutex::new(None);
+static CACHED_SDS: Mutex<Option<FxHashMap<usize, FxHashSet<usize>>>> = Mutex::new(None);
 
-fn cached_sds() -> MutexGuard<'static, Option<HashMap<usize, HashSet<usize>>>> {
+fn cached_sds() -> MutexGuard<'static, Option<FxHashMap<usize, FxHashSet<usize>>>> {
     CACHED_SDS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -229,7 +229,7 @@ fn control_client_own(
                 (out_buf as *mut usize).write_unaligned(copy as usize);
             }
             cached_sds()
-                .get_or_insert_with(HashMap::new)
+                .get_or_insert_with(FxHashMap::default)
                 .entry(client as usize)
                 .or_default()
                 .insert(copy as usize);

@@ -32,7 +32,9 @@
 //!   (FIN or RST seen on the host socket) is reported with `WskAbortEvent`.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -123,9 +125,9 @@ struct ClientState {
     created_socket: bool,
 }
 
-static CLIENTS: Mutex<Option<HashMap<usize, ClientState>>> = Mutex::new(None);
+static CLIENTS: Mutex<Option<FxHashMap<usize, ClientState>>> = Mutex::new(None);
 
-fn clients() -> MutexGuard<'static, Option<HashMap<usize, ClientState>>> {
+fn clients() -> MutexGuard<'static, Option<FxHashMap<usize, ClientState>>> {
     CLIENTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -178,9 +180,9 @@ pub fn set_indications_unmapped(on: bool) {
 }
 
 /// Retained lists: head address -> (socket key, list).
-static RETAINED: Mutex<Option<HashMap<usize, (usize, IndList)>>> = Mutex::new(None);
+static RETAINED: Mutex<Option<FxHashMap<usize, (usize, IndList)>>> = Mutex::new(None);
 
-fn retained() -> MutexGuard<'static, Option<HashMap<usize, (usize, IndList)>>> {
+fn retained() -> MutexGuard<'static, Option<FxHashMap<usize, (usize, IndList)>>> {
     RETAINED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -236,7 +238,7 @@ fn callback_returned() {
 pub(crate) fn socket_created(registration: usize, kind: Kind) -> u32 {
     let mut g = clients();
     let c = g
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .entry(registration)
         .or_default();
     c.created_socket = true;
@@ -416,7 +418,7 @@ pub(crate) fn control_client(
     }
     let mut g = clients();
     let c = g
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .entry(client as usize)
         .or_default();
     if c.created_socket {
@@ -491,7 +493,7 @@ pub(crate) unsafe extern "system" fn wsk_release(
         Some((key, l)) => {
             // Released through another socket: put it back and refuse.
             retained()
-                .get_or_insert_with(HashMap::new)
+                .get_or_insert_with(FxHashMap::default)
                 .insert(list as usize, (key, l));
             STATUS_INVALID_PARAMETER
         }
@@ -573,7 +575,7 @@ pub(crate) unsafe extern "system" fn wsk_inspect_complete(
     }
     let i = st.ev.inspects.remove(p);
     resolve(&mut st, i, action == WskInspectAccept);
-    let mut done = Vec::new();
+    let mut done = super::socket::Done::new();
     st.pump(&mut done);
     drop(st);
     complete_all(done);
@@ -968,7 +970,7 @@ fn as_callback<R>(key: usize, f: impl FnOnce() -> R) -> R {
 fn lend(sock: &Arc<SimSocket>, list: IndList) -> usize {
     let head = list.head() as usize;
     retained()
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .insert(head, (sock.key(), list));
     head
 }
@@ -1088,7 +1090,7 @@ fn run(sock: &Arc<SimSocket>, call: Call) {
                     resolve(&mut st, i, action == WskInspectAccept);
                 }
             }
-            let mut done = Vec::new();
+            let mut done = super::socket::Done::new();
             st.pump(&mut done);
             drop(st);
             complete_all(done);
@@ -1171,7 +1173,7 @@ fn finish_receive(
             list.free();
         }
     }
-    let mut done = Vec::new();
+    let mut done = super::socket::Done::new();
     st.pump(&mut done);
     st.ev.in_progress -= 1;
     drop(st);

@@ -1,7 +1,7 @@
 //! The provider's I/O thread: a mio poll loop over every socket's descriptor, plus a work
 //! queue through which dispatch routines hand it deferred completions and socket kicks.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::os::fd::RawFd;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -30,7 +30,7 @@ pub(crate) struct IoThread {
     registry: Registry,
     waker: Waker,
     work: Mutex<Vec<Work>>,
-    sockets: Mutex<HashMap<usize, Arc<SimSocket>>>,
+    sockets: Mutex<FxHashMap<usize, Arc<SimSocket>>>,
 }
 
 static IO: OnceLock<IoThread> = OnceLock::new();
@@ -51,8 +51,8 @@ pub(crate) fn io() -> &'static IoThread {
         IoThread {
             registry,
             waker,
-            work: Mutex::new(Vec::new()),
-            sockets: Mutex::new(HashMap::new()),
+            work: Mutex::new(Vec::with_capacity(256)),
+            sockets: Mutex::new(FxHashMap::with_capacity_and_hasher(256, Default::default())),
         }
     })
 }
@@ -75,7 +75,7 @@ impl IoThread {
         let _ = self.registry.deregister(&mut SourceFd(&fd));
     }
 
-    pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<usize, Arc<SimSocket>>> {
+    pub(crate) fn sockets(&self) -> MutexGuard<'_, FxHashMap<usize, Arc<SimSocket>>> {
         self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -86,6 +86,9 @@ impl IoThread {
 
 fn run(mut poll: Poll) {
     let mut events = Events::with_capacity(256);
+    // The batch being run; swapped with the shared queue each round, so both vectors keep
+    // their capacity and a steady state of pushes does not allocate.
+    let mut work: Vec<Work> = Vec::with_capacity(256);
     loop {
         if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(500))) {
             if e.kind() != std::io::ErrorKind::Interrupted {
@@ -101,7 +104,11 @@ fn run(mut poll: Poll) {
                 }
             }
         }
-        let mut work = std::mem::take(&mut *io.work.lock().unwrap_or_else(|p| p.into_inner()));
+        debug_assert!(work.is_empty());
+        std::mem::swap(
+            &mut work,
+            &mut *io.work.lock().unwrap_or_else(|p| p.into_inner()),
+        );
         // A seeded schedule (crate::sched) reorders the batch's completions and puts some off
         // by a round; a barrier is put off with them, so it still waits for all earlier work.
         let barriers: Vec<Work> = if crate::sched::seed().is_some() {
@@ -115,7 +122,7 @@ fn run(mut poll: Poll) {
             Vec::new()
         };
         let mut later = Vec::new();
-        for w in work {
+        for w in work.drain(..) {
             if matches!(w, Work::Complete(..)) && crate::sched::delay_completion() {
                 later.push(w);
                 continue;

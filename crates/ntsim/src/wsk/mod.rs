@@ -17,7 +17,7 @@ pub(crate) mod io;
 mod names;
 pub(crate) mod socket;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -44,10 +44,10 @@ struct Registration {
     deregistering: bool,
 }
 
-static REGS: Mutex<Option<HashMap<usize, Registration>>> = Mutex::new(None);
+static REGS: Mutex<Option<FxHashMap<usize, Registration>>> = Mutex::new(None);
 static REGS_CHANGED: Condvar = Condvar::new();
 
-fn regs() -> MutexGuard<'static, Option<HashMap<usize, Registration>>> {
+fn regs() -> MutexGuard<'static, Option<FxHashMap<usize, Registration>>> {
     REGS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -100,7 +100,7 @@ pub unsafe extern "system" fn WskRegister(
         return STATUS_INVALID_PARAMETER;
     }
     let key = Box::into_raw(Box::new(0u64)) as usize;
-    regs().get_or_insert_with(HashMap::new).insert(
+    regs().get_or_insert_with(FxHashMap::default).insert(
         key,
         Registration {
             captures: 0,
@@ -120,12 +120,12 @@ pub unsafe extern "system" fn WskRegister(
     VERSIONS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(HashMap::new)
+        .get_or_insert_with(FxHashMap::default)
         .insert(key, version);
     STATUS_SUCCESS
 }
 
-static VERSIONS: Mutex<Option<HashMap<usize, u16>>> = Mutex::new(None);
+static VERSIONS: Mutex<Option<FxHashMap<usize, u16>>> = Mutex::new(None);
 
 /// `WskCaptureProviderNPI`: waits up to `WaitTimeout` ms (`WSK_NO_WAIT`, `WSK_INFINITE_WAIT`)
 /// for the provider. `STATUS_DEVICE_NOT_READY` if it is not available in time or
@@ -384,7 +384,7 @@ fn run_queued(
     mut st: MutexGuard<'_, socket::State>,
     irp: *mut IRP,
 ) -> NTSTATUS {
-    let mut done = Vec::new();
+    let mut done = socket::Done::new();
     if crate::sched::completion_mode() != CompletionMode::Pending {
         st.pump(&mut done);
         if let Some(&(_, status, _)) = done.iter().find(|c| c.0 == irp as usize) {

@@ -11,7 +11,7 @@
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_free_address_info>,
 //! <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_name_info>.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 use std::ffi::c_void;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Mutex, MutexGuard};
@@ -27,9 +27,9 @@ use crate::verifier::{self, Rule};
 pub const ADDRINFO_TAG: u32 = u32::from_le_bytes(*b"WskA");
 
 /// Heads of the lists handed out and not yet freed.
-static LISTS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+static LISTS: Mutex<Option<FxHashSet<usize>>> = Mutex::new(None);
 
-fn lists() -> MutexGuard<'static, Option<HashSet<usize>>> {
+fn lists() -> MutexGuard<'static, Option<FxHashSet<usize>>> {
     LISTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -198,7 +198,7 @@ pub(super) unsafe extern "system" fn wsk_get_address_info(
         Ok(it) => it.filter(want).collect(),
         Err(_) => Vec::new(),
     };
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     addrs.retain(|a| seen.insert(*a));
     if addrs.is_empty() {
         return finish(irp, STATUS_NO_MATCH, 0);
@@ -207,7 +207,7 @@ pub(super) unsafe extern "system" fn wsk_get_address_info(
         Ok(h) => h,
         Err(s) => return finish(irp, s, 0),
     };
-    lists().get_or_insert_with(HashSet::new).insert(head);
+    lists().get_or_insert_with(FxHashSet::default).insert(head);
     // SAFETY: caller's out pointer (checked non-NULL), written before completion.
     unsafe { *result = head as *mut ADDRINFOEXW };
     finish(irp, STATUS_SUCCESS, 0)

@@ -8,7 +8,8 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use smallvec::SmallVec;
+use socket2::{Domain, MaybeUninitSlice, Protocol, SockAddr, Socket, Type};
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP, MDL};
 use windows_sys::Win32::Foundation::*;
 use wsk_sys::{WSK_BUF, WSK_SOCKET};
@@ -150,6 +151,17 @@ impl Drop for SimSocket {
 /// One IRP to complete once the socket lock is released.
 pub(crate) type Completion = (usize, NTSTATUS, usize);
 
+/// The IRPs one run of a socket's queues finished: inline room for a few, so that the
+/// common case (the one operation just issued) allocates nothing.
+pub(crate) type Done = SmallVec<[Completion; 4]>;
+
+/// The byte slices of one send call (at most [`MAX_IOV`] for a stream send; a datagram's
+/// chain may be longer and then spills to the heap).
+type Iov = SmallVec<[IoSlice<'static>; 8]>;
+
+/// The client memory regions of one receive call.
+type IovMut = SmallVec<[MaybeUninitSlice<'static>; 8]>;
+
 impl SimSocket {
     pub(crate) fn new(
         kind: Kind,
@@ -262,7 +274,7 @@ impl SimSocket {
     pub(crate) fn pump(self: &Arc<Self>) {
         let (done, failed) = {
             let mut st = self.lock();
-            let mut done = Vec::new();
+            let mut done = Done::new();
             st.pump(&mut done);
             let failed = std::mem::take(&mut st.failed);
             if failed {
@@ -491,7 +503,7 @@ impl State {
         self.accepts.is_empty()
     }
 
-    pub(crate) fn pump(&mut self, done: &mut Vec<Completion>) {
+    pub(crate) fn pump(&mut self, done: &mut Done) {
         let Some(os) = self.os.as_ref() else { return };
         if let Some((irp, info)) = self.connect {
             match os.take_error() {
@@ -523,8 +535,7 @@ impl State {
                         continue;
                     }
                 };
-                let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
-                match os.send_vectored_with_flags(&slices, MSG_NOSIGNAL) {
+                match os.send_vectored_with_flags(&iov, MSG_NOSIGNAL) {
                     Ok(n) => {
                         op.sent += n;
                         COUNTERS
@@ -554,10 +565,9 @@ impl State {
                 done.push((irp, STATUS_INVALID_PARAMETER, 0));
                 continue;
             };
-            let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
             let r = match op.to {
-                Some(a) => os.send_to_vectored(&slices, &SockAddr::from(a)),
-                None => os.send_vectored_with_flags(&slices, MSG_NOSIGNAL),
+                Some(a) => os.send_to_vectored(&iov, &SockAddr::from(a)),
+                None => os.send_vectored_with_flags(&iov, MSG_NOSIGNAL),
             };
             match r {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -583,7 +593,7 @@ impl State {
         self.pump_accepts(done);
     }
 
-    fn pump_disconnect(&mut self, done: &mut Vec<Completion>) {
+    fn pump_disconnect(&mut self, done: &mut Done) {
         if !self.sends.is_empty() {
             return;
         }
@@ -599,8 +609,7 @@ impl State {
                     done.push((irp, STATUS_INVALID_PARAMETER, 0));
                     return;
                 };
-                let slices: Vec<IoSlice<'_>> = iov.iter().map(|s| IoSlice::new(s)).collect();
-                match os.send_vectored_with_flags(&slices, MSG_NOSIGNAL) {
+                match os.send_vectored_with_flags(&iov, MSG_NOSIGNAL) {
                     Ok(n) => {
                         op.sent += n;
                         COUNTERS
@@ -630,7 +639,7 @@ impl State {
         done.push((irp, status, sent));
     }
 
-    fn pump_recvs(&mut self, done: &mut Vec<Completion>) {
+    fn pump_recvs(&mut self, done: &mut Done) {
         if self.ev.indicating {
             // The receive event's indication owns the peeked bytes until it returns.
             return;
@@ -647,19 +656,19 @@ impl State {
                 continue;
             }
             let Some(os) = self.os.as_ref() else { return };
-            let mut tmp = vec![0u8; want.min(256 * 1024)];
-            match os.recv(as_uninit(&mut tmp)) {
-                Ok(0) => {
+            // Straight into the client's memory: no staging copy, no allocation.
+            let Some(mut iov) = gather_mut(&op.buf, op.received, MAX_IOV) else {
+                let irp = op.irp;
+                self.recvs.pop_front();
+                done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                continue;
+            };
+            match os.recv_vectored(&mut iov) {
+                Ok((0, _)) => {
                     self.eof = true;
                     continue;
                 }
-                Ok(n) => {
-                    if !scatter(&op.buf, op.received, &tmp[..n]) {
-                        let irp = op.irp;
-                        self.recvs.pop_front();
-                        done.push((irp, STATUS_INVALID_PARAMETER, 0));
-                        continue;
-                    }
+                Ok((n, _)) => {
                     op.received += n;
                     if !op.waitall || op.received == op.buf.Length {
                         let (irp, n) = (op.irp, op.received);
@@ -681,22 +690,24 @@ impl State {
         }
     }
 
-    fn pump_recvfroms(&mut self, done: &mut Vec<Completion>) {
+    fn pump_recvfroms(&mut self, done: &mut Done) {
         if self.ev.indicating {
             return;
         }
         while let Some(op) = self.recvfroms.front() {
             let Some(os) = self.os.as_ref() else { return };
-            let mut tmp = vec![0u8; 65536];
-            match os.recv_from(as_uninit(&mut tmp)) {
-                Ok((n, from)) => {
-                    let (irp, buf, remote) = (op.irp, op.buf, op.remote);
+            // Straight into the client's memory; a datagram longer than the buffer is
+            // truncated by the host (MSG_TRUNC), as the copy of the part that fits was.
+            let Some(mut iov) = gather_mut(&op.buf, 0, usize::MAX) else {
+                let irp = op.irp;
+                self.recvfroms.pop_front();
+                done.push((irp, STATUS_INVALID_PARAMETER, 0));
+                continue;
+            };
+            match os.recv_from_vectored(&mut iov) {
+                Ok((fit, flags, from)) => {
+                    let (irp, remote) = (op.irp, op.remote);
                     self.recvfroms.pop_front();
-                    let fit = n.min(buf.Length);
-                    if !scatter(&buf, 0, &tmp[..fit]) {
-                        done.push((irp, STATUS_INVALID_PARAMETER, 0));
-                        continue;
-                    }
                     if remote != 0 {
                         if let Some(a) = from.as_socket() {
                             // SAFETY: the client's nonpaged SOCKADDR buffer of the socket's
@@ -707,7 +718,7 @@ impl State {
                     // A datagram larger than the buffer: the part that fits, and
                     // STATUS_BUFFER_OVERFLOW (our choice, the AFD pairing of WSAEMSGSIZE on
                     // receive; unverified on Windows).
-                    let status = if n > buf.Length {
+                    let status = if flags.is_truncated() {
                         STATUS_BUFFER_OVERFLOW
                     } else {
                         STATUS_SUCCESS
@@ -725,7 +736,7 @@ impl State {
         }
     }
 
-    fn pump_accepts(&mut self, done: &mut Vec<Completion>) {
+    fn pump_accepts(&mut self, done: &mut Done) {
         while let Some(op) = self.accepts.front() {
             let Some(os) = self.os.as_ref() else { return };
             // Conditional accept: only connections the client's inspection accepted.
@@ -798,39 +809,43 @@ pub(crate) fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
     unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
 }
 
-/// Copies `data` into the memory a `WSK_BUF` describes, from `skip` bytes in. The buffer was
-/// validated against its MDL chain at dispatch time. False if the chain ends early.
-fn scatter(buf: &WSK_BUF, skip: usize, data: &[u8]) -> bool {
+/// The writable regions a `WSK_BUF` describes, skipping `skip` bytes, at most `max_iov`
+/// of them, ready for a vectored receive into the client's memory. The buffer was validated
+/// against its MDL chain at dispatch time; None if the chain ends early.
+fn gather_mut(buf: &WSK_BUF, skip: usize, max_iov: usize) -> Option<IovMut> {
+    let mut out = IovMut::new();
     let mut mdl = buf.Mdl as *const MDL;
     let mut offset = buf.Offset as usize + skip;
-    let mut left = data;
-    while !left.is_empty() {
+    let mut left = buf.Length - skip;
+    while left > 0 && out.len() < max_iov {
         if mdl.is_null() {
-            return false;
+            return None;
         }
-        let Some((va, len)) = crate::mdl::mdl_region(mdl) else {
-            return false;
-        };
+        let (va, len) = crate::mdl::mdl_region(mdl)?;
         if offset >= len {
             offset -= len;
         } else {
-            let n = (len - offset).min(left.len());
+            let n = (len - offset).min(left);
             // SAFETY: the MDL describes locked client memory, writable for a receive, valid
-            // until the IRP that carries it completes (after this copy).
-            unsafe { std::ptr::copy_nonoverlapping(left.as_ptr(), va.add(offset), n) };
-            left = &left[n..];
+            // until the IRP that carries it completes (after this receive); the regions of
+            // one WSK_BUF do not overlap.
+            out.push(MaybeUninitSlice::new(unsafe {
+                std::slice::from_raw_parts_mut(va.add(offset).cast(), n)
+            }));
+            left -= n;
             offset = 0;
         }
         // SAFETY: live MDL (checked by mdl_region).
         mdl = unsafe { (*mdl).Next };
     }
-    true
+    Some(out)
 }
 
-/// The byte slices a `WSK_BUF` describes, skipping `skip` bytes, at most `max_iov` slices.
-/// The buffer was validated against its MDL chain at dispatch time.
-fn gather(buf: &WSK_BUF, skip: usize, max_iov: usize) -> Option<Vec<&'static [u8]>> {
-    let mut out = Vec::new();
+/// The byte slices a `WSK_BUF` describes, skipping `skip` bytes, at most `max_iov` slices,
+/// ready for a vectored send. The buffer was validated against its MDL chain at dispatch
+/// time.
+fn gather(buf: &WSK_BUF, skip: usize, max_iov: usize) -> Option<Iov> {
+    let mut out = Iov::new();
     let mut mdl = buf.Mdl as *const MDL;
     let mut offset = buf.Offset as usize + skip;
     let mut left = buf.Length - skip;
@@ -845,7 +860,9 @@ fn gather(buf: &WSK_BUF, skip: usize, max_iov: usize) -> Option<Vec<&'static [u8
             let n = (len - offset).min(left);
             // SAFETY: the MDL describes client memory that stays valid until the IRP that
             // carries it completes; the provider completes it only after this slice is used.
-            out.push(unsafe { std::slice::from_raw_parts(va.add(offset), n) });
+            out.push(IoSlice::new(unsafe {
+                std::slice::from_raw_parts(va.add(offset), n)
+            }));
             left -= n;
             offset = 0;
         }
@@ -886,7 +903,7 @@ pub(crate) fn validate_buf(buf: &WSK_BUF, what: &str) -> bool {
 }
 
 /// Completes IRPs collected under a socket lock.
-pub(crate) fn complete_all(done: Vec<Completion>) {
+pub(crate) fn complete_all(done: impl IntoIterator<Item = Completion>) {
     for (irp, status, info) in done {
         let irp = irp as *mut IRP;
         // SAFETY: the provider owns these pending IRPs; clearing the cancel routine first

@@ -15,6 +15,7 @@
 #               (wskctl.exe peer: IOCP + AcceptEx + GetAcceptExSockaddrs checking the driver's
 #               addresses, ConnectEx + TransmitFile and DisconnectEx(TF_REUSE_SOCKET) to a Linux
 #               socat, TransmitPackets or its skip reason); bench (driver vs TransmitFile, ratio);
+#               bench --small (SEND / SEND_TO / RECEIVE vs send / sendto / recv, ratios);
 #               listen on an explicit port + accept (both addresses) + receive from a Linux
 #               client, port-0 listen's status, recv from socat, how CLOSE / abortive
 #               DISCONNECT end a connection at a Linux peer (FIN/RST), echo to 24 clients;
@@ -301,6 +302,7 @@ wine_system_test() {
 
     wine_peer_test "$payload" "$n"
     wine_bench
+    wine_bench_small
     wine_server_test
 
     w "sc stop" 120 sc stop wskclient || { cat "$SESSION_LOG"; die "sc stop"; }
@@ -463,6 +465,17 @@ wine_bench() {
         SKIPPED+=("bench TRANSMIT_FILE row: $(grep -E '^driver: OPEN_STREAM \+ TRANSMIT_FILE' "$LOGS/bench.txt" | grep -Eo 'skipped: .*')")
     fi
     pass bench-ratio
+}
+
+wine_bench_small() {
+    echo "--- wskctl.exe bench --small: SEND / SEND_TO / RECEIVE through the driver vs send / sendto / recv"
+    wskctl bench-small "$LOGS/bench-small.txt" bench --small --ops "${LANE_BENCH_SMALL_OPS:-1000}" \
+        --rounds 3 --warmup 100 --timeout-secs 60 || die "wskctl bench --small"
+    grep -q '^bench: OK' "$LOGS/bench-small.txt" || die "bench --small: not OK"
+    local skipped
+    skipped=$(grep -E ' skipped +skipped: ' "$LOGS/bench-small.txt" | sed -E 's/ {2,}.*skipped: /: /' || true)
+    [ -z "$skipped" ] || SKIPPED+=("bench --small rows: ${skipped//$'\n'/; }")
+    pass bench-small-ratios
 }
 
 # A Linux peer that accepts one connection on 127.0.0.1:PORT, reads it to the end and prints

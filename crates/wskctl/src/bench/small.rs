@@ -189,6 +189,10 @@ pub struct SmallRow {
     pub allocations_per_op: Option<AllocationsPerOp>,
     /// Every request succeeded and the peers saw exactly the bytes moved.
     pub verified: bool,
+    /// Not measured because the WSK provider does not implement the operation
+    /// (`STATUS_NOT_IMPLEMENTED` / `STATUS_NOT_SUPPORTED`, e.g. datagram sockets under Wine
+    /// 8.0); never counted as verified.
+    pub skipped: bool,
     /// Errors or notes.
     pub detail: String,
 }
@@ -196,7 +200,7 @@ pub struct SmallRow {
 /// The small benchmark's report.
 #[derive(Clone, Debug, Serialize)]
 pub struct SmallReport {
-    /// Every row verified.
+    /// At least one row verified, and every row verified or skipped.
     pub ok: bool,
     /// Requests per side per round.
     pub ops: u64,
@@ -656,6 +660,7 @@ fn run_case(device: &dyn Device, case: Case, peers: &Peers, options: &SmallOptio
         ratio_rounds: Vec::new(),
         allocations_per_op: None,
         verified: false,
+        skipped: false,
         detail: String::new(),
     };
     let result = match case {
@@ -667,7 +672,12 @@ fn run_case(device: &dyn Device, case: Case, peers: &Peers, options: &SmallOptio
         Ok(()) => {}
         Err(e) => {
             row.verified = false;
-            row.detail = format!("{e:#}");
+            row.skipped = super::provider_lacks(&e);
+            row.detail = if row.skipped {
+                format!("skipped: provider lacks it ({e:#})")
+            } else {
+                format!("{e:#}")
+            };
         }
     }
     row
@@ -873,7 +883,7 @@ pub fn run(device: &dyn Device, options: &SmallOptions) -> anyhow::Result<SmallR
         .map(|&case| run_case(device, case, &peers, options))
         .collect();
     Ok(SmallReport {
-        ok: !rows.is_empty() && rows.iter().all(|r| r.verified),
+        ok: rows.iter().any(|r| r.verified) && rows.iter().all(|r| r.verified || r.skipped),
         ops: options.ops,
         rounds: options.rounds,
         warmup: options.warmup,
@@ -918,13 +928,22 @@ impl SmallReport {
                 out,
                 "{:<27} {:>11} {:>11} {:>9} {:>7} {:>7} {:>7}  {:<8} {}",
                 r.label,
-                f(Some(r.ours.ns_per_op / 1000.0), 3),
+                f(
+                    Some(r.ours.ns_per_op / 1000.0).filter(|_| r.ours.ops > 0),
+                    3
+                ),
                 f(r.raw.as_ref().map(|s| s.ns_per_op / 1000.0), 3),
                 f(r.ratio, 4),
                 f(a.map(|a| a.irps), 2),
                 f(a.map(|a| a.mdls), 2),
                 f(a.map(|a| a.pool), 2),
-                if r.verified { "yes" } else { "no" },
+                if r.verified {
+                    "yes"
+                } else if r.skipped {
+                    "skipped"
+                } else {
+                    "no"
+                },
                 r.detail
             );
         }

@@ -99,6 +99,43 @@ pub fn stats() -> Stats {
     }
 }
 
+/// Spare byte vectors for the synchronous `DeviceIoControl`'s copies of the caller's
+/// buffers (the user-mode side of a request, not kernel memory): a request's input and
+/// output vectors come back here when it is dropped, so that a steady state of synchronous
+/// calls does not allocate them each time. Bounded in count and in each vector's capacity.
+static SPARE_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const SPARE_BUFFERS_MAX: usize = 32;
+const SPARE_BUFFER_MAX_CAPACITY: usize = 64 * 1024;
+
+/// A vector holding a copy of `bytes`, from the spares if one is there.
+fn buffer_copy(bytes: &[u8]) -> Vec<u8> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let spare = SPARE_BUFFERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop();
+    let mut v = spare.unwrap_or_default();
+    v.clear();
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// Keeps `v` as a spare (if there is room and it is not too large).
+fn recycle_buffer(v: Vec<u8>) {
+    if v.capacity() == 0 || v.capacity() > SPARE_BUFFER_MAX_CAPACITY {
+        return;
+    }
+    let mut spares = SPARE_BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    if spares.len() < SPARE_BUFFERS_MAX {
+        if spares.capacity() == 0 {
+            spares.reserve_exact(SPARE_BUFFERS_MAX);
+        }
+        spares.push(v);
+    }
+}
+
 /// A nonpaged system buffer owned by the I/O manager.
 struct SystemBuffer {
     ptr: usize,
@@ -258,6 +295,15 @@ struct Request {
     output: Mutex<Vec<u8>>,
     state: Mutex<ReqState>,
     cv: Condvar,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        recycle_buffer(std::mem::take(&mut self._input));
+        recycle_buffer(std::mem::take(
+            self.output.get_mut().unwrap_or_else(|p| p.into_inner()),
+        ));
+    }
 }
 
 impl Request {
@@ -886,7 +932,7 @@ impl UserHandle {
     /// `STATUS_IO_TIMEOUT` returned). The output buffer receives what the driver returned
     /// (METHOD_BUFFERED: `Information` bytes, clamped to its length).
     pub fn device_io_control(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoStatus {
-        let ov = self.device_io_control_overlapped(code, input.to_vec(), output.to_vec());
+        let ov = self.device_io_control_overlapped(code, buffer_copy(input), buffer_copy(output));
         let st = match ov.wait(SYNC_IOCTL_LIMIT) {
             Some(st) => st,
             None => {
@@ -916,6 +962,7 @@ impl UserHandle {
         if out.len() == output.len() {
             output.copy_from_slice(&out);
         }
+        recycle_buffer(out);
         st
     }
 

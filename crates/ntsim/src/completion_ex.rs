@@ -8,7 +8,7 @@
 
 use rustc_hash::FxHashMap;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IRP};
@@ -23,6 +23,7 @@ pub const CONTEXT_TAG: u32 = u32::from_le_bytes(*b"IoCx");
 
 static AVAILABLE: AtomicBool = AtomicBool::new(true);
 static FAILURES: AtomicU32 = AtomicU32::new(0);
+static CONTEXTS: AtomicU64 = AtomicU64::new(0);
 static REFS: Mutex<Option<FxHashMap<usize, usize>>> = Mutex::new(None);
 
 fn refs() -> MutexGuard<'static, Option<FxHashMap<usize, usize>>> {
@@ -49,6 +50,13 @@ pub fn device_references(device: *const DEVICE_OBJECT) -> usize {
         .as_ref()
         .and_then(|m| m.get(&(device as usize)).copied())
         .unwrap_or(0)
+}
+
+/// Contexts (pool tag `IoCx`) `IoSetCompletionRoutineEx` has allocated since the process
+/// started: the kernel's allocations on a driver's behalf, one per successful call, which
+/// [`crate::faults::OwnAllocations`] does not count as the driver's.
+pub fn contexts_allocated() -> u64 {
+    CONTEXTS.load(Ordering::SeqCst)
 }
 
 #[repr(C)]
@@ -112,6 +120,7 @@ pub unsafe extern "system" fn IoSetCompletionRoutineEx(
     if w.is_null() {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
+    CONTEXTS.fetch_add(1, Ordering::SeqCst);
     // SAFETY: fresh pool block of Wrapped's size (16-byte aligned).
     unsafe {
         w.write(Wrapped {

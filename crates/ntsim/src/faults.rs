@@ -9,7 +9,7 @@
 //! driver's failures to handle. Driver Verifier's low-resources simulation fails allocations
 //! at random; this is exhaustive over the sites one operation reaches.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Which allocator an allocation went to.
@@ -107,9 +107,64 @@ pub(crate) fn internal<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Totals since process start of the allocations counted here (the code under test's own,
+/// armed or not), by [`AllocKind`] in declaration order.
+static OWN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// Allocation requests the code under test (a driver, `wsk`) made through the driver-facing
+/// routines since the process started, by allocator: the same requests the sweep counts
+/// (never the emulated kernel's own allocations on its behalf, such as the I/O manager's
+/// IRPs and MDLs or `IoSetCompletionRoutineEx`'s `IoCx` context, see
+/// [`crate::completion_ex::contexts_allocated`]). Counted whether or not a sweep is armed;
+/// failed requests count too. Process-wide: take an [`crate::Scope`] and compare two
+/// readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnAllocations {
+    /// `ExAllocatePool2` / `ExAllocatePoolWithTag` calls.
+    pub pool: u64,
+    /// `IoAllocateIrp` calls.
+    pub irps: u64,
+    /// `IoAllocateMdl` calls.
+    pub mdls: u64,
+    /// Rust heap allocations through `wsk::alloc` (nonpaged pool in the kernel build).
+    pub heap: u64,
+}
+
+impl OwnAllocations {
+    /// The counts now.
+    pub fn now() -> OwnAllocations {
+        let g = |k: AllocKind| OWN[k as usize].load(Ordering::SeqCst);
+        OwnAllocations {
+            pool: g(AllocKind::Pool),
+            irps: g(AllocKind::Irp),
+            mdls: g(AllocKind::Mdl),
+            heap: g(AllocKind::Rust),
+        }
+    }
+
+    /// The allocations made since `earlier` (field by field).
+    pub fn since(&self, earlier: &OwnAllocations) -> OwnAllocations {
+        OwnAllocations {
+            pool: self.pool - earlier.pool,
+            irps: self.irps - earlier.irps,
+            mdls: self.mdls - earlier.mdls,
+            heap: self.heap - earlier.heap,
+        }
+    }
+
+    /// All four added up.
+    pub fn total(&self) -> u64 {
+        self.pool + self.irps + self.mdls + self.heap
+    }
+}
+
 /// Counts one allocation; true if it must fail.
 pub(crate) fn should_fail(kind: AllocKind, site: impl FnOnce() -> String) -> bool {
-    if !ARMED.load(Ordering::SeqCst) || INTERNAL.with(|c| c.get()) {
+    if INTERNAL.with(|c| c.get()) {
+        return false;
+    }
+    OWN[kind as usize].fetch_add(1, Ordering::SeqCst);
+    if !ARMED.load(Ordering::SeqCst) {
         return false;
     }
     let mut s = state();

@@ -126,4 +126,6 @@ pub mod sync;
 pub use buf::{BorrowedMdl, BufferChain, MdlBuffer, NonPagedBuffer};
 pub use client::WskClient;
 pub use error::{check, Error, Result};
-pub use socket::{Accepted, DatagramSocket, ListenSocket, StreamSocket};
+pub use socket::{
+    Accepted, DatagramSocket, ListenSocket, StreamSocket, MAX_CACHED_OPS, OP_BYTES, OP_CACHE_TAG,
+};

@@ -4,12 +4,15 @@
 //! wait on a KEVENT the completion routine signals, and reuse one IRP per socket with
 //! `IoReuseIrp`, so a steady-state send allocates nothing. Asynchronous calls (IRQL <=
 //! DISPATCH_LEVEL) take their buffer by value and return it, with the result, to a callback
-//! that runs in the completion routine at IRQL <= DISPATCH_LEVEL.
+//! that runs in the completion routine at IRQL <= DISPATCH_LEVEL; their IRPs and operation
+//! blocks come from a bounded per-socket cache (`op_cache`), so they allocate nothing in the
+//! steady state either.
 
 mod async_op;
 mod base;
 mod datagram;
 mod listen;
+mod op_cache;
 mod rundown;
 mod stream;
 
@@ -17,6 +20,7 @@ pub(crate) use async_op::*;
 pub(crate) use base::*;
 pub use datagram::DatagramSocket;
 pub use listen::{Accepted, ListenSocket};
+pub use op_cache::{MAX_CACHED_OPS, OP_BYTES, OP_CACHE_TAG};
 pub use stream::StreamSocket;
 
 const SOCK_STREAM: u16 = 1;

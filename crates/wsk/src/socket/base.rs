@@ -17,7 +17,9 @@ use windows_sys::Win32::Foundation::{
 };
 use wsk_sys::*;
 
+use super::op_cache::OpCache;
 use crate::addr::{family_of, SockAddrBuf};
+use crate::alloc::KArc;
 use crate::client::WskClient;
 use crate::error::{check, Error, Result};
 use crate::events::{set_socket, table_of, CtxHeader};
@@ -117,6 +119,10 @@ pub(crate) struct Core {
     /// the rundown ([`Core::enter`]).
     table: NonNull<c_void>,
     cached: AtomicPtr<OpBlock>,
+    /// The cache of IRPs and operation blocks of asynchronous operations
+    /// ([`super::op_cache`]), made at the first one: NULL, or this socket's reference from
+    /// `KArc::into_raw`, released by the drop.
+    op_cache: AtomicPtr<OpCache>,
     pub(crate) timeout: Option<Duration>,
     /// Rundown protection ([`Rundown`]): close waits for the dispatch calls in progress
     /// (they are non-blocking) and then lets `WskCloseSocket` cancel whatever is still
@@ -168,6 +174,7 @@ impl Core {
             raw,
             table: NonNull::new(table as *mut c_void).unwrap_or(NonNull::from(&NULL_TABLE).cast()),
             cached: AtomicPtr::new(op.into_raw()),
+            op_cache: AtomicPtr::new(core::ptr::null_mut()),
             timeout: None,
             rundown: Rundown::new(),
             events: core::ptr::null_mut(),
@@ -211,6 +218,43 @@ impl Core {
     pub(crate) fn basic(&self) -> &WSK_PROVIDER_BASIC_DISPATCH {
         // SAFETY: every provider table starts with WSK_PROVIDER_BASIC_DISPATCH.
         unsafe { self.table() }
+    }
+
+    /// A reference to the socket's cache of asynchronous operations, made on first use
+    /// (two racing first uses keep one). IRQL <= DISPATCH_LEVEL.
+    /// Errors: `STATUS_INSUFFICIENT_RESOURCES` (the first use could not allocate it).
+    pub(crate) fn op_cache(&self) -> Result<KArc<OpCache>> {
+        let mut p = self.op_cache.load(Ordering::Acquire);
+        if p.is_null() {
+            let new = KArc::into_raw(OpCache::try_new()?) as *mut OpCache;
+            match self.op_cache.compare_exchange(
+                core::ptr::null_mut(),
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => p = new,
+                Err(theirs) => {
+                    // SAFETY: ours from into_raw just above, never published.
+                    drop(unsafe { KArc::from_raw(new) });
+                    p = theirs;
+                }
+            }
+        }
+        // SAFETY: the socket's reference (from into_raw) lives until the drop, and &self
+        // outlives this borrow; ManuallyDrop keeps that reference, the clone is the caller's.
+        let ours = core::mem::ManuallyDrop::new(unsafe { KArc::from_raw(p) });
+        Ok(KArc::clone(&ours))
+    }
+
+    /// Closes the cache of asynchronous operations once no operation can start any more
+    /// (the rundown began): frees its idle items. IRQL <= DISPATCH_LEVEL.
+    fn close_op_cache(&self) {
+        let p = self.op_cache.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: the socket's reference keeps the cache alive until the drop.
+            unsafe { (*p).close() };
+        }
     }
 
     pub(crate) fn take_op(&self) -> Result<PoolBox<OpBlock>> {
@@ -296,6 +340,9 @@ impl Core {
             self.put_op(op);
             return Ok(());
         }
+        // No operation starts any more: the idle IRPs and blocks go now; those of operations
+        // still pending go when WskCloseSocket below has completed them.
+        self.close_op_cache();
         let raw = self.raw.as_ptr();
         if !self.events.is_null() {
             // SAFETY: our reference keeps the block alive.
@@ -415,6 +462,15 @@ impl Drop for Core {
             // SAFETY: the cached block, not in use (we are dropping the socket).
             drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
         }
+        let c = self.op_cache.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !c.is_null() {
+            // SAFETY: the socket's reference from into_raw, released once here. Closed again
+            // (idempotent) for a socket that could not be closed: its idle items go; the
+            // cache itself goes with the last operation in flight.
+            let c = unsafe { KArc::from_raw(c) };
+            c.close();
+            drop(c);
+        }
     }
 }
 
@@ -455,6 +511,7 @@ impl Core {
             // sent; if IoSetCompletionRoutineEx set it, its small context leaks with it.
             return;
         }
+        self.close_op_cache();
         let events = core::mem::replace(&mut self.events, core::ptr::null_mut());
         if !events.is_null() {
             // SAFETY: our reference keeps the block alive.

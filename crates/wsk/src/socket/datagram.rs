@@ -124,7 +124,9 @@ impl DatagramSocket {
     }
 
     /// Sends one datagram without waiting; see [`StreamSocket::send_async`] for the contract
-    /// of `done`. IRQL <= DISPATCH_LEVEL.
+    /// of `done`, the errors and the socket's cache of IRPs and operation blocks (steady
+    /// state: no allocation). IRQL <= DISPATCH_LEVEL.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_to>
     pub fn send_to_async<B, F>(
         &self,
         buf: B,
@@ -200,7 +202,8 @@ impl DatagramSocket {
     /// Receives one datagram without waiting; `done(result, buf)` runs in the completion
     /// routine (IRQL <= DISPATCH_LEVEL) with `(length, sender)` and the buffer. IRQL <=
     /// DISPATCH_LEVEL. A pending receive completes with `STATUS_CANCELLED` when the socket
-    /// closes. Errors as [`DatagramSocket::receive_from`].
+    /// closes. Errors as [`DatagramSocket::receive_from`]; steady state: no allocation (IRP
+    /// and block from the socket's cache, as [`StreamSocket::send_async`]).
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>
     pub fn receive_from_async<B, F>(
         &self,

@@ -258,8 +258,10 @@ impl StreamSocket {
     /// gets the buffer back. Callable at IRQL <= DISPATCH_LEVEL.
     ///
     /// Errors before the send starts come back with the buffer (`STATUS_INVALID_PARAMETER`,
-    /// `STATUS_INSUFFICIENT_RESOURCES`); errors of the send itself reach `done`.
-    /// Allocates one IRP and one small nonpaged block per call.
+    /// `STATUS_INSUFFICIENT_RESOURCES`: the socket's cache of IRPs and operation blocks could
+    /// not grow); errors of the send itself reach `done`. Steady state: no allocation (the
+    /// IRP and block come from the socket's cache, the IRP reused with `IoReuseIrp`; see
+    /// [`crate::MAX_CACHED_OPS`] for its bound). `STATUS_INVALID_HANDLE` once close began.
     pub fn send_async<B, F>(
         &self,
         buf: B,
@@ -330,6 +332,8 @@ impl StreamSocket {
     /// graceful disconnect by the peer) and the buffer. IRQL <= DISPATCH_LEVEL. Errors before
     /// the receive starts come back with the buffer; see [`StreamSocket::receive`] for the
     /// rest. A pending receive completes with `STATUS_CANCELLED` when the socket is closed.
+    /// Steady state: no allocation (IRP and block from the socket's cache, as
+    /// [`StreamSocket::send_async`]).
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive>
     pub fn receive_async<B, F>(
         &self,
@@ -403,7 +407,7 @@ impl StreamSocket {
     /// status. Callable at IRQL <= DISPATCH_LEVEL. Errors before the disconnect starts are
     /// returned (`STATUS_INSUFFICIENT_RESOURCES`, `STATUS_INVALID_DEVICE_STATE` on a closing
     /// socket); those of the disconnect itself reach `done` (as [`StreamSocket::disconnect`]).
-    /// Allocates one IRP and one small nonpaged block per call.
+    /// Uses an IRP and block of the socket's cache, as [`StreamSocket::send_async`].
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_disconnect>
     pub fn disconnect_async<F>(&self, done: F) -> Result<()>
     where

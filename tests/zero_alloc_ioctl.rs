@@ -84,7 +84,11 @@ fn close(h: &UserHandle, handle: SocketHandle) {
 }
 
 fn steady_state_ioctls(fe: Frontend) {
-    for mode in [CompletionMode::Pending, CompletionMode::Inline] {
+    for mode in [
+        CompletionMode::Pending,
+        CompletionMode::Inline,
+        CompletionMode::Provider,
+    ] {
         ntsim::link();
         let scope = ntsim::Scope::begin();
         ntsim::config::set_completion_mode(mode);

@@ -171,6 +171,11 @@ fn tcp_steady_state_async_inline() {
     tcp_steady_state(CompletionMode::Inline);
 }
 
+#[test]
+fn tcp_steady_state_async_provider() {
+    tcp_steady_state(CompletionMode::Provider);
+}
+
 fn udp_steady_state(mode: CompletionMode) {
     let scope = begin(mode);
     let device = protect();
@@ -249,6 +254,11 @@ fn udp_steady_state_async_inline() {
     udp_steady_state(CompletionMode::Inline);
 }
 
+#[test]
+fn udp_steady_state_async_provider() {
+    udp_steady_state(CompletionMode::Provider);
+}
+
 /// Posts `k` one-byte receives at once (the peer sends nothing yet, so all pend), then has
 /// the peer send `k` bytes: returns our allocations and the live IRPs once all completed.
 fn concurrent_receives(
@@ -293,7 +303,11 @@ fn concurrent_receives(
 #[test]
 fn cache_grows_with_concurrency_and_stays_bounded() {
     let bound = wsk::MAX_CACHED_OPS;
-    for mode in [CompletionMode::Pending, CompletionMode::Inline] {
+    for mode in [
+        CompletionMode::Pending,
+        CompletionMode::Inline,
+        CompletionMode::Provider,
+    ] {
         let scope = begin(mode);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         {
@@ -340,7 +354,11 @@ fn cache_grows_with_concurrency_and_stays_bounded() {
 /// nothing touches freed memory.
 #[test]
 fn completion_after_the_socket_was_dropped_frees_its_items() {
-    for mode in [CompletionMode::Pending, CompletionMode::Inline] {
+    for mode in [
+        CompletionMode::Pending,
+        CompletionMode::Inline,
+        CompletionMode::Provider,
+    ] {
         let scope = begin(mode);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let (tx, rx): (_, Done<usize>) = channel();

@@ -31,8 +31,8 @@ use wskclient_ioctl::{
     SetRemoteRequest, SocketHandle, StatsResponse,
 };
 
-/// Most sockets one file object may hold.
-pub const MAX_SOCKETS_PER_FILE: usize = 4096;
+/// Most sockets one file object may hold (`wskclient_ioctl::MAX_SOCKETS_PER_FILE`).
+pub const MAX_SOCKETS_PER_FILE: usize = ioctl::MAX_SOCKETS_PER_FILE as usize;
 /// How long `OPEN_STREAM` waits for the connection before cancelling it.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `DriverEntry` waits for the WSK provider NPI, in milliseconds.
@@ -151,15 +151,40 @@ impl OutBuf {
     }
 }
 
+/// A file object's sockets: slots indexed by the handle's slot field. Vacant slots form a
+/// free list (most recently vacated first), so insert, lookup and remove are O(1); the slot
+/// vector grows (amortised doubling) only when no slot is vacant, up to
+/// [`MAX_SOCKETS_PER_FILE`].
 struct Table {
     slots: Vec<Slot>,
+    /// First vacant slot, or [`NO_SLOT`].
+    free: u32,
+    /// Slots below this index are empty once the table is closed (cleanup's cursor).
+    scan: usize,
     /// Set by IRP_MJ_CLEANUP: no more sockets may enter (an accept completing after it is
     /// refused and its socket closed).
     closed: bool,
 }
 
+/// End of the free list.
+const NO_SLOT: u32 = u32::MAX;
+
+/// Bytes of one table slot (16 on x64). The table grows by amortised doubling, so a table
+/// of n sockets holds between n and 2n slots.
+pub const TABLE_SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+
+/// Bytes of one socket object: the heap block behind a table slot's `KArc<Socket>` (its
+/// reference count and the socket, whatever its kind). The driver's heap is nonpaged pool
+/// on Windows (tag `WskA`, `src/rt.rs`); under ntsim it is the host's heap, which the pool
+/// counters do not see, so `wskctl echo` adds this size to its figures.
+pub const SOCKET_OBJECT_BYTES: usize =
+    core::mem::size_of::<usize>() + core::mem::size_of::<Socket>();
+
+/// One table slot: 16 bytes on x64.
 struct Slot {
     generation: u32,
+    /// Next vacant slot while this one is vacant, else [`NO_SLOT`].
+    next_free: u32,
     socket: Option<KArc<Socket>>,
 }
 
@@ -185,21 +210,42 @@ impl FileContext {
     }
 
     fn remove(&self, handle: SocketHandle) -> Option<KArc<Socket>> {
-        let slot = handle.slot()? as usize;
+        let index = handle.slot()?;
         let mut t = self.table.lock();
-        let s = t.slots.get_mut(slot)?;
+        let free = t.free;
+        let s = t.slots.get_mut(index as usize)?;
         if s.generation != handle.generation() {
             return None;
         }
-        s.socket.take()
+        let socket = s.socket.take()?;
+        s.next_free = free;
+        t.free = index;
+        Some(socket)
     }
 
     /// Marks the table closed and takes its next socket, or `None` when it is empty. One
-    /// socket per call: no allocation under the spin lock, and cleanup cannot fail.
+    /// socket per call: no allocation under the spin lock, and cleanup cannot fail. Closed,
+    /// the table takes no socket, so a cursor makes the whole cleanup one pass.
     fn take_next(&self) -> Option<KArc<Socket>> {
         let mut t = self.table.lock();
         t.closed = true;
-        t.slots.iter_mut().find_map(|s| s.socket.take())
+        let start = t.scan;
+        let found = t
+            .slots
+            .get_mut(start..)?
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, s)| s.socket.take().map(|socket| (i, socket)));
+        match found {
+            Some((i, socket)) => {
+                t.scan = start + i + 1;
+                Some(socket)
+            }
+            None => {
+                t.scan = t.slots.len();
+                None
+            }
+        }
     }
 }
 
@@ -213,27 +259,32 @@ fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTA
     if t.closed {
         return Err(STATUS_CANCELLED);
     }
-    let slots = &mut t.slots;
-    {
-        let index = match slots.iter().position(|s| s.socket.is_none()) {
-            Some(i) => i,
-            None if slots.len() < MAX_SOCKETS_PER_FILE => {
-                try_push(
-                    slots,
-                    Slot {
-                        generation: 0,
-                        socket: None,
-                    },
-                )?;
-                slots.len() - 1
-            }
-            None => return Err(STATUS_TOO_MANY_OPENED_FILES),
-        };
-        let slot = slots.get_mut(index).ok_or(STATUS_INTERNAL_ERROR)?;
-        slot.generation = SocketHandle::next_generation(slot.generation);
-        slot.socket = Some(socket);
-        SocketHandle::new(index as u32, slot.generation).ok_or(STATUS_INTERNAL_ERROR)
-    }
+    let index = if t.free != NO_SLOT {
+        let index = t.free;
+        let slot = t.slots.get(index as usize).ok_or(STATUS_INTERNAL_ERROR)?;
+        t.free = slot.next_free;
+        index
+    } else if t.slots.len() < MAX_SOCKETS_PER_FILE {
+        try_push(
+            &mut t.slots,
+            Slot {
+                generation: 0,
+                next_free: NO_SLOT,
+                socket: None,
+            },
+        )?;
+        (t.slots.len() - 1) as u32
+    } else {
+        return Err(STATUS_TOO_MANY_OPENED_FILES);
+    };
+    let slot = t
+        .slots
+        .get_mut(index as usize)
+        .ok_or(STATUS_INTERNAL_ERROR)?;
+    slot.generation = SocketHandle::next_generation(slot.generation);
+    slot.next_free = NO_SLOT;
+    slot.socket = Some(socket);
+    SocketHandle::new(index, slot.generation).ok_or(STATUS_INTERNAL_ERROR)
 }
 
 /// The device: the WSK client registration and the counters.
@@ -295,6 +346,8 @@ impl DeviceCore {
     pub fn open_file(&self) -> Result<FileContext, NTSTATUS> {
         let table = KArc::try_new(SpinLock::new(Table {
             slots: Vec::new(),
+            free: NO_SLOT,
+            scan: 0,
             closed: false,
         }))?;
         self.stats.open_files.fetch_add(1, Ordering::Relaxed);

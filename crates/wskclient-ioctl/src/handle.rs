@@ -2,6 +2,10 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+/// Most sockets one file object's table holds; a request that would add one more fails with
+/// `STATUS_TOO_MANY_OPENED_FILES` (docs/ioctl.md, "Handles").
+pub const MAX_SOCKETS_PER_FILE: u32 = 16_384;
+
 /// An opaque 64-bit socket handle, never a kernel pointer.
 ///
 /// Shape: low 32 bits = slot index + 1 (so 0 is never a valid slot field),

@@ -61,7 +61,7 @@ pub mod transmit;
 pub use address::{InetAddress, AF_INET, AF_INET6, AF_UNSPEC};
 pub use ctl::*;
 pub use error::ContractError;
-pub use handle::SocketHandle;
+pub use handle::{SocketHandle, MAX_SOCKETS_PER_FILE};
 pub use listen::*;
 pub use message::*;
 pub use status::ntstatus_name;

@@ -226,9 +226,23 @@ pub struct EchoArgs {
     /// Local ADDR:PORT to listen on (port 0 = ephemeral, printed).
     #[arg(value_parser = parse_target)]
     pub local: SocketAddr,
-    /// Clients to accept and serve (concurrently, one thread each) before exiting.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4000))]
+    /// Clients to accept and serve (concurrently, all connected at once if they like)
+    /// before exiting: 1 ..= 16,383 (the file object's socket table also holds the
+    /// listener).
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=crate::echo::MAX_CLIENTS as i64))]
     pub clients: u32,
+    /// Threads taking completions from the completion port (the only threads serving the
+    /// clients).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+    /// Bytes of each connection's RECEIVE buffer (the most one RECEIVE returns).
+    #[arg(long, default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=wskclient_ioctl::MAX_RECEIVE_BYTES as i64))]
+    pub buffer: u32,
+    /// Print one JSON summary (with the idle pool figures) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Bytes per RECEIVE request of `listen`, `recv` and `echo`.
@@ -310,7 +324,7 @@ pub fn run(
         Command::Sendto(args) => sendto(&client, args, out),
         Command::Listen(args) => listen(&client, args, out),
         Command::Recv(args) => recv(&client, args, out),
-        Command::Echo(args) => echo(&client, args, out),
+        Command::Echo(args) => crate::echo::command(device, args, out),
         Command::Stats { json } => {
             let stats = client.stats().context("query_stats")?;
             print_stats(&stats, *json, out)?;
@@ -506,103 +520,6 @@ fn recv(client: &Client<'_>, args: &RecvArgs, out: &mut dyn Write) -> anyhow::Re
         show_local(socket.local)
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Echoes everything the peer sends on `handle` until it closes, then closes the socket;
-/// returns the bytes echoed.
-fn echo_one(client: &Client<'_>, handle: SocketHandle) -> anyhow::Result<u64> {
-    let result = (|| -> anyhow::Result<u64> {
-        let mut buf = vec![0u8; RECEIVE_CHUNK];
-        let mut total = 0u64;
-        loop {
-            let n = client.receive(handle, &mut buf).context("receive")?;
-            if n == 0 {
-                return Ok(total);
-            }
-            let mut done = 0;
-            while done < n {
-                let k = client.send(handle, &buf[done..n]).context("send")?;
-                anyhow::ensure!(k > 0, "send: driver sent 0 bytes");
-                done += k;
-            }
-            total += n as u64;
-        }
-    })();
-    let closed = client.close(handle).context("close");
-    let total = result?;
-    closed?;
-    Ok(total)
-}
-
-fn echo(client: &Client<'_>, args: &EchoArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let listener = client
-        .open_listen(args.local)
-        .with_context(|| format!("listen {}", args.local))?;
-    writeln!(
-        out,
-        "echo: listening on {} for {} clients",
-        listener.local, args.clients
-    )?;
-    out.flush()?;
-    let (results, accept_error) = std::thread::scope(|scope| {
-        let mut workers = Vec::new();
-        let mut accept_error = None;
-        for _ in 0..args.clients {
-            match client.accept(listener.handle) {
-                Ok(socket) => {
-                    let c = *client;
-                    workers.push((
-                        socket.remote,
-                        scope.spawn(move || echo_one(&c, socket.handle)),
-                    ));
-                }
-                Err(e) => {
-                    accept_error = Some(e);
-                    break;
-                }
-            }
-        }
-        let results: Vec<(SocketAddr, anyhow::Result<u64>)> = workers
-            .into_iter()
-            .map(|(peer, w)| {
-                let r = w
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("echo thread panicked")));
-                (peer, r)
-            })
-            .collect();
-        (results, accept_error)
-    });
-    let closed = client
-        .close(listener.handle)
-        .with_context(|| format!("close {}", listener.local));
-    let mut bytes = 0u64;
-    let mut failed = 0usize;
-    for (peer, r) in &results {
-        match r {
-            Ok(n) => bytes += n,
-            Err(e) => {
-                failed += 1;
-                eprintln!("wskctl: echo {peer}: {e:#}");
-            }
-        }
-    }
-    writeln!(
-        out,
-        "echo: served {} clients ({} failed), echoed {bytes} bytes on {}",
-        results.len(),
-        failed,
-        listener.local
-    )?;
-    if let Some(e) = accept_error {
-        return Err(anyhow::Error::new(e).context(format!("accept {}", listener.local)));
-    }
-    closed?;
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 /// Reads until `buf` is full or EOF; returns bytes read.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod demo;
 pub mod device;
+pub mod echo;
 #[cfg(not(windows))]
 pub mod embedded;
 pub mod nc;

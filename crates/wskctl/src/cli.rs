@@ -123,7 +123,8 @@ pub enum Command {
     /// Connect a stream socket and receive until the peer closes (byte count and sha256).
     Recv(RecvArgs),
     /// A driver-side echo server: accept N clients, echo each one's bytes back until it
-    /// closes, then print a summary.
+    /// closes, then print a summary. Overlapped requests on a completion port, served by
+    /// `--threads` threads (no thread per client).
     Echo(EchoArgs),
     /// Print the driver's counters (QUERY_STATS).
     Stats {
@@ -236,6 +237,12 @@ pub struct EchoArgs {
     /// clients).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: u32,
+    /// ACCEPT requests kept in flight while clients are still to come. Wine 8.0's netio.sys
+    /// serves one WskAccept per listening socket at a time (it fails a second with
+    /// STATUS_UNSUCCESSFUL), hence the default of 1.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=crate::echo::MAX_ACCEPTS_IN_FLIGHT as i64))]
+    pub accepts: u32,
     /// Bytes of each connection's RECEIVE buffer (the most one RECEIVE returns).
     #[arg(long, default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..=wskclient_ioctl::MAX_RECEIVE_BYTES as i64))]

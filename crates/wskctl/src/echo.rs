@@ -1,7 +1,7 @@
 //! `wskctl echo`: a driver-side echo server driven by completions, not by threads per client.
 //!
 //! Every request goes through an overlapped handle of its own ([`Device::open_overlapped`]):
-//! OPEN_LISTEN, then up to [`ACCEPTS_IN_FLIGHT`] ACCEPTs in flight; each accepted connection
+//! OPEN_LISTEN, then `--accepts` ACCEPTs in flight (default 1); each accepted connection
 //! has exactly one request in flight at a time (RECEIVE, then SEND until the received bytes
 //! are all sent, then RECEIVE again; CLOSE after the peer's end of stream or an error), so
 //! its bytes go back in order. A fixed number of threads (`--threads`) take completions from
@@ -35,8 +35,8 @@ use crate::device::{Completion, Device, KernelCounters, OverlappedDevice};
 /// Most clients one `echo` serves: the file object's socket table holds the listener and
 /// the connections.
 pub const MAX_CLIENTS: u32 = wskclient_ioctl::MAX_SOCKETS_PER_FILE - 1;
-/// ACCEPT requests kept in flight while clients are still to come.
-pub const ACCEPTS_IN_FLIGHT: u32 = 64;
+/// Most ACCEPT requests `--accepts` may keep in flight.
+pub const MAX_ACCEPTS_IN_FLIGHT: u32 = 1024;
 /// How long the setup requests (OPEN_LISTEN, the final CLOSE) may take.
 const SETUP_WAIT: Duration = Duration::from_secs(30);
 /// How often a waiting thread looks whether the server is done (a bound on each wait; the
@@ -567,7 +567,7 @@ pub fn command(
             .collect(),
         control: Mutex::new(Control {
             accepting: true,
-            accepts_in_flight: args.clients.min(ACCEPTS_IN_FLIGHT),
+            accepts_in_flight: args.clients.min(args.accepts),
             ..Control::default()
         }),
         bytes: AtomicU64::new(0),
@@ -585,7 +585,7 @@ pub fn command(
     let start = Instant::now();
     let mut idle = None;
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        for _ in 0..args.clients.min(ACCEPTS_IN_FLIGHT) {
+        for _ in 0..args.clients.min(args.accepts) {
             server.submit_accept();
         }
         let mut workers = Vec::new();

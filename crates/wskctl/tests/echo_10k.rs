@@ -78,6 +78,8 @@ fn echo_serves_10000_concurrent_clients_byte_exact_from_two_threads() {
                 &CLIENTS.to_string(),
                 "--threads",
                 "2",
+                "--accepts",
+                "64",
             ],
         )
         .spawn()

@@ -86,13 +86,36 @@ fn small_bench_json_has_every_case_with_exact_bytes_and_finite_ratios() {
         assert!(ratio.is_finite() && ratio > 0.0, "{case}: {row}");
         assert_eq!(row["ratio_rounds"].as_array().unwrap().len() as u64, ROUNDS);
         let a = &row["allocations_per_op"];
-        for k in ["irps", "mdls", "pool"] {
-            let x = a[k].as_f64().unwrap();
+        let keys = [
+            "ours",
+            "ours_irps",
+            "ours_mdls",
+            "ours_pool",
+            "ours_heap",
+            "irps",
+            "mdls",
+            "pool",
+            "io_cx",
+        ];
+        for k in keys {
+            let x = a[k].as_f64().unwrap_or_else(|| panic!("{case} {k}: {row}"));
             assert!(x.is_finite() && x >= 0.0, "{case} {k}: {row}");
         }
+        let f = |k: &str| a[k].as_f64().unwrap();
+        // Ours is the sum of its kinds, and a part of everyone's.
+        let sum = f("ours_irps") + f("ours_mdls") + f("ours_pool") + f("ours_heap");
+        assert!((f("ours") - sum).abs() < 1e-9, "{case}: {row}");
+        assert!(
+            f("ours_irps") <= f("irps") && f("ours_mdls") <= f("mdls"),
+            "{row}"
+        );
+        assert!(
+            f("ours_pool") + f("io_cx") <= f("pool") + 1e-9,
+            "{case}: {row}"
+        );
         // The I/O manager describes each request's data buffer (METHOD_IN_DIRECT /
         // METHOD_OUT_DIRECT) with an MDL: at least one per request.
-        assert!(a["mdls"].as_f64().unwrap() >= 1.0, "{case}: {row}");
+        assert!(f("mdls") >= 1.0, "{case}: {row}");
     }
 }
 
@@ -105,13 +128,13 @@ fn small_bench_table_lists_every_case_and_ours_only_skips_raw() {
             .find(|l| l.starts_with(label))
             .unwrap_or_else(|| panic!("no row {label}: {stdout}"));
         let cols: Vec<&str> = line[label.len()..].split_whitespace().collect();
-        // ours µs/op, raw µs/op, ratio, IRP/op, MDL/op, pool/op, verified.
-        assert!(cols.len() >= 7, "{line}");
-        for c in &cols[..6] {
+        // ours µs/op, raw µs/op, ratio, ours al/op, IRP/op, MDL/op, pool/op, verified.
+        assert!(cols.len() >= 8, "{line}");
+        for c in &cols[..7] {
             let x: f64 = c.parse().unwrap_or_else(|_| panic!("{c}: {line}"));
             assert!(x.is_finite(), "{line}");
         }
-        assert_eq!(cols[6], "yes", "{line}");
+        assert_eq!(cols[7], "yes", "{line}");
     }
     assert!(stdout.contains("not Windows kernel speed"), "{stdout}");
     assert!(stdout.lines().any(|l| l == "bench: OK"), "{stdout}");

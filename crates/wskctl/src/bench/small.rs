@@ -22,8 +22,9 @@
 //! DeviceIoControl output buffer (METHOD_IN_DIRECT / METHOD_OUT_DIRECT), so the harness
 //! adds no copy or allocation of its own per op. On the embedded device the driver runs on
 //! ntsim, so "ours" is the driver plus the emulated I/O manager and WSK provider (the
-//! provider moves bytes with real Linux socket calls); ntsim's verifier counters give the
-//! driver-allocated IRPs, the MDLs and the pool allocations per op.
+//! provider moves bytes with real Linux socket calls); ntsim's counters give the
+//! allocations per op: the driver's and `wsk`'s own (`ntsim::faults::OwnAllocations`), and
+//! every IRP, MDL and pool block allocated by anyone (`ntsim::verifier::COUNTERS`).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -154,17 +155,33 @@ pub struct Side {
     pub peer_bytes: u64,
 }
 
-/// Allocations counted by ntsim's verifier during our timed requests, per request.
+/// Allocations counted by ntsim during our timed requests, per request.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AllocationsPerOp {
-    /// IRPs the driver allocated (`IoAllocateIrp`; the I/O manager's own request IRP is
+    /// Ours: every allocation the driver and `wsk` made (`IoAllocateIrp`, `IoAllocateMdl`,
+    /// `ExAllocatePool2` / `ExAllocatePoolWithTag`, `wsk::alloc`), as
+    /// `ntsim::faults::OwnAllocations` counts them. Issue 13's goal: 0.
+    pub ours: f64,
+    /// Ours: `IoAllocateIrp`.
+    pub ours_irps: f64,
+    /// Ours: `IoAllocateMdl`.
+    pub ours_mdls: f64,
+    /// Ours: `ExAllocatePool2` / `ExAllocatePoolWithTag`.
+    pub ours_pool: f64,
+    /// Ours: Rust heap allocations through `wsk::alloc` (nonpaged pool in the kernel).
+    pub ours_heap: f64,
+    /// IRPs allocated by `IoAllocateIrp` (by anyone; the I/O manager's own request IRP is
     /// not counted).
     pub irps: f64,
     /// MDLs allocated (`IoAllocateMdl`, by anyone, including the I/O manager's MDL for the
     /// METHOD_*_DIRECT data buffer).
     pub mdls: f64,
-    /// Pool allocations (`ExAllocatePool2` / `ExAllocatePoolWithTag`, by anyone).
+    /// Pool allocations (`ExAllocatePool2` / `ExAllocatePoolWithTag`, by anyone, including
+    /// the kernel's `IoCx` contexts).
     pub pool: f64,
+    /// Contexts `IoSetCompletionRoutineEx` allocated (pool tag `IoCx`): the kernel's
+    /// allocation on the caller's behalf, not counted as ours.
+    pub io_cx: f64,
 }
 
 /// One case's row.
@@ -250,16 +267,28 @@ fn completion_mode() -> Option<String> {
     }
 }
 
-/// ntsim's allocation counters (driver IRPs, MDLs, pool), or None off the embedded build.
-fn allocation_counters() -> Option<[u64; 3]> {
+/// Number of counters [`allocation_counters`] reads.
+const N_COUNTERS: usize = 9;
+
+/// ntsim's allocation counters, in [`AllocationsPerOp`]'s field order (ours: total, IRPs,
+/// MDLs, pool, heap; all: IRPs, MDLs, pool; then `IoCx` contexts), or None off the
+/// embedded build.
+fn allocation_counters() -> Option<[u64; N_COUNTERS]> {
     #[cfg(not(windows))]
     {
         use std::sync::atomic::Ordering::SeqCst;
         let c = &ntsim::verifier::COUNTERS;
+        let own = ntsim::faults::OwnAllocations::now();
         Some([
+            own.total(),
+            own.irps,
+            own.mdls,
+            own.pool,
+            own.heap,
             c.irp_allocations.load(SeqCst),
             c.mdl_allocations.load(SeqCst),
             c.pool_allocations.load(SeqCst),
+            ntsim::completion_ex::contexts_allocated(),
         ])
     }
     #[cfg(windows)]
@@ -585,7 +614,7 @@ fn measure(
         row.raw.get_or_insert_with(Side::default).bytes +=
             r.run(options.warmup).context("raw, warm-up")?;
     }
-    let mut allocations = [0u64; 3];
+    let mut allocations = [0u64; N_COUNTERS];
     let ops = options.ops.max(1);
     for round in 0..options.rounds.max(1) {
         let mut time_ours = |row: &mut SmallRow| -> anyhow::Result<f64> {
@@ -635,9 +664,15 @@ fn measure(
     if allocation_counters().is_some() && row.ours.ops > 0 {
         let per = |x: u64| x as f64 / row.ours.ops as f64;
         row.allocations_per_op = Some(AllocationsPerOp {
-            irps: per(allocations[0]),
-            mdls: per(allocations[1]),
-            pool: per(allocations[2]),
+            ours: per(allocations[0]),
+            ours_irps: per(allocations[1]),
+            ours_mdls: per(allocations[2]),
+            ours_pool: per(allocations[3]),
+            ours_heap: per(allocations[4]),
+            irps: per(allocations[5]),
+            mdls: per(allocations[6]),
+            pool: per(allocations[7]),
+            io_cx: per(allocations[8]),
         });
     }
     Ok(())
@@ -908,11 +943,12 @@ impl SmallReport {
         );
         let _ = writeln!(
             out,
-            "{:<27} {:>11} {:>11} {:>9} {:>7} {:>7} {:>7}  {:<8} detail",
+            "{:<27} {:>11} {:>11} {:>9} {:>10} {:>7} {:>7} {:>7}  {:<8} detail",
             "case",
             "ours µs/op",
             "raw µs/op",
             "ours/raw",
+            "ours al/op",
             "IRP/op",
             "MDL/op",
             "pool/op",
@@ -926,7 +962,7 @@ impl SmallReport {
             let a = r.allocations_per_op.as_ref();
             let _ = writeln!(
                 out,
-                "{:<27} {:>11} {:>11} {:>9} {:>7} {:>7} {:>7}  {:<8} {}",
+                "{:<27} {:>11} {:>11} {:>9} {:>10} {:>7} {:>7} {:>7}  {:<8} {}",
                 r.label,
                 f(
                     Some(r.ours.ns_per_op / 1000.0).filter(|_| r.ours.ops > 0),
@@ -934,6 +970,7 @@ impl SmallReport {
                 ),
                 f(r.raw.as_ref().map(|s| s.ns_per_op / 1000.0), 3),
                 f(r.ratio, 4),
+                f(a.map(|a| a.ours), 2),
                 f(a.map(|a| a.irps), 2),
                 f(a.map(|a| a.mdls), 2),
                 f(a.map(|a| a.pool), 2),

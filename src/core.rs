@@ -10,7 +10,7 @@
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use windows_sys::Wdk::Foundation::MDL;
@@ -58,9 +58,27 @@ pub struct DataMdl {
     pub len: usize,
 }
 
-/// Device-wide counters (QUERY_STATS). Atomics: updated from completion routines.
-#[derive(Default)]
-pub struct Stats {
+/// Size and alignment of one shard of the counters, in bytes: 128. Two 64-byte lines, not
+/// one, because x86-64 processors fetch lines in adjacent pairs (Intel's spatial prefetcher,
+/// "Intel 64 and IA-32 Architectures Optimization Reference Manual", L2 streamer and
+/// adjacent-line prefetch), so counters 64 bytes apart can still bounce between processors;
+/// 128 is also the line size of some ARM64 parts. crossbeam's `CachePadded` pads to 128 on
+/// x86-64 and aarch64 for the same reasons.
+pub const SHARD_ALIGN: usize = 128;
+/// Most shards the counters have: processors beyond it share shards (index modulo the count),
+/// which keeps the block at most 8 KiB on machines with thousands of processors.
+pub const MAX_STATS_SHARDS: usize = 64;
+/// `ALL_PROCESSOR_GROUPS` (wdm.h): every processor group.
+const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
+const SHARD_WORDS: usize = SHARD_ALIGN / core::mem::size_of::<AtomicU64>();
+
+/// One processor's share of the counters (QUERY_STATS): 12 of the 16 words of a 128-byte,
+/// 128-aligned block that no other shard shares ([`SHARD_ALIGN`]). Every counter is a wrapping
+/// `u64`: a gauge (live sockets, pending requests, open files) may be raised on one processor
+/// and lowered on another, so one shard alone may hold "-1"; the wrapping sum over all shards
+/// is the exact value.
+#[repr(C, align(128))]
+pub struct Shard {
     bytes_sent: AtomicU64,
     sends: AtomicU64,
     datagrams_sent: AtomicU64,
@@ -70,41 +88,183 @@ pub struct Stats {
     closes: AtomicU64,
     failed_requests: AtomicU64,
     cancelled_requests: AtomicU64,
-    live_sockets: AtomicU32,
-    pending_requests: AtomicU32,
-    open_files: AtomicU32,
+    live_sockets: AtomicU64,
+    pending_requests: AtomicU64,
+    open_files: AtomicU64,
 }
 
+const _: () = assert!(core::mem::size_of::<Shard>() == SHARD_ALIGN);
+const _: () = assert!(core::mem::align_of::<Shard>() == SHARD_ALIGN);
+
+/// The device's counters (QUERY_STATS), sharded per processor so that the request path and
+/// completion routines of different processors never write the same cache line. Nonpaged:
+/// updated at IRQL <= DISPATCH_LEVEL from completion routines.
+///
+/// The shards live in a `Vec<AtomicU64>` of `(count + 1) * 16` words allocated at
+/// DriverEntry, and start at its first 128-aligned word: the kernel heaps do not serve
+/// alignments above 16 (the WDM build's allocator fails them, wdk-alloc ignores them), so the
+/// block is over-allocated by one shard and aligned by hand.
+pub struct Stats {
+    /// Owns the shards' memory; never resized, so [`Stats::counters`] stays valid.
+    _words: Vec<AtomicU64>,
+    counters: Counters,
+}
+
+/// A copyable handle to the shards of a [`Stats`]: what completion routines capture instead
+/// of a reference count on the counters (no atomic clone/drop per request).
+///
+/// Lifetime: valid while its [`Stats`] lives, that is while the [`DeviceCore`] does, which is
+/// dropped only by DriverUnload / EvtDriverUnload (or a failed DriverEntry, before any
+/// request). A completion routine touches the counters only before it completes its request,
+/// and a pending request keeps its file object open; the device is unloaded only after every
+/// file object is closed (IRP_MJ_CLOSE / EvtFileClose ran for each, "DriverUnload routine"
+/// and "Using Control Device Objects", learn.microsoft.com: paper only, the premise
+/// src/wdm.rs's and src/kmdf.rs's unload routines already rest on). So every use of a
+/// `Counters` happens before the [`Stats`] it points to is dropped.
+#[derive(Clone, Copy)]
+pub struct Counters {
+    first: NonNull<Shard>,
+    count: usize,
+}
+
+// SAFETY: the shards are atomics in nonpaged memory, usable from any thread; their lifetime is
+// the argument above.
+unsafe impl Send for Counters {}
+// SAFETY: as above; every access is atomic.
+unsafe impl Sync for Counters {}
+
 impl Stats {
+    /// Counters with `shards` shards (clamped to 1..=[`MAX_STATS_SHARDS`]), all zero. IRQL <=
+    /// DISPATCH_LEVEL. Errors: `STATUS_INSUFFICIENT_RESOURCES` (the allocation),
+    /// `STATUS_INTERNAL_ERROR` (no 128-aligned start in the block: cannot happen, the heap
+    /// aligns to 8 at least).
+    pub fn new(shards: usize) -> Result<Stats, NTSTATUS> {
+        let count = shards.clamp(1, MAX_STATS_SHARDS);
+        let len = (count + 1) * SHARD_WORDS;
+        let mut words: Vec<AtomicU64> = wsk::alloc::try_with_capacity(len)?;
+        for _ in 0..len {
+            // Within the capacity just reserved: no allocation.
+            try_push(&mut words, AtomicU64::new(0))?;
+        }
+        let base = words.as_ptr();
+        let skip = base.align_offset(SHARD_ALIGN);
+        if skip >= SHARD_WORDS {
+            return Err(STATUS_INTERNAL_ERROR);
+        }
+        // `skip < 16` words, so `count` shards of 16 words from there end within the block.
+        let first = NonNull::new(base.wrapping_add(skip).cast_mut())
+            .ok_or(STATUS_INTERNAL_ERROR)?
+            .cast::<Shard>();
+        Ok(Stats {
+            _words: words,
+            counters: Counters { first, count },
+        })
+    }
+
+    /// The handle completion routines keep (see [`Counters`] for its lifetime).
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The counters as the QUERY_STATS response: each the wrapping sum of its shards.
+    pub fn snapshot(&self) -> StatsResponse {
+        self.counters.snapshot()
+    }
+
+    /// How many shards the counters have.
+    pub fn shard_count(&self) -> usize {
+        self.counters.count
+    }
+
+    /// The address of shard `index` (`None` past the last), for layout checks.
+    pub fn shard_address(&self, index: usize) -> Option<usize> {
+        (index < self.counters.count).then(|| self.counters.shard(index) as *const Shard as usize)
+    }
+}
+
+impl Counters {
     fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
 
+    fn sub(c: &AtomicU64, n: u64) {
+        c.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Shard `index` modulo the count.
+    fn shard(&self, index: usize) -> &Shard {
+        // SAFETY: `index % count < count`, and `first` points to `count` initialised,
+        // 128-aligned shards inside the block its Stats owns, alive for every use of this
+        // handle (the lifetime argument on [`Counters`]). Shared references to atomics only.
+        unsafe { &*self.first.as_ptr().add(index % self.count) }
+    }
+
+    /// The shard of the current processor (`KeGetCurrentProcessorNumberEx`, any IRQL). A
+    /// thread below DISPATCH_LEVEL may move to another processor right after: harmless, the
+    /// counters are atomic and only their sum means anything.
+    fn here(&self) -> &Shard {
+        // SAFETY: NULL is allowed for the PROCESSOR_NUMBER out pointer; callable at any IRQL.
+        // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kegetcurrentprocessornumberex
+        let cpu = unsafe {
+            windows_sys::Wdk::System::SystemServices::KeGetCurrentProcessorNumberEx(
+                core::ptr::null_mut(),
+            )
+        };
+        self.shard(cpu as usize)
+    }
+
     fn finished(&self, status: NTSTATUS) {
         if status == STATUS_CANCELLED {
-            Self::add(&self.cancelled_requests, 1);
+            Self::add(&self.here().cancelled_requests, 1);
         } else if status < 0 {
-            Self::add(&self.failed_requests, 1);
+            Self::add(&self.here().failed_requests, 1);
         }
     }
 
-    /// The counters as the QUERY_STATS response.
-    pub fn snapshot(&self) -> StatsResponse {
+    fn sum(&self, counter: fn(&Shard) -> &AtomicU64) -> u64 {
+        (0..self.count).fold(0u64, |t, i| {
+            t.wrapping_add(counter(self.shard(i)).load(Ordering::Relaxed))
+        })
+    }
+
+    fn snapshot(&self) -> StatsResponse {
         let mut r = StatsResponse::new();
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        r.bytes_sent = g(&self.bytes_sent);
-        r.sends = g(&self.sends);
-        r.datagrams_sent = g(&self.datagrams_sent);
-        r.datagram_bytes_sent = g(&self.datagram_bytes_sent);
-        r.connects = g(&self.connects);
-        r.connect_fallbacks = g(&self.connect_fallbacks);
-        r.closes = g(&self.closes);
-        r.failed_requests = g(&self.failed_requests);
-        r.cancelled_requests = g(&self.cancelled_requests);
-        r.live_sockets = self.live_sockets.load(Ordering::Relaxed);
-        r.pending_requests = self.pending_requests.load(Ordering::Relaxed);
-        r.open_files = self.open_files.load(Ordering::Relaxed);
+        r.bytes_sent = self.sum(|s| &s.bytes_sent);
+        r.sends = self.sum(|s| &s.sends);
+        r.datagrams_sent = self.sum(|s| &s.datagrams_sent);
+        r.datagram_bytes_sent = self.sum(|s| &s.datagram_bytes_sent);
+        r.connects = self.sum(|s| &s.connects);
+        r.connect_fallbacks = self.sum(|s| &s.connect_fallbacks);
+        r.closes = self.sum(|s| &s.closes);
+        r.failed_requests = self.sum(|s| &s.failed_requests);
+        r.cancelled_requests = self.sum(|s| &s.cancelled_requests);
+        // Gauges: the wrapping sum is the exact count, which fits the response's u32.
+        r.live_sockets = self.sum(|s| &s.live_sockets) as u32;
+        r.pending_requests = self.sum(|s| &s.pending_requests) as u32;
+        r.open_files = self.sum(|s| &s.open_files) as u32;
         r
+    }
+
+    /// One socket more in the tables.
+    fn socket_opened(&self) {
+        Self::add(&self.here().live_sockets, 1);
+    }
+
+    /// One socket closed and removed from its table.
+    fn socket_closed(&self) {
+        let s = self.here();
+        Self::sub(&s.live_sockets, 1);
+        Self::add(&s.closes, 1);
+    }
+
+    /// A request handed to WSK (or a work item) and not completed yet.
+    fn request_pending(&self) {
+        Self::add(&self.here().pending_requests, 1);
+    }
+
+    /// A pending request's operation finished (or never started).
+    fn request_done(&self) {
+        Self::sub(&self.here().pending_requests, 1);
     }
 }
 
@@ -290,7 +450,10 @@ fn insert(table: &SpinLock<Table>, socket: Socket) -> Result<SocketHandle, NTSTA
 /// The device: the WSK client registration and the counters.
 pub struct DeviceCore {
     client: WskClient,
-    stats: KArc<Stats>,
+    /// Owns the counters' shards; dropped with the core, at unload.
+    stats_block: Stats,
+    /// The handle to `stats_block`'s shards that every path and completion uses.
+    stats: Counters,
 }
 
 /// The data buffer of a pending SEND/SEND_TO: the request's MDL, valid while the request is
@@ -327,8 +490,23 @@ impl DeviceCore {
     /// Errors: those of [`WskClient::register`].
     pub fn new() -> Result<DeviceCore, NTSTATUS> {
         let client = WskClient::register(CAPTURE_WAIT_MS).map_err(|e| e.status())?;
-        let stats = KArc::try_new(Stats::default())?;
-        Ok(DeviceCore { client, stats })
+        // One shard per processor the system can have: `KeQueryMaximumProcessorCountEx`
+        // (any IRQL) counts hot-addable ones too, so every `KeGetCurrentProcessorNumberEx`
+        // index has its own shard (up to MAX_STATS_SHARDS).
+        // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kequerymaximumprocessorcountex
+        // SAFETY: no arguments but the group selector; callable at any IRQL.
+        let cpus = unsafe {
+            windows_sys::Wdk::System::SystemServices::KeQueryMaximumProcessorCountEx(
+                ALL_PROCESSOR_GROUPS,
+            )
+        };
+        let stats_block = Stats::new(cpus as usize)?;
+        let stats = stats_block.counters();
+        Ok(DeviceCore {
+            client,
+            stats_block,
+            stats,
+        })
     }
 
     /// The WSK provider's dispatch version (`WSK_PROVIDER_DISPATCH.Version`, e.g. 0x0100),
@@ -339,7 +517,7 @@ impl DeviceCore {
 
     /// The counters.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.stats_block
     }
 
     /// IRP_MJ_CREATE: a new file context. PASSIVE_LEVEL.
@@ -350,7 +528,7 @@ impl DeviceCore {
             scan: 0,
             closed: false,
         }))?;
-        self.stats.open_files.fetch_add(1, Ordering::Relaxed);
+        Counters::add(&self.stats.here().open_files, 1);
         Ok(FileContext { table })
     }
 
@@ -360,18 +538,19 @@ impl DeviceCore {
     pub fn cleanup_file(&self, file: &FileContext) {
         while let Some(s) = file.take_next() {
             s.close();
-            self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&self.stats.closes, 1);
+            self.stats.socket_closed();
         }
     }
 
     /// IRP_MJ_CLOSE: the file context goes away (after cleanup). PASSIVE_LEVEL.
     pub fn close_file(&self, file: FileContext) {
         self.cleanup_file(&file);
-        self.stats.open_files.fetch_sub(1, Ordering::Relaxed);
+        Counters::sub(&self.stats.here().open_files, 1);
     }
 
-    /// IRP_MJ_DEVICE_CONTROL. `input` is the request's input buffer, `output` its output
+    /// IRP_MJ_DEVICE_CONTROL of the operation `op` (the front-end decoded the IOCTL code
+    /// once, with [`Operation::from_code`]; `None`, an unknown code, completes with
+    /// `STATUS_INVALID_DEVICE_REQUEST`). `input` is the request's input buffer, `output` its output
     /// buffer (the system buffer for METHOD_BUFFERED; empty for the direct methods), `data`
     /// the MDL of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request. Completes `request` exactly
     /// once, possibly after returning (from a WSK completion, at IRQL <= DISPATCH_LEVEL).
@@ -388,13 +567,13 @@ impl DeviceCore {
     pub unsafe fn device_control<C: Completion>(
         &self,
         file: &FileContext,
-        code: u32,
+        op: Option<Operation>,
         input: &[u8],
         output: &mut [u8],
         data: Option<DataMdl>,
         request: C,
     ) {
-        let Some(op) = Operation::from_code(code) else {
+        let Some(op) = op else {
             self.stats.finished(STATUS_INVALID_DEVICE_REQUEST);
             return request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
         };
@@ -447,16 +626,16 @@ impl DeviceCore {
         }
         let sock = StreamSocket::connect(&self.client, remote, Some(CONNECT_TIMEOUT))
             .map_err(|e| e.status())?;
-        Stats::add(&self.stats.connects, 1);
+        Counters::add(&self.stats.here().connects, 1);
         if sock.used_fallback() {
-            Stats::add(&self.stats.connect_fallbacks, 1);
+            Counters::add(&self.stats.here().connect_fallbacks, 1);
         }
         // A provider without WskGetLocalAddress / WskGetRemoteAddress (Wine 8.0) still gives a
         // usable socket: the response then carries AF_UNSPEC / the requested remote.
         let local = sock.local_address().ok();
         let remote = sock.remote_address().unwrap_or(remote);
         let handle = file.insert(Socket::Stream(sock))?;
-        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        self.stats.socket_opened();
         let resp = OpenStreamResponse::new(
             handle,
             InetAddress::from_optional(local.as_ref()),
@@ -495,7 +674,7 @@ impl DeviceCore {
         }
         let (sock, bound) = open(&self.client, local).map_err(|e| e.status())?;
         let handle = file.insert(sock)?;
-        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        self.stats.socket_opened();
         contract(write_response(
             output,
             &respond(handle, InetAddress::from_socket_addr(&bound)),
@@ -521,8 +700,7 @@ impl DeviceCore {
         let req: CloseRequest = contract(parse_request(input))?;
         let s = file.remove(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
         s.close();
-        self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
-        Stats::add(&self.stats.closes, 1);
+        self.stats.socket_closed();
         Ok(0)
     }
 
@@ -540,23 +718,24 @@ impl DeviceCore {
     /// The WSK completion of a SEND or SEND_TO: counts bytes and operations in the counters
     /// `counters` picks, and completes the request with the byte count or the status.
     fn data_sent<C: Completion>(
-        stats: KArc<Stats>,
-        counters: fn(&Stats) -> (&AtomicU64, &AtomicU64),
+        stats: Counters,
+        counters: fn(&Shard) -> (&AtomicU64, &AtomicU64),
     ) -> impl FnOnce(wsk::Result<usize>, RequestData<C>) + Send + 'static {
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
-        move |result, rd| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
-            match result {
-                Ok(n) => {
-                    let (bytes, ops) = counters(&stats);
-                    Stats::add(bytes, n as u64);
-                    Stats::add(ops, 1);
-                    rd.request.complete(STATUS_SUCCESS, n)
-                }
-                Err(e) => {
-                    stats.finished(e.status());
-                    rd.request.complete(e.status(), 0)
-                }
+        stats.request_pending();
+        // The counters are touched only before the request is completed (see [`Counters`]).
+        move |result, rd| match result {
+            Ok(n) => {
+                let shard = stats.here();
+                let (bytes, ops) = counters(shard);
+                Counters::sub(&shard.pending_requests, 1);
+                Counters::add(bytes, n as u64);
+                Counters::add(ops, 1);
+                rd.request.complete(STATUS_SUCCESS, n)
+            }
+            Err(e) => {
+                stats.request_done();
+                stats.finished(e.status());
+                rd.request.complete(e.status(), 0)
             }
         }
     }
@@ -564,7 +743,7 @@ impl DeviceCore {
     /// A data operation that WSK never started: its completion will not run.
     fn not_started<C: Completion>(&self, started: Result<(), (wsk::Error, RequestData<C>)>) {
         if let Err((e, rd)) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.request_done();
             self.fail(rd.request, e.status());
         }
     }
@@ -589,7 +768,7 @@ impl DeviceCore {
         let Socket::Stream(sock) = &*s else {
             return self.fail(request, STATUS_NOT_SUPPORTED);
         };
-        let done = Self::data_sent(self.stats.clone(), |s| (&s.bytes_sent, &s.sends));
+        let done = Self::data_sent(self.stats, |s| (&s.bytes_sent, &s.sends));
         // Zero copy: WskSend reads the user's pages through the request's own MDL.
         let len = data.len;
         self.not_started(sock.send_async(RequestData { data, request }, 0, len, done));
@@ -616,9 +795,7 @@ impl DeviceCore {
         let Socket::Datagram(sock) = &*s else {
             return self.fail(request, STATUS_NOT_SUPPORTED);
         };
-        let done = Self::data_sent(self.stats.clone(), |s| {
-            (&s.datagram_bytes_sent, &s.datagrams_sent)
-        });
+        let done = Self::data_sent(self.stats, |s| (&s.datagram_bytes_sent, &s.datagrams_sent));
         let len = data.len;
         self.not_started(sock.send_to_async(RequestData { data, request }, 0, len, to, done));
     }
@@ -632,8 +809,7 @@ impl DeviceCore {
     /// individually yet; see docs/ioctl.md, "Cancellation"). IRQL <= DISPATCH_LEVEL.
     pub fn abort_socket(&self, file: &FileContext, handle: SocketHandle) {
         if let Some(s) = file.remove(handle) {
-            self.stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&self.stats.closes, 1);
+            self.stats.socket_closed();
             drop(s);
         }
     }
@@ -698,12 +874,12 @@ impl DeviceCore {
             Err(e) => return self.fail(request, e.into()),
         };
         *slot.lock() = Some(request);
-        let stats = self.stats.clone();
+        let stats = self.stats;
         let table = file.table.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        stats.request_pending();
         let in_done = slot.clone();
         let started = listener.accept_async(move |result| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            stats.request_done();
             let Some(request) = in_done.lock().take() else {
                 return;
             };
@@ -711,7 +887,7 @@ impl DeviceCore {
                 let local = InetAddress::from_socket_addr(&a.local);
                 let remote = InetAddress::from_socket_addr(&a.remote);
                 let handle = insert(&table, Socket::Stream(a.socket))?;
-                stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+                stats.socket_opened();
                 contract(write_response(
                     out.as_mut_slice(),
                     &AcceptResponse::new(handle, local, remote),
@@ -726,7 +902,7 @@ impl DeviceCore {
             }
         });
         if let Err(e) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.request_done();
             if let Some(request) = slot.lock().take() {
                 self.fail(request, e.status());
             }
@@ -754,8 +930,8 @@ impl DeviceCore {
         let Socket::Stream(sock) = &*s else {
             return self.fail(request, STATUS_NOT_SUPPORTED);
         };
-        let stats = self.stats.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let stats = self.stats;
+        stats.request_pending();
         let len = data.len;
         let started = sock.receive_async(
             RequestData { data, request },
@@ -763,7 +939,7 @@ impl DeviceCore {
             len,
             false,
             move |result, rd| {
-                stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+                stats.request_done();
                 match result {
                     Ok(n) => rd.request.complete(STATUS_SUCCESS, n),
                     Err(e) => {
@@ -774,7 +950,7 @@ impl DeviceCore {
             },
         );
         if let Err((e, rd)) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.request_done();
             self.fail(rd.request, e.status());
         }
     }
@@ -815,12 +991,12 @@ impl DeviceCore {
             Err(e) => return self.fail(request, e.into()),
         };
         *slot.lock() = Some(request);
-        let stats = self.stats.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let stats = self.stats;
+        stats.request_pending();
         let len = buf.len();
         let in_done = slot.clone();
         let started = sock.receive_from_async(buf, 0, len, move |result, buf| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            stats.request_done();
             let Some(request) = in_done.lock().take() else {
                 return;
             };
@@ -843,7 +1019,7 @@ impl DeviceCore {
             }
         });
         if let Err((e, _buf)) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.request_done();
             if let Some(request) = slot.lock().take() {
                 self.fail(request, e.status());
             }
@@ -881,11 +1057,11 @@ impl DeviceCore {
             Err(e) => return self.fail(request, e.into()),
         };
         *slot.lock() = Some(request);
-        let stats = self.stats.clone();
-        stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        let stats = self.stats;
+        stats.request_pending();
         let in_done = slot.clone();
         let started = sock.disconnect_async(move |result| {
-            stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            stats.request_done();
             let Some(request) = in_done.lock().take() else {
                 return;
             };
@@ -898,7 +1074,7 @@ impl DeviceCore {
             }
         });
         if let Err(e) = started {
-            self.stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+            self.stats.request_done();
             if let Some(request) = slot.lock().take() {
                 self.fail(request, e.status());
             }

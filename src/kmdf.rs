@@ -589,43 +589,57 @@ extern "C" fn evt_io_device_control(
     let (Some(core), Some(file)) = (device_core(), request_file(request)) else {
         return complete_request(request, wdk_sys::STATUS_INVALID_DEVICE_STATE, 0);
     };
-    let mut input = [0u8; MAX_INPUT + 1];
-    let n = input_len.min(MAX_INPUT + 1);
-    // CONNECT_WITH_DATA, RESOLVE and TRANSMIT_* carry data inline: copied whole (bounded by
-    // Operation::max_input), as src/wdm.rs does; METHOD_BUFFERED shares one
-    // buffer for input and output, so the input is copied before the response is written.
+    // The code is decoded here, once; the core takes the operation.
     let op = Operation::from_code(code);
-    let mut large: Vec<u8> = Vec::new();
-    if let Some((buf, len)) = (n > 0).then(|| retrieve(request, true)).flatten() {
-        // SAFETY: the framework's input buffer holds `len` >= n bytes.
-        unsafe { core::ptr::copy_nonoverlapping(buf as *const u8, input.as_mut_ptr(), n.min(len)) };
-        if let Some(op) = op.filter(|o| o.max_input() > MAX_INPUT && input_len > MAX_INPUT) {
+    let method = wskclient_ioctl::method_of(code);
+    let direct =
+        method == wskclient_ioctl::METHOD_IN_DIRECT || method == wskclient_ioctl::METHOD_OUT_DIRECT;
+    // METHOD_BUFFERED shares one buffer for input and output, and a response overwrites it:
+    // such an input is copied first, only its bytes (at most MAX_INPUT + 1: one more is
+    // already oversized) into uninitialised stack storage. CONNECT_WITH_DATA, RESOLVE and
+    // TRANSMIT_* carry data inline: copied whole (bounded by Operation::max_input) into pool.
+    let mut small = MaybeUninit::<[u8; MAX_INPUT + 1]>::uninit();
+    let large: Vec<u8>;
+    let mut input: &[u8] = &[];
+    if let Some((buf, len)) = (input_len > 0).then(|| retrieve(request, true)).flatten() {
+        let buf = buf as *const u8;
+        if direct {
+            // METHOD_IN_DIRECT / METHOD_OUT_DIRECT (SEND, SEND_TO, RECEIVE): the framework's
+            // input buffer is the system buffer, which holds only the input (the data travels
+            // in the MDL) and which nothing writes: parsed in place, no copy.
+            // SAFETY: the framework's input buffer of `len` bytes, alive until the request
+            // completes; the core reads the input only before it completes the request.
+            input = unsafe { core::slice::from_raw_parts(buf, input_len.min(len)) };
+        } else if let Some(op) = op.filter(|o| o.max_input() > MAX_INPUT && input_len > MAX_INPUT) {
             if input_len > op.max_input() || len < input_len {
                 return complete_request(request, wdk_sys::STATUS_INVALID_BUFFER_SIZE, 0);
             }
-            // SAFETY: as above, `len` >= input_len bytes.
-            let whole = unsafe { core::slice::from_raw_parts(buf as *const u8, input_len) };
+            // SAFETY: the framework's input buffer holds `len` >= input_len bytes.
+            let whole = unsafe { core::slice::from_raw_parts(buf, input_len) };
             match wsk::alloc::try_to_vec(whole) {
                 Ok(v) => large = v,
                 Err(e) => return complete_request(request, e.into(), 0),
             }
+            input = &large;
+        } else {
+            let n = input_len.min(MAX_INPUT + 1).min(len);
+            let dst = small.as_mut_ptr().cast::<u8>();
+            // SAFETY: the framework's input buffer holds `len` >= n bytes; `small` has room
+            // for MAX_INPUT + 1 >= n; the `n` bytes copied are then initialised and the rest
+            // of `small` is never read.
+            input = unsafe {
+                core::ptr::copy_nonoverlapping(buf, dst, n);
+                core::slice::from_raw_parts(dst, n)
+            };
         }
     }
-    let input: &[u8] = if large.is_empty() {
-        input.get(..n).unwrap_or(&[])
-    } else {
-        &large
-    };
-    let method = wskclient_ioctl::method_of(code);
     let (mut output, mut data): (&mut [u8], Option<DataMdl>) = (&mut [], None);
     if method == wskclient_ioctl::METHOD_BUFFERED && output_len > 0 {
         if let Some((buf, len)) = retrieve(request, false) {
             // SAFETY: the framework's output buffer of `len` bytes, ours until completion.
             output = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) };
         }
-    } else if method == wskclient_ioctl::METHOD_IN_DIRECT
-        || method == wskclient_ioctl::METHOD_OUT_DIRECT
-    {
+    } else if direct {
         let mut mdl: PMDL = null_mut();
         // https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdfrequest/nf-wdfrequest-wdfrequestretrieveoutputwdmmdl
         // SAFETY: out pointer to a local; the MDL lives until the request completes.
@@ -643,7 +657,7 @@ extern "C" fn evt_io_device_control(
     // socket it names, then mark it.
     let socket = input
         .get(8..16)
-        .filter(|_| op.is_some_and(|o| o.names_socket()))
+        .filter(|_| op.is_some_and(Operation::names_socket))
         .map_or(0, |b| {
             b.iter().rev().fold(0u64, |h, &x| (h << 8) | u64::from(x))
         });
@@ -687,7 +701,7 @@ extern "C" fn evt_io_device_control(
             device,
             mode,
             file,
-            code,
+            op,
             input,
             output,
             data,

@@ -22,7 +22,8 @@ use windows_sys::Win32::Foundation::*;
 
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W};
-use wskclient_ioctl::SocketHandle;
+use core::mem::MaybeUninit;
+use wskclient_ioctl::{Operation, SocketHandle, METHOD_IN_DIRECT, METHOD_OUT_DIRECT};
 
 const IRP_MJ_CREATE: usize = 0x00;
 const IRP_MJ_CLOSE: usize = 0x02;
@@ -493,22 +494,26 @@ unsafe extern "system" fn dispatch_device_control(
         }
         let sysbuf = (*irp).AssociatedIrp.SystemBuffer as *mut u8;
         let method = wskclient_ioctl::method_of(code);
-        // The input is copied out of the system buffer before the response is written into
-        // the same buffer (METHOD_BUFFERED shares one buffer for both).
-        let mut input = [0u8; MAX_INPUT + 1];
-        let in_copy = in_len.min(MAX_INPUT + 1);
-        if in_copy > 0 && !sysbuf.is_null() {
-            core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_copy);
-        }
-        let input = input.get(..in_copy).unwrap_or(&[]);
+        // The code is decoded here, once; the core takes the operation.
+        let op = Operation::from_code(code);
+        let direct = method == METHOD_IN_DIRECT || method == METHOD_OUT_DIRECT;
+        // METHOD_BUFFERED shares the system buffer between input and output, and a response
+        // overwrites it: such an input is copied first, only its `in_len` bytes (at most
+        // MAX_INPUT + 1: one more is already oversized) into uninitialised stack storage.
+        let mut small = MaybeUninit::<[u8; MAX_INPUT + 1]>::uninit();
         // CONNECT_WITH_DATA, RESOLVE, TRANSMIT_FILE and TRANSMIT_PACKETS carry data inline:
         // their input may exceed MAX_INPUT, up to the operation's maximum, and is copied whole
         // into a pool block.
-        let op = wskclient_ioctl::Operation::from_code(code);
-        let mut large: wsk::alloc::Vec<u8> = wsk::alloc::Vec::new();
-        if let Some(op) =
-            op.filter(|o| o.max_input() > MAX_INPUT && in_len > MAX_INPUT && !sysbuf.is_null())
-        {
+        let large: wsk::alloc::Vec<u8>;
+        let input: &[u8] = if sysbuf.is_null() || in_len == 0 {
+            &[]
+        } else if direct {
+            // METHOD_IN_DIRECT / METHOD_OUT_DIRECT (SEND, SEND_TO, RECEIVE): the system buffer
+            // holds the `in_len` input bytes only (the data travels in Irp->MdlAddress), and
+            // nothing writes it: parsed in place, no copy. It lives until the IRP completes,
+            // and the core reads the input only before it completes the request.
+            core::slice::from_raw_parts(sysbuf, in_len)
+        } else if let Some(op) = op.filter(|o| o.max_input() > MAX_INPUT && in_len > MAX_INPUT) {
             if in_len > op.max_input() {
                 return complete(irp, STATUS_INVALID_BUFFER_SIZE, 0);
             }
@@ -516,17 +521,19 @@ unsafe extern "system" fn dispatch_device_control(
                 Ok(v) => large = v,
                 Err(e) => return complete(irp, e.into(), 0),
             }
-        }
-        let input = if large.is_empty() {
-            input
-        } else {
             large.as_slice()
+        } else {
+            let n = in_len.min(MAX_INPUT + 1);
+            let dst = small.as_mut_ptr().cast::<u8>();
+            core::ptr::copy_nonoverlapping(sysbuf, dst, n);
+            // The first `n` bytes were just initialised; the rest is never read.
+            core::slice::from_raw_parts(dst, n)
         };
         let (output, data): (&mut [u8], Option<DataMdl>) = match method {
             wskclient_ioctl::METHOD_BUFFERED if !sysbuf.is_null() && out_len > 0 => {
                 (core::slice::from_raw_parts_mut(sysbuf, out_len), None)
             }
-            wskclient_ioctl::METHOD_IN_DIRECT | wskclient_ioctl::METHOD_OUT_DIRECT => (
+            METHOD_IN_DIRECT | METHOD_OUT_DIRECT => (
                 &mut [],
                 NonNull::new((*irp).MdlAddress).map(|mdl| DataMdl { mdl, len: out_len }),
             ),
@@ -538,7 +545,7 @@ unsafe extern "system" fn dispatch_device_control(
         // Cancelable: remember the file and the socket the request names (requests that name
         // one carry it right after the 8-byte header; 0 for the others), then set the cancel
         // routine.
-        let names_socket = op.is_some_and(|o| o.names_socket());
+        let names_socket = op.is_some_and(Operation::names_socket);
         let handle = input.get(8..16).filter(|_| names_socket).map_or(0, |b| {
             let mut h = [0u8; 8];
             h.copy_from_slice(b);
@@ -563,7 +570,7 @@ unsafe extern "system" fn dispatch_device_control(
         let device = NonNull::new(dev.cast_mut());
         (*extension(dev))
             .core
-            .device_control_on(device, mode, &*ctx, code, input, output, data, request);
+            .device_control_on(device, mode, &*ctx, op, input, output, data, request);
         STATUS_PENDING
     }
 }

@@ -134,11 +134,11 @@ impl DeviceCore {
         )
         .map_err(|e| e.status())?;
         drop(data);
-        Stats::add(&self.stats.connects, 1);
-        Stats::add(&self.stats.bytes_sent, sent as u64);
+        Counters::add(&self.stats.here().connects, 1);
+        Counters::add(&self.stats.here().bytes_sent, sent as u64);
         let mut flags = 0;
         if sock.used_fallback() {
-            Stats::add(&self.stats.connect_fallbacks, 1);
+            Counters::add(&self.stats.here().connect_fallbacks, 1);
             flags |= CONNECT_USED_FALLBACK;
         }
         // As OPEN_STREAM: a provider without WskGetLocalAddress / WskGetRemoteAddress still
@@ -146,7 +146,7 @@ impl DeviceCore {
         let local = sock.local_address().ok();
         let remote = sock.remote_address().unwrap_or(remote);
         let handle = file.insert(Socket::Stream(sock))?;
-        self.stats.live_sockets.fetch_add(1, Ordering::Relaxed);
+        self.stats.socket_opened();
         let resp = ConnectWithDataResponse::new(
             handle,
             InetAddress::from_optional(local.as_ref()),

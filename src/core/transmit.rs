@@ -392,7 +392,7 @@ enum Kind {
 /// The double-buffered sender of one transfer: at most one send in flight while the next
 /// block is filled; two nonpaged blocks of `block` bytes.
 struct Pipe<'a> {
-    stats: &'a KArc<Stats>,
+    stats: Counters,
     file: &'a FileContext,
     handle: SocketHandle,
     kind: Kind,
@@ -407,7 +407,7 @@ struct Pipe<'a> {
 
 impl<'a> Pipe<'a> {
     fn new(
-        stats: &'a KArc<Stats>,
+        stats: Counters,
         file: &'a FileContext,
         handle: SocketHandle,
         kind: Kind,
@@ -479,16 +479,18 @@ impl<'a> Pipe<'a> {
             return Err(STATUS_CANCELLED);
         };
         let sig = self.signal.clone();
-        let stats = self.stats.clone();
+        let stats = self.stats;
         let kind = self.kind;
         let done = move |r: wsk::Result<usize>, b: NonPagedBuffer| {
             if let Ok(n) = r {
+                // Before the signal: the transfer (and so the request) waits for it.
+                let shard = stats.here();
                 let (bytes, ops) = match kind {
-                    Kind::Stream => (&stats.bytes_sent, &stats.sends),
-                    Kind::Datagram(_) => (&stats.datagram_bytes_sent, &stats.datagrams_sent),
+                    Kind::Stream => (&shard.bytes_sent, &shard.sends),
+                    Kind::Datagram(_) => (&shard.datagram_bytes_sent, &shard.datagrams_sent),
                 };
-                Stats::add(bytes, n as u64);
-                Stats::add(ops, 1);
+                Counters::add(bytes, n as u64);
+                Counters::add(ops, 1);
             }
             sig.post(r, b);
         };
@@ -570,7 +572,7 @@ fn stream_of(file: &FileContext, h: SocketHandle) -> Result<KArc<Socket>, NTSTAT
 /// After the data: graceful disconnect (`TRANSMIT_DISCONNECT`); with reuse, the socket is
 /// closed and its handle freed (WSK cannot reuse a socket). Returns the response flags.
 fn after_transfer(
-    stats: &Stats,
+    stats: &Counters,
     file: &FileContext,
     h: SocketHandle,
     flags: u32,
@@ -586,8 +588,7 @@ fn after_transfer(
     if flags & TRANSMIT_REUSE_SOCKET != 0 {
         if let Some(s) = file.remove(h) {
             s.close();
-            stats.live_sockets.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&stats.closes, 1);
+            stats.socket_closed();
         }
         return Ok(TRANSMIT_SOCKET_CLOSED);
     }
@@ -640,7 +641,7 @@ fn prepare_transmit_file(
 /// Runs a prepared TRANSMIT_FILE: head, the file range, tail, then the `TRANSMIT_*` flags;
 /// writes the response into `output` and returns its length. PASSIVE_LEVEL (ZwReadFile).
 fn run_file_transfer(
-    stats: &KArc<Stats>,
+    stats: &Counters,
     file: &FileContext,
     t: FileTransfer,
     output: &mut [u8],
@@ -648,7 +649,7 @@ fn run_file_transfer(
     let p = parse_transmit_file(&t.input).map_err(transmit_status)?;
     let req = p.request;
     let block = effective_block(req.block_size) as usize;
-    let mut pipe = Pipe::new(stats, file, req.handle, Kind::Stream, block)?;
+    let mut pipe = Pipe::new(*stats, file, req.handle, Kind::Stream, block)?;
     pipe.memory(p.head)?;
     if let (Some(f), Some((off, len))) = (&t.file, t.range) {
         pipe.file_range(f, off, len)?;
@@ -673,7 +674,7 @@ const DELAYED_WORK_QUEUE: i32 = 1;
 /// handed to `IoQueueWorkItem` as its context; the routine takes it back.
 struct TransmitJob<C: Completion> {
     item: PIO_WORKITEM,
-    stats: KArc<Stats>,
+    stats: Counters,
     file: FileContext,
     output: OutBuf,
     transfer: FileTransfer,
@@ -698,7 +699,7 @@ unsafe extern "system" fn transmit_worker<C: Completion>(
         request,
     } = *job;
     let r = run_file_transfer(&stats, &file, transfer, output.as_mut_slice());
-    stats.pending_requests.fetch_sub(1, Ordering::Relaxed);
+    stats.request_done();
     match r {
         Ok(n) => request.complete(STATUS_SUCCESS, n),
         Err(s) => {
@@ -707,7 +708,6 @@ unsafe extern "system" fn transmit_worker<C: Completion>(
         }
     }
     drop(file);
-    drop(stats);
     // SAFETY: our work item; its routine is running, so it is no longer queued (freeing it
     // here is the documented pattern).
     unsafe { IoFreeWorkItem(item) };
@@ -727,7 +727,7 @@ impl DeviceCore {
         &self,
         requestor_mode: i8,
         file: &FileContext,
-        code: u32,
+        op: Option<Operation>,
         input: &[u8],
         output: &mut [u8],
         data: Option<DataMdl>,
@@ -735,16 +735,7 @@ impl DeviceCore {
     ) {
         // SAFETY: forwarded caller contract.
         unsafe {
-            self.device_control_on(
-                None,
-                requestor_mode,
-                file,
-                code,
-                input,
-                output,
-                data,
-                request,
-            )
+            self.device_control_on(None, requestor_mode, file, op, input, output, data, request)
         }
     }
 
@@ -763,14 +754,14 @@ impl DeviceCore {
         device: Option<NonNull<DEVICE_OBJECT>>,
         requestor_mode: i8,
         file: &FileContext,
-        code: u32,
+        op: Option<Operation>,
         input: &[u8],
         output: &mut [u8],
         data: Option<DataMdl>,
         request: C,
     ) {
         let mode = RequestorMode::from_raw(requestor_mode);
-        match Operation::from_code(code) {
+        match op {
             Some(Operation::TransmitFile) if device.is_some() => {
                 if let Some(device) = device {
                     // SAFETY: forwarded caller contract.
@@ -786,7 +777,7 @@ impl DeviceCore {
                 self.finish(request, r)
             }
             // SAFETY: forwarded caller contract.
-            _ => unsafe { self.device_control(file, code, input, output, data, request) },
+            _ => unsafe { self.device_control(file, op, input, output, data, request) },
         }
     }
 
@@ -869,7 +860,7 @@ impl DeviceCore {
         let item = unsafe { IoAllocateWorkItem(device.as_ptr()) };
         let job = TransmitJob {
             item,
-            stats: self.stats.clone(),
+            stats: self.stats,
             file: FileContext {
                 table: file.table.clone(),
             },
@@ -888,7 +879,7 @@ impl DeviceCore {
                 return self.fail(job.request, STATUS_INSUFFICIENT_RESOURCES);
             }
         };
-        self.stats.pending_requests.fetch_add(1, Ordering::Relaxed);
+        self.stats.request_pending();
         let routine: unsafe extern "system" fn(*mut DEVICE_OBJECT, *mut c_void) =
             transmit_worker::<C>;
         // SAFETY: a live work item queued once; the routine has IO_WORKITEM_ROUTINE's
@@ -941,7 +932,7 @@ impl DeviceCore {
             self.send_datagrams(file, req.handle, to, &p, &files)?
         } else {
             let block = effective_block(req.send_size) as usize;
-            let mut pipe = Pipe::new(&self.stats, file, req.handle, Kind::Stream, block)?;
+            let mut pipe = Pipe::new(self.stats, file, req.handle, Kind::Stream, block)?;
             let mut fi = files.iter();
             for e in p.elements() {
                 if e.is_file() {
@@ -977,7 +968,7 @@ impl DeviceCore {
         files: &[(FileRef, u64, u64)],
     ) -> Result<(u64, u32), NTSTATUS> {
         let any_eop = p.elements().any(|e| e.is_eop());
-        let mut pipe = Pipe::new(&self.stats, file, h, Kind::Datagram(to), 0)?;
+        let mut pipe = Pipe::new(self.stats, file, h, Kind::Datagram(to), 0)?;
         let mut fi = files.iter();
         let mut packet: Vec<(Option<&FileRef>, u64, u64, &[u8])> = Vec::new();
         let count = p.elements().count();

@@ -26,6 +26,7 @@ pub mod irql;
 pub mod mdl;
 pub mod poison;
 pub mod pool;
+pub mod processor;
 pub mod sched;
 pub mod security;
 pub mod status;
@@ -44,4 +45,5 @@ pub fn link() {
     let _ = wsk::live_registrations();
     let _ = faults::ntsim_rust_alloc_should_fail as unsafe extern "C" fn(_, _, _, _) -> _;
     let _ = workitem::IoQueueWorkItem as unsafe extern "system" fn(_, _, _, _);
+    let _ = processor::KeGetCurrentProcessorNumberEx as unsafe extern "system" fn(_) -> _;
 }

@@ -11,6 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,6 +110,32 @@ fn wait_pending(h: &UserHandle, n: usize) {
     }
 }
 
+/// Waits (bounded) until the driver reports `n` requests pending in WSK (QUERY_STATS
+/// `pending_requests`): started, not yet completed.
+fn wait_driver_pending(h: &UserHandle, n: u32) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (s, out) = ioctl(
+            h,
+            IOCTL_WSKCLIENT_QUERY_STATS,
+            QueryStatsRequest::new().as_bytes(),
+            core::mem::size_of::<StatsResponse>(),
+        );
+        assert_eq!(s.status, STATUS_SUCCESS, "QUERY_STATS");
+        let pending = StatsResponse::read_from_bytes(&out)
+            .unwrap()
+            .pending_requests;
+        if pending >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} of {n} requests pending in the driver after {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// CloseHandle while three threads are inside a synchronous DeviceIoControl: a SEND of
 /// 32 MiB to a peer that never reads, a RECEIVE with no data, an ACCEPT with no client. The
 /// I/O manager sends IRP_MJ_CLEANUP at once; the driver's cleanup closes the sockets, which
@@ -129,6 +156,9 @@ fn close_handle_inside_device_io_control(mode: ntsim::config::CompletionMode) {
     assert_eq!(s.status, STATUS_SUCCESS, "OPEN_LISTEN");
     let listener = OpenListenResponse::read_from_bytes(&out).unwrap().handle;
 
+    let mdl_bytes_before = verifier::COUNTERS
+        .bytes_sent_from_mdl
+        .load(Ordering::SeqCst);
     let (tx, rx) = channel();
     let mut threads = Vec::new();
     for what in ["SEND", "RECEIVE", "ACCEPT"] {
@@ -167,6 +197,24 @@ fn close_handle_inside_device_io_control(mode: ntsim::config::CompletionMode) {
     }
     drop(tx);
     wait_pending(&h, 3);
+    // The I/O manager counts an IRP as soon as it is issued, and the driver counts a request
+    // as pending just before it calls WSK; a cleanup that closed the socket before the call
+    // entered it fails that request with STATUS_INVALID_HANDLE (legitimately, but not what
+    // this test is about). Wait until the driver counts all three and the provider has begun
+    // sending the SEND's bytes from its MDL (the slow one: its 32 MiB are copied first).
+    wait_driver_pending(&h, 3);
+    let deadline = Instant::now() + WAIT;
+    while verifier::COUNTERS
+        .bytes_sent_from_mdl
+        .load(Ordering::SeqCst)
+        == mdl_bytes_before
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the SEND never reached the provider"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(h.close(), STATUS_SUCCESS, "CloseHandle");
     let mut got = Vec::new();
     for _ in 0..3 {

@@ -105,8 +105,19 @@ fn echo_serves_10000_concurrent_clients_byte_exact_from_two_threads() {
     // Every client connects before any sends.
     let mut clients = Vec::with_capacity(CLIENTS);
     for i in 0..CLIENTS {
-        let s = TcpStream::connect_timeout(&addr, WAIT)
-            .unwrap_or_else(|e| panic!("client {i}: connect {addr}: {e}"));
+        let s = match TcpStream::connect_timeout(&addr, WAIT) {
+            Ok(s) => s,
+            Err(e) => {
+                // Say what the server said (it may have stopped accepting).
+                let mut c = child.0.take().unwrap();
+                let _ = c.kill();
+                let out = c.wait_with_output().unwrap();
+                panic!(
+                    "client {i}: connect {addr}: {e}; wskctl: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        };
         s.set_read_timeout(Some(WAIT)).unwrap();
         s.set_write_timeout(Some(WAIT)).unwrap();
         clients.push(s);

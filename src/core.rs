@@ -65,8 +65,8 @@ pub struct DataMdl {
 /// 128 is also the line size of some ARM64 parts. crossbeam's `CachePadded` pads to 128 on
 /// x86-64 and aarch64 for the same reasons.
 pub const SHARD_ALIGN: usize = 128;
-/// Most shards the counters have: processors beyond it share shards (index modulo the count),
-/// which keeps the block at most 8 KiB on machines with thousands of processors.
+/// Most shards the counters have: processors beyond it share shards (the index masked to the
+/// count), which keeps the block at most 8 KiB on machines with thousands of processors.
 pub const MAX_STATS_SHARDS: usize = 64;
 /// `ALL_PROCESSOR_GROUPS` (wdm.h): every processor group.
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
@@ -134,12 +134,14 @@ unsafe impl Send for Counters {}
 unsafe impl Sync for Counters {}
 
 impl Stats {
-    /// Counters with `shards` shards (clamped to 1..=[`MAX_STATS_SHARDS`]), all zero. IRQL <=
+    /// Counters with `shards` shards (clamped to 1..=[`MAX_STATS_SHARDS`], rounded up to a
+    /// power of two), all zero. IRQL <=
     /// DISPATCH_LEVEL. Errors: `STATUS_INSUFFICIENT_RESOURCES` (the allocation),
     /// `STATUS_INTERNAL_ERROR` (no 128-aligned start in the block: cannot happen, the heap
     /// aligns to 8 at least).
     pub fn new(shards: usize) -> Result<Stats, NTSTATUS> {
-        let count = shards.clamp(1, MAX_STATS_SHARDS);
+        // A power of two, so a processor index maps to its shard with a mask, not a division.
+        let count = shards.clamp(1, MAX_STATS_SHARDS).next_power_of_two();
         let len = (count + 1) * SHARD_WORDS;
         let mut words: Vec<AtomicU64> = wsk::alloc::try_with_capacity(len)?;
         for _ in 0..len {
@@ -191,12 +193,13 @@ impl Counters {
         c.fetch_sub(n, Ordering::Relaxed);
     }
 
-    /// Shard `index` modulo the count.
+    /// Shard `index` modulo the count (a power of two).
     fn shard(&self, index: usize) -> &Shard {
-        // SAFETY: `index % count < count`, and `first` points to `count` initialised,
-        // 128-aligned shards inside the block its Stats owns, alive for every use of this
-        // handle (the lifetime argument on [`Counters`]). Shared references to atomics only.
-        unsafe { &*self.first.as_ptr().add(index % self.count) }
+        // SAFETY: `count` is a power of two >= 1, so `index & (count - 1) < count`, and
+        // `first` points to `count` initialised, 128-aligned shards inside the block its Stats
+        // owns, alive for every use of this handle (the lifetime argument on [`Counters`]).
+        // Shared references to atomics only.
+        unsafe { &*self.first.as_ptr().add(index & (self.count - 1)) }
     }
 
     /// The shard of the current processor (`KeGetCurrentProcessorNumberEx`, any IRQL). A
@@ -741,11 +744,19 @@ impl DeviceCore {
     }
 
     /// A data operation that WSK never started: its completion will not run.
+    #[inline]
     fn not_started<C: Completion>(&self, started: Result<(), (wsk::Error, RequestData<C>)>) {
         if let Err((e, rd)) = started {
-            self.stats.request_done();
-            self.fail(rd.request, e.status());
+            self.never_started(e, rd.request);
         }
+    }
+
+    /// The failure path of [`DeviceCore::not_started`], kept out of the hot path.
+    #[cold]
+    #[inline(never)]
+    fn never_started<C: Completion>(&self, e: wsk::Error, request: C) {
+        self.stats.request_done();
+        self.fail(request, e.status());
     }
 
     fn send<C: Completion>(

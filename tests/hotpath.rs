@@ -632,7 +632,10 @@ fn stats_shards_are_cache_line_aligned_and_apart() {
         // Several blocks alive at once, so their heap addresses differ.
         let blocks: Vec<Stats> = (0..8).map(|_| Stats::new(n).unwrap()).collect();
         for s in &blocks {
-            assert_eq!(s.shard_count(), n.clamp(1, MAX_STATS_SHARDS));
+            assert_eq!(
+                s.shard_count(),
+                n.clamp(1, MAX_STATS_SHARDS).next_power_of_two()
+            );
             let addrs: Vec<usize> = (0..s.shard_count())
                 .map(|i| s.shard_address(i).unwrap())
                 .collect();

@@ -215,9 +215,13 @@ fn tcp(client: &Client<'_>, args: &NcArgs, out: &mut dyn Write) -> anyhow::Resul
     let mut hasher = Sha256::new();
     let written = std::thread::scope(|scope| -> io::Result<()> {
         let receiver_tx = tx.clone();
+        // Input first: `--data` is queued here, synchronously, ahead of anything the receive
+        // thread reports. Started after it, a peer that sent and closed at once could have
+        // its end of stream handled before the `--data` bytes were queued, and nc ended
+        // without sending them.
+        start_input(args.data.as_deref(), CHUNK, tx);
         let c = *client;
         let receiver = scope.spawn(move || receive_loop(&c, handle, &receiver_tx));
-        start_input(args.data.as_deref(), CHUNK, tx);
         let mut written = Ok(());
         let mut input_open = true;
         let mut sending = true;

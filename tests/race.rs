@@ -100,11 +100,15 @@ fn accept(l: &TcpListener) -> TcpStream {
 /// Waits (bounded) until `h` has `n` requests in the driver.
 fn wait_pending(h: &UserHandle, n: usize) {
     let deadline = Instant::now() + WAIT;
-    while h.pending_requests() < n {
+    // Pending in the driver (dispatch returned STATUS_PENDING), not merely issued: an IRP
+    // registered with the file object whose dispatch routine has not run yet would reach the
+    // driver after CloseHandle's IRP_MJ_CLEANUP and fail with STATUS_INVALID_HANDLE (seen
+    // once under load average 12).
+    while h.requests_pending_in_driver() < n {
         assert!(
             Instant::now() < deadline,
             "{} of {n} requests pending after {WAIT:?}",
-            h.pending_requests()
+            h.requests_pending_in_driver()
         );
         std::thread::sleep(Duration::from_millis(1));
     }

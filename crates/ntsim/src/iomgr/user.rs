@@ -921,6 +921,21 @@ impl UserHandle {
         self.ctx.state().irps.len()
     }
 
+    /// IRPs issued on this handle whose dispatch routine has returned `STATUS_PENDING` and
+    /// that have not completed: requests the driver holds pending now. Unlike
+    /// [`UserHandle::pending_requests`], this does not count an IRP that is registered with
+    /// the file object but whose dispatch routine has not run yet (a test that closes the
+    /// handle "while requests are pending in the driver" waits on this).
+    pub fn requests_pending_in_driver(&self) -> usize {
+        let reqs: Vec<Arc<Request>> = self.ctx.state().irps.values().cloned().collect();
+        reqs.iter()
+            .filter(|r| {
+                let s = r.state();
+                s.dispatch_status == Some(STATUS_PENDING) && s.io.is_none()
+            })
+            .count()
+    }
+
     /// Whether IRP_MJ_CLOSE has been sent and completed and the file object freed.
     pub fn is_released(&self) -> bool {
         self.ctx.state().close == CloseState::Done

@@ -8,6 +8,7 @@
 //! nonpaged state (atomics and the request).
 
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,76 @@ pub struct DataMdl {
     pub mdl: NonNull<MDL>,
     /// `Parameters.DeviceIoControl.OutputBufferLength`.
     pub len: usize,
+}
+
+/// The input buffer of an IOCTL as a front-end hands it to the core: a pointer and a length,
+/// not a reference, because the core may complete the request while this value is still an
+/// argument of its frames, and completing a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request frees
+/// the system buffer an in-place input points into (the I/O manager frees it when it
+/// completes the IRP). The bytes are lent out only for parsing, never across a completion.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    ptr: *const u8,
+    len: usize,
+    /// The buffer lives for all of `'a` (a copy the front-end owns), not only until completion.
+    whole_call: bool,
+    _buffer: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Input<'a> {
+    /// An input the caller owns for the whole `device_control*` call (a stack or pool copy):
+    /// any operation may use it.
+    pub fn copied(bytes: &'a [u8]) -> Input<'a> {
+        Input {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+            whole_call: true,
+            _buffer: PhantomData,
+        }
+    }
+
+    /// An input parsed in place: `len` bytes at `ptr` (the system buffer of a
+    /// METHOD_IN_DIRECT / METHOD_OUT_DIRECT request), which only SEND, SEND_TO and RECEIVE
+    /// read, before they complete the request.
+    ///
+    /// # Safety
+    /// `ptr` is valid for reads of `len` bytes (or `len` is 0), and nobody writes them, until
+    /// the request this input belongs to is completed.
+    pub unsafe fn in_place(ptr: *const u8, len: usize) -> Input<'a> {
+        Input {
+            ptr,
+            len,
+            whole_call: false,
+            _buffer: PhantomData,
+        }
+    }
+
+    /// The bytes, for a parse that ends before the request is completed.
+    fn bytes_for_parse(&self) -> &[u8] {
+        if self.ptr.is_null() || self.len == 0 {
+            return &[];
+        }
+        // SAFETY: by the constructors, `len` readable, unwritten bytes at `ptr` until the
+        // request completes; the slice is used only by the caller's parse, before it
+        // completes the request.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The bytes for the whole call, if the front-end owns them for that long ([`copied`]).
+    ///
+    /// [`copied`]: Input::copied
+    fn whole_call(&self) -> Option<&'a [u8]> {
+        if !self.whole_call || self.ptr.is_null() || self.len == 0 {
+            return self.whole_call.then_some(&[]);
+        }
+        // SAFETY: built by `copied` from a `&'a [u8]` of exactly these bytes.
+        Some(unsafe { core::slice::from_raw_parts(self.ptr, self.len) })
+    }
+
+    /// Parses request `T` from the bytes (`parse_request`), the reference confined to it.
+    fn parse<T: wskclient_ioctl::Request>(&self) -> Result<T, NTSTATUS> {
+        contract(parse_request(self.bytes_for_parse()))
+    }
 }
 
 /// Size and alignment of one shard of the counters, in bytes: 128. Two 64-byte lines, not
@@ -553,7 +624,9 @@ impl DeviceCore {
 
     /// IRP_MJ_DEVICE_CONTROL of the operation `op` (the front-end decoded the IOCTL code
     /// once, with [`Operation::from_code`]; `None`, an unknown code, completes with
-    /// `STATUS_INVALID_DEVICE_REQUEST`). `input` is the request's input buffer, `output` its output
+    /// `STATUS_INVALID_DEVICE_REQUEST`). `input` is the request's input buffer ([`Input`]: in
+    /// place for SEND, SEND_TO and RECEIVE, a copy for the rest; any other operation given an
+    /// in-place input completes with `STATUS_INVALID_DEVICE_REQUEST`), `output` its output
     /// buffer (the system buffer for METHOD_BUFFERED; empty for the direct methods), `data`
     /// the MDL of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request. Completes `request` exactly
     /// once, possibly after returning (from a WSK completion, at IRQL <= DISPATCH_LEVEL).
@@ -571,7 +644,7 @@ impl DeviceCore {
         &self,
         file: &FileContext,
         op: Option<Operation>,
-        input: &[u8],
+        input: Input<'_>,
         output: &mut [u8],
         data: Option<DataMdl>,
         request: C,
@@ -580,11 +653,24 @@ impl DeviceCore {
             self.stats.finished(STATUS_INVALID_DEVICE_REQUEST);
             return request.complete(STATUS_INVALID_DEVICE_REQUEST, 0);
         };
-        let r = match op {
+        // The data operations parse in place (an in-place input may go away when they
+        // complete); every other operation gets the front-end's copy, alive for this call.
+        match op {
             Operation::Send => return self.send(file, input, data, request),
             Operation::SendTo => return self.send_to(file, input, data, request),
-            Operation::Accept => return self.accept(file, input, output, request),
             Operation::Receive => return self.receive(file, input, data, request),
+            _ => {}
+        }
+        let Some(input) = input.whole_call() else {
+            // A front-end handed an in-place input to an operation that reads it after
+            // completing: refused (both front-ends copy every METHOD_BUFFERED input).
+            return self.fail(request, STATUS_INVALID_DEVICE_REQUEST);
+        };
+        let r = match op {
+            Operation::Send | Operation::SendTo | Operation::Receive => {
+                return self.fail(request, STATUS_INTERNAL_ERROR)
+            }
+            Operation::Accept => return self.accept(file, input, output, request),
             Operation::ReceiveFrom => return self.receive_from(file, input, output, request),
             Operation::OpenListen => self.open_listen(file, input, output),
             Operation::Disconnect => return self.disconnect(file, input, request),
@@ -762,12 +848,12 @@ impl DeviceCore {
     fn send<C: Completion>(
         &self,
         file: &FileContext,
-        input: &[u8],
+        input: Input<'_>,
         data: Option<DataMdl>,
         request: C,
     ) {
         let r = (|| {
-            let req: SendRequest = contract(parse_request(input))?;
+            let req: SendRequest = input.parse()?;
             let data = Self::data_for(Operation::Send, data)?;
             let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
             Ok((s, data))
@@ -788,12 +874,12 @@ impl DeviceCore {
     fn send_to<C: Completion>(
         &self,
         file: &FileContext,
-        input: &[u8],
+        input: Input<'_>,
         data: Option<DataMdl>,
         request: C,
     ) {
         let r = (|| {
-            let req: SendToRequest = contract(parse_request(input))?;
+            let req: SendToRequest = input.parse()?;
             let to = contract(req.remote_address.to_optional())?;
             let data = Self::data_for(Operation::SendTo, data)?;
             let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
@@ -924,12 +1010,12 @@ impl DeviceCore {
     fn receive<C: Completion>(
         &self,
         file: &FileContext,
-        input: &[u8],
+        input: Input<'_>,
         data: Option<DataMdl>,
         request: C,
     ) {
         let r = (|| {
-            let req: ReceiveRequest = contract(parse_request(input))?;
+            let req: ReceiveRequest = input.parse()?;
             let data = Self::data_for(Operation::Receive, data)?;
             let s = file.lookup(req.handle).ok_or(STATUS_INVALID_HANDLE)?;
             Ok((s, data))

@@ -25,7 +25,7 @@ use wdk_sys::{
     WDF_OBJECT_CONTEXT_TYPE_INFO,
 };
 
-use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
+use crate::core::{Completion, DataMdl, DeviceCore, FileContext, Input};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W, SDDL_W};
 use wskclient_ioctl::Operation;
 
@@ -693,6 +693,15 @@ extern "C" fn evt_io_device_control(
             call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, wdf_device as WDFDEVICE)
         };
         NonNull::new(d.cast())
+    };
+    // The core gets the in-place input as a pointer (completing the request frees the buffer
+    // while the input is still its argument) and a copy as a slice.
+    let input = if direct {
+        // SAFETY: the framework's input buffer, `input.len()` bytes nobody writes, alive until
+        // the request completes.
+        unsafe { Input::in_place(input.as_ptr(), input.len()) }
+    } else {
+        Input::copied(input)
     };
     // SAFETY: `output` is the framework's output buffer, valid and ours until the request
     // completes (device_control's contract); `device` is our live device object.

@@ -20,7 +20,7 @@ use windows_sys::Wdk::System::SystemServices::{
 };
 use windows_sys::Win32::Foundation::*;
 
-use crate::core::{Completion, DataMdl, DeviceCore, FileContext};
+use crate::core::{Completion, DataMdl, DeviceCore, FileContext, Input};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W};
 use core::mem::MaybeUninit;
 use wskclient_ioctl::{Operation, SocketHandle, METHOD_IN_DIRECT, METHOD_OUT_DIRECT};
@@ -568,6 +568,13 @@ unsafe extern "system" fn dispatch_device_control(
         let mode = (*irp).RequestorMode;
         // With the device object, TRANSMIT_FILE pends on a work item (src/core/transmit.rs).
         let device = NonNull::new(dev.cast_mut());
+        // The core gets the in-place input as a pointer (it may complete the IRP, which frees
+        // the system buffer, while the input is still its argument) and a copy as a slice.
+        let input = if direct {
+            Input::in_place(input.as_ptr(), input.len())
+        } else {
+            Input::copied(input)
+        };
         (*extension(dev))
             .core
             .device_control_on(device, mode, &*ctx, op, input, output, data, request);

@@ -728,7 +728,7 @@ impl DeviceCore {
         requestor_mode: i8,
         file: &FileContext,
         op: Option<Operation>,
-        input: &[u8],
+        input: Input<'_>,
         output: &mut [u8],
         data: Option<DataMdl>,
         request: C,
@@ -755,12 +755,22 @@ impl DeviceCore {
         requestor_mode: i8,
         file: &FileContext,
         op: Option<Operation>,
-        input: &[u8],
+        input: Input<'_>,
         output: &mut [u8],
         data: Option<DataMdl>,
         request: C,
     ) {
         let mode = RequestorMode::from_raw(requestor_mode);
+        let transmit = matches!(
+            op,
+            Some(Operation::TransmitFile | Operation::TransmitPackets)
+        );
+        let input = match input.whole_call() {
+            Some(bytes) if transmit => bytes,
+            None if transmit => return self.fail(request, STATUS_INVALID_DEVICE_REQUEST),
+            // SAFETY: forwarded caller contract.
+            _ => return unsafe { self.device_control(file, op, input, output, data, request) },
+        };
         match op {
             Some(Operation::TransmitFile) if device.is_some() => {
                 if let Some(device) = device {
@@ -776,8 +786,7 @@ impl DeviceCore {
                 let r = self.run_transmit_packets(mode, file, input, output);
                 self.finish(request, r)
             }
-            // SAFETY: forwarded caller contract.
-            _ => unsafe { self.device_control(file, op, input, output, data, request) },
+            _ => self.fail(request, STATUS_INTERNAL_ERROR),
         }
     }
 

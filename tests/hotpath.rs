@@ -409,12 +409,21 @@ const THREADS: usize = 3;
 const ROUNDS: usize = 60;
 
 /// SEND, SEND_TO and RECEIVE from several threads on different modelled processors at once
-/// (completions in the default pending mode run on the provider's thread, another
-/// processor), with QUERY_STATS read concurrently: the final QUERY_STATS is exact (counts,
+/// (completions in the pending mode run on the provider's thread, another processor; in the
+/// provider mode, ntsim's default, inline when the socket can take the data), with QUERY_STATS
+/// read concurrently: the final QUERY_STATS is exact (counts,
 /// bytes), and the gauges raised on one processor and lowered on another come back to
 /// exactly 0 pending and the live sockets open.
 fn stats_exact_under_concurrent_data_requests(fe: Frontend) {
-    let l = load(fe, ntsim::config::CompletionMode::Pending);
+    use ntsim::config::CompletionMode;
+    for mode in [CompletionMode::Pending, CompletionMode::Provider] {
+        concurrent_data_requests(fe, mode);
+    }
+}
+
+/// One run of [`stats_exact_under_concurrent_data_requests`] in completion mode `mode`.
+fn concurrent_data_requests(fe: Frontend, mode: ntsim::config::CompletionMode) {
+    let l = load(fe, mode);
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_addr = tcp.local_addr().unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -43,7 +43,7 @@ use wsk_sys::*;
 use crate::client::WskClient;
 use crate::error::{check, Error, Result};
 use crate::pool::{PoolBox, WSK_TAG};
-use crate::socket::{new_op, Core, StreamSocket};
+use crate::socket::{Core, StreamSocket};
 use crate::sync::SpinLock;
 use crate::Accepted;
 
@@ -875,9 +875,6 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
     let Some(handler) = l.on_accept(local, remote) else {
         return STATUS_REQUEST_NOT_ACCEPTED;
     };
-    let Ok(op) = new_op() else {
-        return STATUS_REQUEST_NOT_ACCEPTED;
-    };
     let Ok(hdr) = connection_ctx(handler) else {
         return STATUS_REQUEST_NOT_ACCEPTED;
     };
@@ -889,7 +886,7 @@ unsafe extern "system" fn accept_event<L: ListenEvents>(
         *out_disp = &(*hdr.as_ptr()).conn;
     }
     let socket = StreamSocket {
-        core: Core::with_events(raw, op, hdr.as_ptr()),
+        core: Core::with_events(raw, hdr.as_ptr()),
         fallback: false,
     };
     l.on_accepted(Accepted {

@@ -165,15 +165,18 @@ unsafe impl Send for Core {}
 unsafe impl Sync for Core {}
 
 impl Core {
-    /// A Core for the open socket `raw` (its dispatch table is read now).
-    pub(crate) fn new(raw: NonNull<WSK_SOCKET>, op: PoolBox<OpBlock>) -> Self {
+    /// A Core for the open socket `raw` (its dispatch table is read now). It holds no
+    /// operation block yet: the first synchronous call (or the close) allocates one, so a
+    /// socket used only asynchronously -- an idle connection with one RECEIVE pending --
+    /// never carries the synchronous block's IRP and 400-odd bytes of pool.
+    pub(crate) fn new(raw: NonNull<WSK_SOCKET>) -> Self {
         // SAFETY: `raw` was just returned by the provider and is open. A NULL table (no
         // provider returns one) reads as a table without routines.
         let table = unsafe { (*raw.as_ptr()).Dispatch };
         Core {
             raw,
             table: NonNull::new(table as *mut c_void).unwrap_or(NonNull::from(&NULL_TABLE).cast()),
-            cached: AtomicPtr::new(op.into_raw()),
+            cached: AtomicPtr::new(core::ptr::null_mut()),
             op_cache: AtomicPtr::new(core::ptr::null_mut()),
             timeout: None,
             rundown: Rundown::new(),
@@ -186,10 +189,9 @@ impl Core {
     /// reference).
     pub(crate) fn with_events(
         raw: NonNull<WSK_SOCKET>,
-        op: PoolBox<OpBlock>,
         events: *mut crate::events::CtxHeader,
     ) -> Self {
-        let mut c = Core::new(raw, op);
+        let mut c = Core::new(raw);
         c.events = events;
         c
     }
@@ -257,6 +259,11 @@ impl Core {
         }
     }
 
+    /// The socket's synchronous operation block, allocated on the first use (a socket is
+    /// created without one: see [`Core::new`]); in the steady state the cached block, so
+    /// synchronous calls allocate nothing. Two concurrent synchronous calls: the second
+    /// gets a block of its own, freed by [`Core::put_op`] when the slot is taken.
+    /// Errors: `STATUS_INSUFFICIENT_RESOURCES` (the first use could not allocate it).
     pub(crate) fn take_op(&self) -> Result<PoolBox<OpBlock>> {
         let p = self.cached.swap(core::ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
@@ -328,7 +335,9 @@ impl Core {
     /// Everything that can fail (IRQL, the routine, the operation block) is checked *before*
     /// close begins, so a failed close leaves the socket open and closable again (by a later
     /// close or the drop); once close began, `WskCloseSocket` is called (issue 12, defect 2).
-    /// A second close is a no-op.
+    /// A second close is a no-op. A socket that never made a synchronous call allocates its
+    /// operation block here (`STATUS_INSUFFICIENT_RESOURCES` if it cannot: the socket stays
+    /// open, and the drop then closes it without waiting, with an IRP of its own).
     pub(crate) fn close(&self) -> Result<()> {
         if self.is_closed() {
             return Ok(());
@@ -405,7 +414,9 @@ impl Core {
             core::ptr::null_mut(),
             core::ptr::null(),
         )?;
-        Ok(Core::new(raw, op))
+        // The creating block goes: the socket allocates its own at its first synchronous call.
+        drop(op);
+        Ok(Core::new(raw))
     }
 
     /// [`Core::create`] with the client's socket context and dispatch table (NULL for
@@ -602,7 +613,8 @@ pub(crate) fn create_with_events(
     match r {
         Ok((raw, op)) => {
             set_socket(hdr, raw);
-            Ok(Core::with_events(raw, op, hdr.as_ptr()))
+            drop(op);
+            Ok(Core::with_events(raw, hdr.as_ptr()))
         }
         Err(e) => {
             // SAFETY: no socket was created: ours is the only reference.

@@ -75,9 +75,8 @@ impl ListenSocket {
     /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept>
     pub fn accept(&self) -> Result<Accepted> {
         let accept = self.dispatch().WskAccept.ok_or(Error::NotImplemented)?;
-        // The accepted socket's op block is allocated first, so that an accepted socket never
-        // has to be dropped for want of memory.
-        let op = new_op()?;
+        // The accepted socket gets no op block: it allocates one at its first synchronous
+        // call or its close (Core::new).
         let raw = self.core.raw.as_ptr();
         let (info, local, remote) = self.core.sync_addr2(self.core.timeout, |irp, _, l, r| {
             *l = SockAddrBuf::zeroed();
@@ -98,7 +97,7 @@ impl ListenSocket {
         })?;
         let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
         let socket = StreamSocket {
-            core: Core::new(raw, op),
+            core: Core::new(raw),
             fallback: false,
         };
         let local = local.get().ok_or(Error::InvalidParameter)?;
@@ -126,7 +125,6 @@ impl ListenSocket {
     {
         let accept = self.dispatch().WskAccept.ok_or(Error::NotImplemented)?;
         let guard = self.core.enter()?;
-        let op = new_op()?;
         let irp = OwnedIrp::allocate()?;
         let irp_ptr = irp.as_ptr();
         let block = PoolBox::try_new(
@@ -134,7 +132,6 @@ impl ListenSocket {
                 irp: Some(irp),
                 local: SockAddrBuf::zeroed(),
                 remote: SockAddrBuf::zeroed(),
-                op: Some(op),
                 done: Some(done),
                 owners: AtomicU8::new(2),
             },
@@ -167,8 +164,8 @@ impl ListenSocket {
         };
         // SAFETY: our share is still held.
         if unsafe { refused(p, dispatch_status) } {
-            // SAFETY: the completion routine will never run: the block (with its IRP and
-            // op block) is ours alone; `done` is not called.
+            // SAFETY: the completion routine will never run: the block (with its IRP) is
+            // ours alone; `done` is not called.
             drop(unsafe { PoolBox::from_raw(p, WSK_TAG) });
             drop(guard);
             return Err(check(dispatch_status)
@@ -204,8 +201,6 @@ struct AcceptBlock<F> {
     irp: Option<OwnedIrp>,
     local: SockAddrBuf,
     remote: SockAddrBuf,
-    /// The accepted socket's op block, allocated before the accept starts.
-    op: Option<PoolBox<OpBlock>>,
     done: Option<F>,
     owners: AtomicU8,
 }
@@ -228,15 +223,8 @@ where
     // SAFETY: context is the AcceptBlock leaked by accept_async, live while this routine
     // holds its share; this routine runs once and is the only one to touch these fields
     // (accept_async reads only `owners` until it lets go).
-    let (irp, op, done, local, remote) = unsafe {
-        (
-            (*p).irp.take(),
-            (*p).op.take(),
-            (*p).done.take(),
-            (*p).local,
-            (*p).remote,
-        )
-    };
+    let (irp, done, local, remote) =
+        unsafe { ((*p).irp.take(), (*p).done.take(), (*p).local, (*p).remote) };
     let (status, info) = irp
         .as_ref()
         .map_or((STATUS_CANCELLED, 0), |i| i.io_status());
@@ -245,9 +233,9 @@ where
     unsafe { release(p) };
     let result = check(status).and_then(|_| {
         let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
-        let op = op.ok_or(Error::InsufficientResources)?;
+        // No op block: the socket allocates one at its first synchronous call (Core::new).
         let socket = StreamSocket {
-            core: Core::new(raw, op),
+            core: Core::new(raw),
             fallback: false,
         };
         // On a decoding failure `socket` drops here, which closes it.

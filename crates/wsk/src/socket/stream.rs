@@ -58,8 +58,11 @@ impl StreamSocket {
         match r {
             Ok(info) => {
                 let raw = NonNull::new(info as *mut WSK_SOCKET).ok_or(Error::InvalidParameter)?;
+                // The connecting block goes: the socket allocates its own at its first
+                // synchronous call (Core::new).
+                drop(op);
                 Ok(StreamSocket {
-                    core: Core::new(raw, op),
+                    core: Core::new(raw),
                     fallback: false,
                 })
             }
@@ -127,8 +130,9 @@ impl StreamSocket {
             IPPROTO_TCP,
             WSK_FLAG_CONNECTION_SOCKET,
         )?;
+        drop(op);
         let mut s = StreamSocket {
-            core: Core::new(raw, op),
+            core: Core::new(raw),
             fallback: true,
         };
         s.core.timeout = timeout;
@@ -166,8 +170,9 @@ impl StreamSocket {
             IPPROTO_TCP,
             WSK_FLAG_CONNECTION_SOCKET,
         )?;
+        drop(op);
         Ok(StreamSocket {
-            core: Core::new(raw, op),
+            core: Core::new(raw),
             fallback: false,
         })
     }
@@ -489,8 +494,9 @@ impl StreamSocket {
             Ok((info, op)) => match NonNull::new(info as *mut WSK_SOCKET) {
                 Some(raw) => {
                     set_socket(hdr, raw);
+                    drop(op);
                     Ok(StreamSocket {
-                        core: Core::with_events(raw, op, hdr.as_ptr()),
+                        core: Core::with_events(raw, hdr.as_ptr()),
                         fallback: false,
                     })
                 }

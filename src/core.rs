@@ -66,7 +66,8 @@ pub struct DataMdl {
 /// completes the IRP). The bytes are lent out only for parsing, never across a completion.
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
-    ptr: *const u8,
+    /// Dangling (but non-null and aligned) when `len` is 0.
+    ptr: NonNull<u8>,
     len: usize,
     /// The buffer lives for all of `'a` (a copy the front-end owns), not only until completion.
     whole_call: bool,
@@ -78,7 +79,7 @@ impl<'a> Input<'a> {
     /// any operation may use it.
     pub fn copied(bytes: &'a [u8]) -> Input<'a> {
         Input {
-            ptr: bytes.as_ptr(),
+            ptr: NonNull::from(bytes).cast(),
             len: bytes.len(),
             whole_call: true,
             _buffer: PhantomData,
@@ -93,6 +94,10 @@ impl<'a> Input<'a> {
     /// `ptr` is valid for reads of `len` bytes (or `len` is 0), and nobody writes them, until
     /// the request this input belongs to is completed.
     pub unsafe fn in_place(ptr: *const u8, len: usize) -> Input<'a> {
+        let ptr = match NonNull::new(ptr.cast_mut()) {
+            Some(p) if len > 0 => p,
+            _ => return Input::copied(&[]),
+        };
         Input {
             ptr,
             len,
@@ -103,24 +108,20 @@ impl<'a> Input<'a> {
 
     /// The bytes, for a parse that ends before the request is completed.
     fn bytes_for_parse(&self) -> &[u8] {
-        if self.ptr.is_null() || self.len == 0 {
-            return &[];
-        }
-        // SAFETY: by the constructors, `len` readable, unwritten bytes at `ptr` until the
-        // request completes; the slice is used only by the caller's parse, before it
-        // completes the request.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+        // SAFETY: by the constructors, `len` readable, unwritten bytes at the non-null `ptr`
+        // (dangling only for 0 bytes) until the request completes; the slice is used only by
+        // the caller's parse, before it completes the request.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The bytes for the whole call, if the front-end owns them for that long ([`copied`]).
     ///
     /// [`copied`]: Input::copied
     fn whole_call(&self) -> Option<&'a [u8]> {
-        if !self.whole_call || self.ptr.is_null() || self.len == 0 {
-            return self.whole_call.then_some(&[]);
-        }
-        // SAFETY: built by `copied` from a `&'a [u8]` of exactly these bytes.
-        Some(unsafe { core::slice::from_raw_parts(self.ptr, self.len) })
+        // SAFETY: with `whole_call`, built by `copied` from a `&'a [u8]` of exactly these
+        // bytes (or empty and dangling).
+        self.whole_call
+            .then(|| unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) })
     }
 
     /// Parses request `T` from the bytes (`parse_request`), the reference confined to it.

@@ -761,15 +761,15 @@ impl DeviceCore {
         request: C,
     ) {
         let mode = RequestorMode::from_raw(requestor_mode);
-        let transmit = matches!(
+        if !matches!(
             op,
             Some(Operation::TransmitFile | Operation::TransmitPackets)
-        );
-        let input = match input.whole_call() {
-            Some(bytes) if transmit => bytes,
-            None if transmit => return self.fail(request, STATUS_INVALID_DEVICE_REQUEST),
+        ) {
             // SAFETY: forwarded caller contract.
-            _ => return unsafe { self.device_control(file, op, input, output, data, request) },
+            return unsafe { self.device_control(file, op, input, output, data, request) };
+        }
+        let Some(input) = input.whole_call() else {
+            return self.fail(request, STATUS_INVALID_DEVICE_REQUEST);
         };
         match op {
             Some(Operation::TransmitFile) if device.is_some() => {

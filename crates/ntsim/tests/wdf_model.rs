@@ -337,8 +337,15 @@ impl Env {
     }
 
     /// Unloads and returns the violations' rules (then clean apart from them).
-    fn finish_with(mut self) -> Vec<Rule> {
+    fn finish_with(self) -> Vec<Rule> {
+        self.finish_checking(|| {})
+    }
+
+    /// As [`Env::finish_with`], running `after_unload` right after the unload, while this
+    /// test still holds the verifier scope (no other test of the binary has a device then).
+    fn finish_checking(mut self, after_unload: impl FnOnce()) -> Vec<Rule> {
         self.driver.take().unwrap().unload().expect("unload");
+        after_unload();
         assert_eq!(wdf::live_objects(), 0, "every framework object deleted");
         let rules: Vec<Rule> = ntsim::verifier::take_violations()
             .into_iter()
@@ -389,10 +396,14 @@ fn file_callbacks_contexts_and_unload() {
         ["create", "create", "cleanup", "close", "cleanup", "close"]
     );
     assert_ne!(ev[0].1, ev[1].1, "one framework file object per handle");
-    env.finish();
-    assert!(iomgr::symbolic_links()
-        .iter()
-        .all(|(l, _)| !l.to_lowercase().contains("wdftest")));
+    // Checked before the scope is released: afterwards another test of this binary may
+    // already have loaded its own WdfTest device and link (under ASan that happened).
+    let rules = env.finish_checking(|| {
+        assert!(iomgr::symbolic_links()
+            .iter()
+            .all(|(l, _)| !l.to_lowercase().contains("wdftest")));
+    });
+    assert!(rules.is_empty(), "violations: {rules:?}");
 }
 
 /// Callback IRQL follows ExecutionLevel: KMDF's default (Dispatch, inherited from the

@@ -899,6 +899,104 @@ impl DeviceCore {
     }
 }
 
+/// The completion of a forwarded SEND ([`DeviceCore::forward_stream`]): the counters of
+/// [`DeviceCore::data_sent`], updated before the request continues to the I/O manager.
+struct ForwardedSend;
+
+// SAFETY: `done` only updates the counters `context` points to (a `Counters` of the device
+// core, alive while a request of one of its file objects is pending: see [`Counters`]).
+unsafe impl wsk::ForwardedCompletion for ForwardedSend {
+    unsafe fn done(context: *mut core::ffi::c_void, status: NTSTATUS, information: usize) {
+        // SAFETY: the forwarding call's context, alive (see the impl's SAFETY).
+        let stats = unsafe { *(context as *const Counters) };
+        if status < 0 {
+            stats.request_done();
+            stats.finished(status);
+        } else {
+            let shard = stats.here();
+            Counters::sub(&shard.pending_requests, 1);
+            Counters::add(&shard.bytes_sent, information as u64);
+            Counters::add(&shard.sends, 1);
+        }
+    }
+}
+
+/// The completion of a forwarded RECEIVE ([`DeviceCore::forward_stream`]).
+struct ForwardedReceive;
+
+// SAFETY: as ForwardedSend.
+unsafe impl wsk::ForwardedCompletion for ForwardedReceive {
+    unsafe fn done(context: *mut core::ffi::c_void, status: NTSTATUS, _information: usize) {
+        // SAFETY: as ForwardedSend.
+        let stats = unsafe { *(context as *const Counters) };
+        stats.request_done();
+        if status < 0 {
+            stats.finished(status);
+        }
+    }
+}
+
+impl DeviceCore {
+    /// SEND or RECEIVE on a stream socket by forwarding the front-end's own IRP to
+    /// `WskSend` / `WskReceive` ([`StreamSocket::send_forwarded`]): no IRP, operation block
+    /// or completion context is allocated. WSK completes the IRP with the status and byte
+    /// count the contract returns (docs/ioctl.md), and the counters are updated in its
+    /// completion routine. The WDM front-end's path; the KMDF front-end keeps
+    /// [`DeviceCore::device_control`] (a framework request's IRP is the framework's).
+    ///
+    /// `Ok(())`: the IRP is WSK's or completed. `Err(status)`: the request was not started
+    /// and the caller completes the IRP with `status` (counted already): the statuses of
+    /// [`DeviceCore::device_control`] for a malformed request, a bad handle
+    /// (`STATUS_INVALID_HANDLE`), a datagram or listening socket (`STATUS_NOT_SUPPORTED`), a
+    /// socket being closed (`STATUS_INVALID_HANDLE`), `STATUS_INVALID_PARAMETER` (no stack
+    /// location left for WSK). Other operations: `STATUS_INVALID_DEVICE_REQUEST`.
+    /// PASSIVE_LEVEL (IRP_MJ_DEVICE_CONTROL).
+    ///
+    /// # Safety
+    /// As [`StreamSocket::receive_forwarded`]: `irp` is the DEVICE_CONTROL IRP the I/O
+    /// manager dispatched to the caller, marked pending, with no cancel routine and a free
+    /// next stack location; `data` is its `MdlAddress` and length.
+    pub unsafe fn forward_stream(
+        &self,
+        file: &FileContext,
+        op: Operation,
+        input: &[u8],
+        data: Option<DataMdl>,
+        irp: NonNull<windows_sys::Wdk::Foundation::IRP>,
+    ) -> Result<(), NTSTATUS> {
+        let r = (|| {
+            let handle = match op {
+                Operation::Send => contract(parse_request::<SendRequest>(input))?.handle,
+                Operation::Receive => contract(parse_request::<ReceiveRequest>(input))?.handle,
+                _ => return Err(STATUS_INVALID_DEVICE_REQUEST),
+            };
+            let data = Self::data_for(op, data)?;
+            let s = file.lookup(handle).ok_or(STATUS_INVALID_HANDLE)?;
+            Ok((s, data))
+        })();
+        let (s, data) = r.inspect_err(|&status| self.stats.finished(status))?;
+        let Socket::Stream(sock) = &*s else {
+            self.stats.finished(STATUS_NOT_SUPPORTED);
+            return Err(STATUS_NOT_SUPPORTED);
+        };
+        let context = &self.stats as *const Counters as *mut core::ffi::c_void;
+        self.stats.request_pending();
+        // SAFETY: forwarded caller contract; the counters outlive the request (see Counters).
+        let started = unsafe {
+            if op == Operation::Send {
+                sock.send_forwarded::<ForwardedSend>(irp, data.mdl, data.len, context)
+            } else {
+                sock.receive_forwarded::<ForwardedReceive>(irp, data.mdl, data.len, false, context)
+            }
+        };
+        started.map_err(|e| {
+            self.stats.request_done();
+            self.stats.finished(e.status());
+            e.status()
+        })
+    }
+}
+
 impl DeviceCore {
     /// Aborts the socket behind `handle` of `file`: removes it from the table and drops it;
     /// the last reference closes it (without waiting, above PASSIVE_LEVEL), and WSK then

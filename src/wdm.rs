@@ -10,7 +10,7 @@
 use alloc::boxed::Box;
 use core::ffi::c_void;
 use core::ptr::{null_mut, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use wsk::alloc::try_box_or_return;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
@@ -33,6 +33,19 @@ const DO_DEVICE_INITIALIZING: u32 = 0x80;
 const FILE_DEVICE_SECURE_OPEN: u32 = 0x100;
 const SL_PENDING_RETURNED: u8 = 0x01;
 const IO_NETWORK_INCREMENT: i8 = 2;
+/// The device's `StackSize`: this driver's location and one for WSK (see [`create_device`]).
+const FORWARD_STACK_SIZE: i8 = 2;
+/// Whether SEND and RECEIVE on stream sockets forward the caller's IRP to WSK
+/// ([`DeviceCore::forward_stream`]); on by default.
+static FORWARD: AtomicBool = AtomicBool::new(true);
+
+/// Turns IRP forwarding for SEND/RECEIVE on or off (off: they take the core's asynchronous
+/// path with the driver's own cached IRPs, as the KMDF front-end does). For tests and
+/// comparisons; any IRQL.
+pub fn set_forwarding(on: bool) {
+    FORWARD.store(on, Ordering::Release);
+}
+
 /// Largest input buffer any request of the contract has; longer inputs are oversized.
 const MAX_INPUT: usize = wskclient_ioctl::frontend::SMALL_INPUT;
 
@@ -269,6 +282,13 @@ unsafe fn create_device(
     if status < 0 {
         return status;
     }
+    // One stack location more than this driver's own: the I/O manager builds the device's
+    // IRPs with `StackSize` locations (IoAllocateIrp(DeviceObject->StackSize) in
+    // NtDeviceIoControlFile), so each DEVICE_CONTROL IRP arrives with a free location below
+    // ours, which WSK needs when SEND and RECEIVE forward the IRP to it ("Using IRPs with
+    // Winsock Kernel Functions": at least one remaining stack location for WSK).
+    // SAFETY: the device just created; StackSize is set before any IRP is built for it.
+    unsafe { (**dev).StackSize = FORWARD_STACK_SIZE };
     // SAFETY: the device just created, not yet visible to anyone but its name.
     let status = unsafe { secure_device(*dev) };
     if status == STATUS_NOT_IMPLEMENTED {
@@ -542,6 +562,26 @@ unsafe extern "system" fn dispatch_device_control(
         // IoMarkIrpPending before anyone can complete it: the core may complete it inline or
         // later from a WSK completion routine.
         (*sl).Control |= SL_PENDING_RETURNED;
+        // SEND / RECEIVE on a stream socket: the IRP itself goes to WskSend / WskReceive
+        // when it has a stack location left for WSK (the device's StackSize gives it one).
+        // It gets no cancel routine of ours: WSK owns its cancellation while it holds it, so
+        // CancelIoEx cancels just this request. Our location's Parameters hold the WSK_BUF
+        // from here on (`p` was copied above; nothing reads them after dispatch).
+        if let Some(fop @ (Operation::Send | Operation::Receive)) = op {
+            if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
+                let started = (*extension(dev)).core.forward_stream(
+                    &*ctx,
+                    fop,
+                    input,
+                    data,
+                    NonNull::new_unchecked(irp),
+                );
+                if let Err(status) = started {
+                    complete(irp, status, 0);
+                }
+                return STATUS_PENDING;
+            }
+        }
         // Cancelable: remember the file and the socket the request names (requests that name
         // one carry it right after the 8-byte header; 0 for the others), then set the cancel
         // routine.

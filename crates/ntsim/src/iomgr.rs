@@ -60,7 +60,7 @@ pub unsafe extern "system" fn IofCallDriver(
         );
         return STATUS_INVALID_PARAMETER;
     }
-    if !crate::irp::pass_down(Irp, "IoCallDriver") {
+    if !crate::irp::pass_down(Irp, "IoCallDriver", false) {
         return STATUS_INVALID_PARAMETER;
     }
     // SAFETY: live IRP, now at the stack location IoCallDriver moved to; live device whose

@@ -41,18 +41,17 @@ pub enum Origin {
     IoManager,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    /// With whoever allocated or last got it back from completion.
-    Holder,
-    /// Passed down (to a driver or the WSK provider) and not yet completed.
-    Lower,
-}
-
 struct Info {
     size: usize,
     origin: Origin,
-    owner: Owner,
+    /// Levels the IRP was passed down (`IoCallDriver`, or the WSK provider taking it) and
+    /// not yet unwound by completion: 0 while its allocator holds it. A driver-allocated
+    /// IRP goes down one level (to the provider); an I/O-manager IRP goes to the driver and
+    /// may be forwarded from there to the provider ("Using IRPs with Winsock Kernel
+    /// Functions": an IRP the I/O manager passed down, with a stack location left for WSK).
+    depth: u8,
+    /// The WSK provider holds it (the last level): passing it down again is a double send.
+    at_provider: bool,
 }
 
 /// Live IRPs by address. FxHash, not SipHash: every IRP routine looks its IRP up here; the
@@ -117,7 +116,8 @@ pub(crate) fn allocate(stack: i8, origin: Origin) -> *mut IRP {
             Info {
                 size,
                 origin,
-                owner: Owner::Holder,
+                depth: 0,
+                at_provider: false,
             },
         );
     if origin == Origin::Driver {
@@ -149,24 +149,28 @@ pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
 }
 
 /// Passes an IRP down one level, as `IoCallDriver` does before calling the next driver and as
-/// the WSK provider does when it takes a client's IRP: `IoSetNextIrpStackLocation`, and the
-/// IRP now belongs to the lower level until it is completed. Returns false (and records a
-/// violation) if the IRP is not live, is already below, or has no stack location left.
-pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
+/// the WSK provider does when it takes a client's IRP (`to_provider`):
+/// `IoSetNextIrpStackLocation`, and the IRP now belongs to the lower level until it is
+/// completed. Returns false (and records a violation) if the IRP is not live, is already with
+/// the provider, is a driver-allocated IRP already passed down, or has no stack location left
+/// (on Windows the lower level would write its stack location before the packet: pool
+/// corruption).
+pub(crate) fn pass_down(irp: *mut IRP, who: &str, to_provider: bool) -> bool {
     {
         let mut g = irps();
         let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
             verifier::violation(Rule::DoubleFree, format!("{who}: IRP {irp:p} is not live"));
             return false;
         };
-        if info.owner == Owner::Lower {
+        if info.at_provider || (info.depth > 0 && info.origin == Origin::Driver) {
             verifier::violation(
                 Rule::MultipleIrpComplete,
                 format!("{who}: IRP {irp:p} is already owned by a lower driver"),
             );
             return false;
         }
-        info.owner = Owner::Lower;
+        info.depth += 1;
+        info.at_provider = to_provider;
     }
     // SAFETY: live IRP (checked above).
     unsafe {
@@ -176,7 +180,8 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
                 format!("{who}: IRP {irp:p} has no stack location left"),
             );
             if let Some(i) = irps().as_mut().and_then(|m| m.get_mut(&(irp as usize))) {
-                i.owner = Owner::Holder;
+                i.depth -= 1;
+                i.at_provider = false;
             }
             return false;
         }
@@ -190,6 +195,13 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str) -> bool {
         *sl = sl.sub(1);
     }
     true
+}
+
+/// One level of a completing IRP unwound (its completion stepped up one stack location).
+fn unwound(irp: *mut IRP) {
+    if let Some(i) = irps().as_mut().and_then(|m| m.get_mut(&(irp as usize))) {
+        i.depth = i.depth.saturating_sub(1);
+    }
 }
 
 /// `IoMarkIrpPending`: sets SL_PENDING_RETURNED in the current stack location.
@@ -272,7 +284,7 @@ pub(crate) fn free(irp: *const IRP, who: &str) {
                 verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
                 return;
             }
-            Some(i) if i.owner == Owner::Lower => {
+            Some(i) if i.depth > 0 => {
                 verifier::violation(
                     Rule::IrpFreedWhilePending,
                     format!("{who}({irp:p}) while a lower driver still owns it"),
@@ -316,7 +328,7 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
                 );
                 return;
             }
-            Some(i) if i.owner == Owner::Lower => {
+            Some(i) if i.depth > 0 => {
                 drop(g);
                 verifier::violation(
                     Rule::IrpReusedWhilePending,
@@ -403,7 +415,7 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
             );
             return;
         };
-        if info.owner != Owner::Lower {
+        if info.depth == 0 {
             drop(g);
             verifier::violation(
                 Rule::MultipleIrpComplete,
@@ -411,7 +423,9 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
             );
             return;
         }
-        info.owner = Owner::Holder;
+        // Completed by its lowest holder: whoever gets it back from a completion routine
+        // (STATUS_MORE_PROCESSING_REQUIRED) holds it at that level.
+        info.at_provider = false;
         info.origin
     };
     // SAFETY: live IRP, now being completed by its owner.
@@ -427,6 +441,7 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
             let sl = current_stack_location(irp);
             (*irp).PendingReturned = (*sl).Control & SL_PENDING_RETURNED != 0;
             // IoSkipCurrentIrpStackLocation: step up to the caller's location.
+            unwound(irp);
             (*irp).CurrentLocation += 1;
             (*irp)
                 .Tail

@@ -127,5 +127,6 @@ pub use buf::{BorrowedMdl, BufferChain, MdlBuffer, NonPagedBuffer};
 pub use client::WskClient;
 pub use error::{check, Error, Result};
 pub use socket::{
-    Accepted, DatagramSocket, ListenSocket, StreamSocket, MAX_CACHED_OPS, OP_BYTES, OP_CACHE_TAG,
+    Accepted, DatagramSocket, ForwardedCompletion, ListenSocket, StreamSocket, MAX_CACHED_OPS,
+    OP_BYTES, OP_CACHE_TAG,
 };

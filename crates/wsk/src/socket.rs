@@ -11,6 +11,7 @@
 mod async_op;
 mod base;
 mod datagram;
+mod forward;
 mod listen;
 mod op_cache;
 mod rundown;
@@ -19,6 +20,7 @@ mod stream;
 pub(crate) use async_op::*;
 pub(crate) use base::*;
 pub use datagram::DatagramSocket;
+pub use forward::ForwardedCompletion;
 pub use listen::{Accepted, ListenSocket};
 pub use op_cache::{MAX_CACHED_OPS, OP_BYTES, OP_CACHE_TAG};
 pub use stream::StreamSocket;

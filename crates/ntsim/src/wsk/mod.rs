@@ -337,7 +337,7 @@ fn take_irp(irp: *mut IRP, who: &str) -> bool {
     if irp.is_null() {
         return false;
     }
-    irp::pass_down(irp, who)
+    irp::pass_down(irp, who, true)
 }
 
 fn lookup(socket: PWSK_SOCKET, who: &str) -> Option<Arc<SimSocket>> {

@@ -919,6 +919,11 @@ unsafe impl wsk::ForwardedCompletion for ForwardedSend {
             Counters::add(&shard.sends, 1);
         }
     }
+
+    unsafe fn restore(location: *mut windows_sys::Wdk::Foundation::IO_STACK_LOCATION, len: usize) {
+        // SAFETY: the forwarding code's live current location of a SEND.
+        unsafe { restore_device_control::<SendRequest>(location, ioctl::IOCTL_WSKCLIENT_SEND, len) }
+    }
 }
 
 /// The completion of a forwarded RECEIVE ([`DeviceCore::forward_stream`]).
@@ -933,6 +938,38 @@ unsafe impl wsk::ForwardedCompletion for ForwardedReceive {
         if status < 0 {
             stats.finished(status);
         }
+    }
+
+    unsafe fn restore(location: *mut windows_sys::Wdk::Foundation::IO_STACK_LOCATION, len: usize) {
+        // SAFETY: the forwarding code's live current location of a RECEIVE.
+        unsafe {
+            restore_device_control::<ReceiveRequest>(location, ioctl::IOCTL_WSKCLIENT_RECEIVE, len)
+        }
+    }
+}
+
+/// Writes back the `Parameters.DeviceIoControl` the I/O manager had put in a forwarded
+/// request's stack location `location` ([`wsk::ForwardedCompletion::restore`]): a request is
+/// forwarded only when its input is exactly one `R` ([`DeviceCore::forward_stream`] parses it
+/// with `parse_request`, which refuses any other length), its data buffer is the whole
+/// output buffer (`len` = OutputBufferLength, a ULONG), and its code is `code`.
+/// Type3InputBuffer was never overwritten (x64). IRQL <= DISPATCH_LEVEL.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/ns-wdm-_io_stack_location>
+///
+/// # Safety
+/// `location` is the live current stack location of a forwarded DEVICE_CONTROL IRP that is
+/// the caller's again.
+unsafe fn restore_device_control<R>(
+    location: *mut windows_sys::Wdk::Foundation::IO_STACK_LOCATION,
+    code: u32,
+    len: usize,
+) {
+    // SAFETY: caller contract; the DeviceIoControl layout of nt_imports (wdm.h, x64).
+    unsafe {
+        let p = nt_imports::device_io_control(location);
+        (*p).OutputBufferLength = u32::try_from(len).unwrap_or(u32::MAX);
+        (*p).InputBufferLength = core::mem::size_of::<R>() as u32;
+        (*p).IoControlCode = code;
     }
 }
 

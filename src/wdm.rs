@@ -46,42 +46,6 @@ pub fn set_forwarding(on: bool) {
     FORWARD.store(on, Ordering::Release);
 }
 
-/// `wine_ntoskrnl_main_loop`: an export of Wine's ntoskrnl.exe only (its .spec; not a
-/// Windows routine), found with `MmGetSystemRoutineAddress`: the run-time sign that the
-/// kernel is Wine's, whose I/O manager cannot take a forwarded IRP (see [`forwarding_supported`]).
-// Evaluated at compile time: an out-of-range index fails the build, never the driver.
-#[allow(clippy::indexing_slicing)]
-static WINE_KERNEL_EXPORT: [u16; 23] = {
-    let s = b"wine_ntoskrnl_main_loop";
-    let mut w = [0u16; 23];
-    let mut i = 0;
-    while i < s.len() {
-        w[i] = s[i] as u16;
-        i += 1;
-    }
-    w
-};
-
-/// Whether this kernel's I/O manager leaves a DEVICE_CONTROL IRP's stack location to the
-/// driver after dispatch, which forwarding needs (the `WSK_BUF` lives in its `Parameters`).
-/// Windows' does (its I/O completion works from the IRP header; paper only), ntsim's does
-/// (tests/forwarded_irps.rs). Wine's does not: its completion routine for the request
-/// (`dispatch_irp_completion`, which Wine sets in the driver's own stack location) sizes the
-/// copy-back of a direct-I/O request's output from that location's
-/// `Parameters.DeviceIoControl` (read in Wine's ntoskrnl.c); in the Wine 8.0 lane the first
-/// forwarded SEND of `wskctl demo` killed winedevice.exe with "wine client error: partial
-/// write 94208" (a copy-back sized from the overwritten parameters). So forwarding is off
-/// on a kernel that exports `wine_ntoskrnl_main_loop`. PASSIVE_LEVEL.
-fn forwarding_supported() -> bool {
-    let name = UNICODE_STRING {
-        Length: (WINE_KERNEL_EXPORT.len() * 2) as u16,
-        MaximumLength: (WINE_KERNEL_EXPORT.len() * 2) as u16,
-        Buffer: WINE_KERNEL_EXPORT.as_ptr() as *mut u16,
-    };
-    // SAFETY: a valid UNICODE_STRING; DriverEntry runs at PASSIVE_LEVEL.
-    unsafe { nt_imports::MmGetSystemRoutineAddress(&name) }.is_null()
-}
-
 /// Largest input buffer any request of the contract has; longer inputs are oversized.
 const MAX_INPUT: usize = wskclient_ioctl::frontend::SMALL_INPUT;
 
@@ -288,12 +252,6 @@ pub unsafe extern "system" fn DriverEntry(
         (*dev).Flags &= !DO_DEVICE_INITIALIZING;
     }
     protect_completions(dev);
-    set_forwarding(forwarding_supported());
-    if !FORWARD.load(Ordering::Acquire) {
-        kdprint!(
-            "DriverEntry: Wine kernel: SEND/RECEIVE use the driver's own IRPs (no forwarding)"
-        );
-    }
     kdprint!("DriverEntry: device \\Device\\WskClient created, link \\DosDevices\\WskClient");
     STATUS_SUCCESS
 }
@@ -608,7 +566,9 @@ unsafe extern "system" fn dispatch_device_control(
         // when it has a stack location left for WSK (the device's StackSize gives it one).
         // It gets no cancel routine of ours: WSK owns its cancellation while it holds it, so
         // CancelIoEx cancels just this request. Our location's Parameters hold the WSK_BUF
-        // from here on (`p` was copied above; nothing reads them after dispatch).
+        // while WSK has the IRP (`p` was copied above); they are written back as the I/O
+        // manager filled them before completion continues past us (Wine's I/O manager reads
+        // them then: wsk's forward.rs, `ForwardedCompletion::restore`).
         if let Some(fop @ (Operation::Send | Operation::Receive)) = op {
             if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
                 if (*irp).Cancel {

@@ -93,6 +93,13 @@ pub enum Rule {
     /// `IoMarkIrpPending` on an IRP whose completion already unwound its stack locations:
     /// the write lands past the packet, corrupting the pool on Windows and the heap here).
     IrpTouchedAfterCompletion,
+    /// An I/O-manager IRP came back to I/O completion with different
+    /// `Parameters.DeviceIoControl` in the driver's stack location than the I/O manager put
+    /// there before dispatch. Windows' I/O manager is not documented to read them then;
+    /// Wine 8.0's completion path does (a forwarded SEND whose location held a `WSK_BUF`
+    /// killed winedevice.exe: "wine client error: partial write"), so ntsim holds drivers to
+    /// leaving them as they were.
+    StackLocationClobbered,
 }
 
 /// One recorded rule violation.

@@ -27,6 +27,12 @@ unsafe impl ForwardedCompletion for Count {
     unsafe fn done(_context: *mut c_void, _status: NTSTATUS, _information: usize) {
         DONE.fetch_add(1, Ordering::SeqCst);
     }
+
+    unsafe fn restore(
+        _location: *mut windows_sys::Wdk::Foundation::IO_STACK_LOCATION,
+        _len: usize,
+    ) {
+    }
 }
 
 #[test]

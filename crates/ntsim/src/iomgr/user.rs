@@ -278,6 +278,10 @@ struct ReqState {
     free_claimed: bool,
     /// The IRP is freed and the request is finished.
     done: bool,
+    /// DEVICE_CONTROL: the `Parameters.DeviceIoControl` the I/O manager put in the driver's
+    /// stack location before dispatch (OutputBufferLength, InputBufferLength, IoControlCode,
+    /// Type3InputBuffer), compared at I/O completion ([`Rule::StackLocationClobbered`]).
+    dispatch_params: Option<(u32, u32, u32, usize)>,
 }
 
 /// One IRP the I/O manager issued, and the user buffers it describes.
@@ -441,6 +445,12 @@ fn submit(req: Arc<Request>) -> Arc<Request> {
         // A CancelIoEx from another thread that ran before the dispatch routine set a cancel
         // routine: IoCancelIrp only sets Irp->Cancel.
         cancel(&req);
+    }
+    if req.major == IRP_MJ_DEVICE_CONTROL {
+        // SAFETY: live IRP, not yet dispatched; its next location is the one the I/O manager
+        // filled (build_irp).
+        let params = unsafe { device_control_params(irp) };
+        req.state().dispatch_params = Some(params);
     }
     let old = irql::set(irql::PASSIVE_LEVEL);
     // SAFETY: live IRP with its next stack location filled; live device.
@@ -608,6 +618,20 @@ pub(crate) fn io_completion(irp: *mut IRP) {
             .unwrap_or_else(|p| p.into_inner())
             .take(),
     );
+    if let Some(before) = req.state().dispatch_params {
+        // SAFETY: the IRP is live and back with the I/O manager; its current location is one
+        // past the top, so the driver's location is just below, as at dispatch.
+        let after = unsafe { device_control_params(irp) };
+        if after != before {
+            verifier::violation(
+                Rule::StackLocationClobbered,
+                format!(
+                    "{}: the driver's stack location's Parameters.DeviceIoControl (OutputBufferLength, InputBufferLength, IoControlCode, Type3InputBuffer) were {before:#x?} at dispatch and {after:#x?} at I/O completion (an I/O manager that reads them then, as Wine's does, sees garbage)",
+                    req.what()
+                ),
+            );
+        }
+    }
     let free_now = {
         let mut s = req.state();
         s.io = Some(IoStatus {
@@ -623,6 +647,25 @@ pub(crate) fn io_completion(irp: *mut IRP) {
     };
     if free_now {
         finish(&req);
+    }
+}
+
+/// The `Parameters.DeviceIoControl` of the stack location the I/O manager filled for the
+/// driver (the one below the IRP's current location, before dispatch and after completion):
+/// (OutputBufferLength, InputBufferLength, IoControlCode, Type3InputBuffer).
+///
+/// # Safety
+/// `irp` is a live I/O-manager IRP that is not dispatched yet or has completed.
+unsafe fn device_control_params(irp: *mut IRP) -> (u32, u32, u32, usize) {
+    // SAFETY: caller contract; the location below the current one is the driver's.
+    unsafe {
+        let p = *nt_imports::device_io_control(irp::current_stack_location(irp).sub(1));
+        (
+            p.OutputBufferLength,
+            p.InputBufferLength,
+            p.IoControlCode,
+            p.Type3InputBuffer as usize,
+        )
     }
 }
 

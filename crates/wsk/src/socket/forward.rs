@@ -6,15 +6,28 @@
 //! nothing: no IRP, no operation block, and no `IoSetCompletionRoutineEx` context.
 //!
 //! The `WSK_BUF`, which WSK may read until the IRP completes, lives in the caller's own
-//! current stack location's `Parameters` (32 bytes on x64, 16 on x86), with the ownership
-//! count that decides who completes the IRP towards the I/O manager ([`ForwardSlot`]). That
-//! location is the caller's while it owns it: the I/O manager filled it before dispatch and
-//! reads nothing of it afterwards (its I/O completion works from the IRP header: `IoStatus`,
-//! `UserBuffer`, `MdlAddress`, `Flags`; ntsim's does the same, and so does Wine 8.0's
-//! `dispatch_irp_completion`, which reads `UserBuffer` and `IoStatus`: read in Wine's source,
-//! observed in the Wine lane), and the lower level (WSK) only uses its own location, the next
+//! current stack location's `Parameters` (the first 24 bytes on x64), with the ownership
+//! count that decides who completes the IRP towards the I/O manager in the `WSK_BUF`'s
+//! padding ([`ForwardSlot`]). The lower level (WSK) only uses its own location, the next
 //! one. Not `Tail.Overlay.DriverContext`: that belongs to whichever driver holds the IRP,
 //! which is WSK while the request is pending.
+//!
+//! **The location is given back as it was.** The I/O manager filled that location before
+//! dispatch, and whoever completes the request above our level may read it again: Wine
+//! 8.0's I/O manager has its own completion routine in the caller's location, and with the
+//! `WSK_BUF` still there the first forwarded SEND of the Wine lane killed winedevice.exe
+//! ("wine client error: partial write 94208"); with the write-back below the lane passes with
+//! forwarding on (observed in the Wine lane). Windows' I/O manager is not documented to read
+//! it after dispatch; nobody observed whether it does. So once WSK has completed the IRP (it
+//! reads the `WSK_BUF` no more), the last owner zeroes the slot's bytes and lets the caller
+//! write its original parameters back ([`ForwardedCompletion::restore`]) before completion
+//! continues upward: the completion routine when it lets completion continue, the forwarding
+//! call before its `IofCompleteRequest` when the routine returned
+//! `STATUS_MORE_PROCESSING_REQUIRED`, and before a refusal is returned. On x64 the last 8
+//! bytes (`Parameters.DeviceIoControl.Type3InputBuffer`, which an I/O manager may fill with
+//! the caller's input pointer for any transfer method) are never written. ntsim's I/O
+//! manager checks this for every request it built (`Rule::StackLocationClobbered`;
+//! tests/forwarded_stack_location.rs).
 //!
 //! **Why no `IoSetCompletionRoutineEx`.** That routine exists so that a driver cannot be
 //! unloaded between the moment its completion routine is called and the moment it returns.
@@ -32,7 +45,7 @@
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP, MDL};
 use windows_sys::Wdk::System::SystemServices::IofCompleteRequest;
@@ -49,12 +62,14 @@ const SL_PENDING_RETURNED: u8 = 0x01;
 /// `IO_NETWORK_INCREMENT` (wdm.h): the priority boost of a completed network request.
 const IO_NETWORK_INCREMENT: i8 = 2;
 
-/// What a forwarded request's owner learns when WSK completes it.
+/// What a forwarded request's owner learns when WSK completes it, and how its stack location
+/// is given back.
 ///
 /// # Safety
 /// [`ForwardedCompletion::done`] runs in an I/O completion routine (IRQL <= DISPATCH_LEVEL,
 /// any thread), once per forwarded IRP, before the IRP continues to the I/O manager; it must
 /// not complete, free or otherwise touch the IRP, and `context` must be valid then.
+/// [`ForwardedCompletion::restore`] writes only the location's `Parameters`.
 pub unsafe trait ForwardedCompletion {
     /// WSK completed the request with `status` and `IoStatus.Information` = `information`
     /// (bytes sent or received). `context` is the pointer given to the forwarding call.
@@ -62,23 +77,54 @@ pub unsafe trait ForwardedCompletion {
     /// # Safety
     /// Called only by the completion routine, with the forwarding call's `context`.
     unsafe fn done(context: *mut c_void, status: NTSTATUS, information: usize);
+
+    /// Writes back the `Parameters` the I/O manager had put in the caller's stack location
+    /// `location` before dispatch (for an `IRP_MJ_DEVICE_CONTROL`: OutputBufferLength,
+    /// InputBufferLength, IoControlCode). `len` is the byte count given to the forwarding
+    /// call. On entry the first 24 bytes of `Parameters` are zero (x64; 16 on x86) and, on
+    /// x64, the last 8 (`Type3InputBuffer`) are as the I/O manager left them. Called once per
+    /// forwarded IRP, after WSK completed or refused it, before completion continues past
+    /// the caller's level (or the refusal is returned). IRQL <= DISPATCH_LEVEL; cannot fail.
+    /// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/ns-wdm-_io_stack_location>
+    ///
+    /// # Safety
+    /// Called only by the forwarding code, with the caller's live current stack location.
+    unsafe fn restore(location: *mut IO_STACK_LOCATION, len: usize);
 }
 
 /// The forwarding state kept in the caller's current stack location's `Parameters`: the
-/// `WSK_BUF` WSK reads, and the ownership count of two (the forwarding call and the
-/// completion routine; the last one completes the IRP towards the I/O manager).
+/// `WSK_BUF` WSK reads (this struct has `WSK_BUF`'s field offsets; WSK gets a pointer to it),
+/// and the ownership count of two (the forwarding call and the completion routine; the last
+/// one completes the IRP towards the I/O manager). On x64 the count lives in the 4 bytes of
+/// `WSK_BUF` padding after `Offset`, which WSK does not read, so the slot ends at byte 24
+/// and `Parameters.DeviceIoControl.Type3InputBuffer` (bytes 24..32) is never touched. On x86
+/// (no padding in `WSK_BUF`) the count follows it, over Type3InputBuffer; this project does
+/// not build x86.
 #[repr(C)]
 struct ForwardSlot {
-    buf: WSK_BUF,
-    owners: AtomicUsize,
+    mdl: *mut MDL,
+    offset: u32,
+    #[cfg(target_pointer_width = "64")]
+    owners: AtomicU32,
+    length: usize,
+    #[cfg(not(target_pointer_width = "64"))]
+    owners: AtomicU32,
 }
 
 /// Bytes of an `IO_STACK_LOCATION`'s `Parameters` union: 4 pointers (wdm.h: the largest
 /// member, e.g. `Parameters.Others.Argument1..4`).
 const PARAMETERS_BYTES: usize = 4 * core::mem::size_of::<usize>();
 
-const _: () = assert!(core::mem::size_of::<ForwardSlot>() <= PARAMETERS_BYTES);
-const _: () = assert!(core::mem::align_of::<ForwardSlot>() <= core::mem::align_of::<usize>());
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<ForwardSlot>() <= PARAMETERS_BYTES);
+    assert!(align_of::<ForwardSlot>() <= align_of::<usize>());
+    assert!(offset_of!(ForwardSlot, mdl) == offset_of!(WSK_BUF, Mdl));
+    assert!(offset_of!(ForwardSlot, offset) == offset_of!(WSK_BUF, Offset));
+    assert!(offset_of!(ForwardSlot, length) == offset_of!(WSK_BUF, Length));
+    #[cfg(target_pointer_width = "64")]
+    assert!(size_of::<ForwardSlot>() == 24 && size_of::<WSK_BUF>() == 24);
+};
 
 /// The slot in `irp`'s current stack location.
 ///
@@ -87,13 +133,40 @@ const _: () = assert!(core::mem::align_of::<ForwardSlot>() <= core::mem::align_o
 unsafe fn slot(irp: *mut IRP) -> *mut ForwardSlot {
     // SAFETY: caller contract; Parameters is pointer-aligned and PARAMETERS_BYTES long.
     unsafe {
-        let sl: *mut IO_STACK_LOCATION = (*irp)
+        let sl = current_location(irp);
+        core::ptr::addr_of_mut!((*sl).Parameters).cast::<ForwardSlot>()
+    }
+}
+
+/// Gives the caller's current stack location back as the I/O manager filled it: zeroes the
+/// slot's bytes of `Parameters` and calls `D::restore` with the slot's length.
+///
+/// # Safety
+/// As [`slot`]; WSK is done with the `WSK_BUF` (it completed or refused the IRP) and the
+/// other owner is done with the count.
+unsafe fn give_back<D: ForwardedCompletion>(irp: *mut IRP) {
+    // SAFETY: caller contract: the slot is ours alone now.
+    unsafe {
+        let slot = slot(irp);
+        let len = (*slot).length;
+        core::ptr::write_bytes(slot.cast::<u8>(), 0, core::mem::size_of::<ForwardSlot>());
+        D::restore(current_location(irp), len);
+    }
+}
+
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` is live.
+unsafe fn current_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: caller contract.
+    unsafe {
+        (*irp)
             .Tail
             .Overlay
             .Anonymous2
             .Anonymous
-            .CurrentStackLocation;
-        core::ptr::addr_of_mut!((*sl).Parameters).cast::<ForwardSlot>()
+            .CurrentStackLocation
     }
 }
 
@@ -113,18 +186,14 @@ unsafe extern "system" fn forwarded_completion<D: ForwardedCompletion>(
         );
         D::done(context, status, information);
         if (*slot(irp)).owners.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The forwarding call has returned: completion goes on to the I/O manager. The
-            // classic rule for a routine that lets completion continue: propagate the lower
-            // level's pending state (our dispatch routine marked its location pending already,
-            // so this sets a bit that is set).
+            // The forwarding call has returned: completion goes on to the I/O manager, with
+            // our location as it filled it (WSK is done with the WSK_BUF). The classic rule
+            // for a routine that lets completion continue: propagate the lower level's
+            // pending state (our dispatch routine marked its location pending already, so
+            // this sets a bit that is set).
+            give_back::<D>(irp);
             if (*irp).PendingReturned {
-                let sl: *mut IO_STACK_LOCATION = (*irp)
-                    .Tail
-                    .Overlay
-                    .Anonymous2
-                    .Anonymous
-                    .CurrentStackLocation;
-                (*sl).Control |= SL_PENDING_RETURNED;
+                (*current_location(irp)).Control |= SL_PENDING_RETURNED;
             }
             STATUS_SUCCESS
         } else {
@@ -161,30 +230,37 @@ unsafe fn forward<D: ForwardedCompletion>(
     // SAFETY: as above; the next location exists (checked above) and is free.
     unsafe {
         slot.write(ForwardSlot {
-            buf: WSK_BUF {
-                Mdl: mdl.as_ptr(),
-                Offset: 0,
-                Length: len,
-            },
-            owners: AtomicUsize::new(2),
+            mdl: mdl.as_ptr(),
+            offset: 0,
+            owners: AtomicU32::new(2),
+            length: len,
         });
         set_completion_routine(irp, forwarded_completion::<D>, context);
     }
-    // SAFETY: the slot's WSK_BUF lives in our stack location until completion.
-    let status = start(irp, unsafe { core::ptr::addr_of_mut!((*slot).buf) });
+    // The slot has WSK_BUF's field offsets (checked above) and lives in our stack location
+    // until completion: WSK reads Mdl, Offset and Length through this pointer, never the
+    // padding where the count lives.
+    let status = start(irp, slot.cast::<WSK_BUF>());
     // SAFETY: the IRP is live until our share is given up below: the routine lets completion
     // continue only as the last owner.
     let owners = unsafe { &(*slot).owners };
     if status < 0 && status != STATUS_PENDING && owners.load(Ordering::Acquire) == 2 {
         // Refused without completing it (a routine returning a final status has completed the
-        // IRP by then, so its completion routine would have run): the IRP never left us.
+        // IRP by then, so its completion routine would have run): the IRP never left us. Our
+        // location goes back as it was before the caller completes the IRP.
+        // SAFETY: the IRP is ours; WSK refused it, so it reads no WSK_BUF.
+        unsafe { give_back::<D>(irp) };
         return Err(check(status).err().unwrap_or(Error::Status(status)));
     }
     if owners.fetch_sub(1, Ordering::AcqRel) == 1 {
         // The routine ran and kept the IRP (STATUS_MORE_PROCESSING_REQUIRED): complete it
-        // from our level; our location is marked pending, so the I/O manager sees it so.
-        // SAFETY: ours again; completed once.
-        unsafe { IofCompleteRequest(irp, IO_NETWORK_INCREMENT) };
+        // from our level, with our location as the I/O manager filled it; it is marked
+        // pending, so the I/O manager sees it so.
+        // SAFETY: ours again (WSK completed it: it reads no WSK_BUF); completed once.
+        unsafe {
+            give_back::<D>(irp);
+            IofCompleteRequest(irp, IO_NETWORK_INCREMENT)
+        };
     }
     Ok(())
 }

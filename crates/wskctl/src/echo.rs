@@ -612,6 +612,10 @@ pub fn command(
                             print_idle(p, out)?;
                         }
                         out.flush()?;
+                    } else {
+                        // The JSON goes to stdout at the end; a client that wants the idle
+                        // figures to be taken before it sends waits for this line.
+                        eprintln!("echo: {} clients connected", args.clients);
                     }
                 }
                 Ok(Event::Done) => break,

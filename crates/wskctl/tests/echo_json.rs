@@ -4,8 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::process::Child;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use common::{wskctl, Kill, WAIT};
@@ -23,6 +25,26 @@ fn connect(port: u16, child: &mut Kill) -> TcpStream {
         assert!(Instant::now() < deadline, "wskctl did not listen on {port}");
         std::thread::yield_now();
     }
+}
+
+/// Reads wskctl's stderr on a thread: the receiver gets `()` at the line `echo: N clients
+/// connected`; the thread returns all of it.
+fn watch_stderr(child: &mut Child) -> (mpsc::Receiver<()>, std::thread::JoinHandle<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("echo: ") && line.ends_with(" clients connected") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (rx, thread)
 }
 
 #[test]
@@ -47,7 +69,14 @@ fn echo_json_summary_with_idle_memory_through_both_frontends() {
             .spawn()
             .unwrap(),
         ));
+        let (connected, stderr) = watch_stderr(child.child());
         let mut clients: Vec<TcpStream> = (0..3).map(|_| connect(port, &mut child)).collect();
+        // The idle figures are read when the last client is accepted; a client that sent
+        // before that could have its connection busy (or closed) at that moment, and the
+        // figures would not be those of idle connections.
+        connected
+            .recv_timeout(WAIT)
+            .expect("echo: 3 clients connected");
         let data: Vec<Vec<u8>> = (0..3u8)
             .map(|i| {
                 (0..20_000u32)
@@ -66,7 +95,10 @@ fn echo_json_summary_with_idle_memory_through_both_frontends() {
             assert!(&back == d, "{frontend}: echoed bytes differ");
         }
         let out = child.finish();
-        let stdout = common::success("echo --json", &out);
+        let stderr = stderr.join().unwrap();
+        assert!(out.status.success(), "wskctl echo --json: {stderr}");
+        common::assert_clean("echo --json", &stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let j: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
         assert_eq!(j["served"], 3, "{frontend}: {j}");
         assert_eq!(j["failed"], 0, "{frontend}: {j}");

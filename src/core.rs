@@ -1038,8 +1038,9 @@ impl DeviceCore {
     /// Aborts the socket behind `handle` of `file`: removes it from the table and drops it;
     /// the last reference closes it (without waiting, above PASSIVE_LEVEL), and WSK then
     /// completes its pending IRPs with STATUS_CANCELLED, which completes their requests.
-    /// Used when a pending request is cancelled (our choice: the WSK IRP cannot be cancelled
-    /// individually yet; see docs/ioctl.md, "Cancellation"). IRQL <= DISPATCH_LEVEL.
+    /// Used when a pending request whose WSK IRP is the driver's own is cancelled (KMDF, and
+    /// WDM requests other than forwarded SEND/RECEIVE, which WSK cancels one by one; see
+    /// docs/ioctl.md, "Cancellation"). IRQL <= DISPATCH_LEVEL.
     pub fn abort_socket(&self, file: &FileContext, handle: SocketHandle) {
         if let Some(s) = file.remove(handle) {
             self.stats.socket_closed();

@@ -67,6 +67,9 @@ fn utf16_to_string(units: &[u16]) -> Result<String> {
         let mut b = [0u8; 4];
         try_extend_from_slice(&mut bytes, c.encode_utf8(&mut b).as_bytes())?;
     }
+    // No allocation here: `from_utf8` takes the vector's buffer as it is. Every byte came
+    // from `char::encode_utf8`, so the error arm is unreachable; it maps to a status rather
+    // than a panic because this is kernel code.
     String::from_utf8(bytes).map_err(|_| Error::InvalidParameter)
 }
 

@@ -6,8 +6,9 @@
 use rustc_hash::FxHashMap;
 use std::alloc::{alloc, dealloc, Layout};
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED};
@@ -391,6 +392,52 @@ pub unsafe extern "system" fn IoCancelIrp(irp: *const IRP) -> bool {
     true
 }
 
+/// `IofCompleteRequest` calls under way, nested ones included.
+static COMPLETING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one `IofCompleteRequest` for as long as it runs.
+struct Completing;
+
+impl Completing {
+    fn begin() -> Completing {
+        COMPLETING.fetch_add(1, Ordering::SeqCst);
+        Completing
+    }
+}
+
+impl Drop for Completing {
+    fn drop(&mut self) {
+        COMPLETING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `IofCompleteRequest` calls under way on any thread (a nested call counts again).
+///
+/// A request can reach its requester before the call that completed it has returned: the
+/// I/O manager queues the user's completion (event, APC, completion port packet) while the
+/// completion routines below are still on the stack, and `IoSetCompletionRoutineEx` frees
+/// its `IoCx` context only after the driver's routine returned. Counters read as soon as a
+/// requester sees its completion can therefore still show that context (as on Windows).
+pub fn completions_in_progress() -> usize {
+    COMPLETING.load(Ordering::SeqCst)
+}
+
+/// Waits until no `IofCompleteRequest` call is under way, at most `timeout`; true if none
+/// is. For reading the kernel's counters at a quiet moment (no new completion must be
+/// started meanwhile for this to mean anything); yields between checks.
+pub fn wait_for_completions(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if completions_in_progress() == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// `IofCompleteRequest`: walks the stack locations from the current one upwards, setting
 /// `PendingReturned` from each location's `SL_PENDING_RETURNED`, calling each completion
 /// routine whose `SL_INVOKE_ON_*` bits match the status (and `Cancel`), propagating
@@ -405,6 +452,7 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
     let irp = irp as *mut IRP;
     // "IRQL: <= DISPATCH_LEVEL" (nf-wdm-iocompleterequest).
     irql::require_at_most("IoCompleteRequest", irql::DISPATCH_LEVEL);
+    let _completing = Completing::begin();
     let origin = {
         let mut g = irps();
         let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {

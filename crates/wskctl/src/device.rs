@@ -53,7 +53,9 @@ pub trait Device: Send + Sync {
     }
 
     /// The kernel's live allocations now, where the backend can see them (the emulated
-    /// kernel's verifier counters); `None` for a real kernel.
+    /// kernel's verifier counters, read once no `IoCompleteRequest` is under way: a request
+    /// the caller saw complete may still have its completion routines on the stack, and
+    /// `IoSetCompletionRoutineEx`'s context freed just after); `None` for a real kernel.
     fn kernel_counters(&self) -> Option<KernelCounters> {
         None
     }

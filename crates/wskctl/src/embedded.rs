@@ -108,8 +108,11 @@ impl Device for Embedded {
     }
 
     /// The verifier's counters: live pool (by tag), live IRPs split by origin (the I/O
-    /// manager's are its pending requests), live MDLs, system buffers.
+    /// manager's are its pending requests), live MDLs, system buffers. Read once no
+    /// `IofCompleteRequest` is under way (bounded wait): the ACCEPT the caller just saw
+    /// complete may still have its `IoCx` context, freed after the driver's routine returned.
     fn kernel_counters(&self) -> Option<KernelCounters> {
+        ntsim::irp::wait_for_completions(COMPLETIONS_WAIT);
         let s = ntsim::verifier::snapshot();
         let io = ntsim::iomgr::stats();
         let io_irps = io.pending_requests as u64;
@@ -158,6 +161,9 @@ impl Device for Embedded {
 const KEY_IO: usize = 1;
 /// Completion key of posted completions.
 const KEY_POSTED: usize = 2;
+
+/// How long [`Device::kernel_counters`] waits for the completions under way to return.
+const COMPLETIONS_WAIT: Duration = Duration::from_secs(5);
 
 /// A second handle to `\\.\WskClient` associated with an emulated I/O completion port
 /// (`ntsim::iomgr::CompletionPort`).

@@ -993,28 +993,33 @@ impl DeviceCore {
     /// As [`StreamSocket::receive_forwarded`]: `irp` is the DEVICE_CONTROL IRP the I/O
     /// manager dispatched to the caller, marked pending, with no cancel routine and a free
     /// next stack location; `data` is its `MdlAddress` and length.
+    #[inline]
     pub unsafe fn forward_stream(
         &self,
         file: &FileContext,
         op: Operation,
-        input: &[u8],
+        input: Input<'_>,
         data: Option<DataMdl>,
         irp: NonNull<windows_sys::Wdk::Foundation::IRP>,
     ) -> Result<(), NTSTATUS> {
+        // The input is read here only, before WSK has the IRP (completing it frees the
+        // system buffer the input lies in).
         let r = (|| {
             let handle = match op {
-                Operation::Send => contract(parse_request::<SendRequest>(input))?.handle,
-                Operation::Receive => contract(parse_request::<ReceiveRequest>(input))?.handle,
+                Operation::Send => input.parse::<SendRequest>()?.handle,
+                Operation::Receive => input.parse::<ReceiveRequest>()?.handle,
                 _ => return Err(STATUS_INVALID_DEVICE_REQUEST),
             };
             let data = Self::data_for(op, data)?;
             let s = file.lookup(handle).ok_or(STATUS_INVALID_HANDLE)?;
             Ok((s, data))
         })();
-        let (s, data) = r.inspect_err(|&status| self.stats.finished(status))?;
+        let (s, data) = match r {
+            Ok(v) => v,
+            Err(status) => return Err(self.refused(status)),
+        };
         let Socket::Stream(sock) = &*s else {
-            self.stats.finished(STATUS_NOT_SUPPORTED);
-            return Err(STATUS_NOT_SUPPORTED);
+            return Err(self.refused(STATUS_NOT_SUPPORTED));
         };
         let context = &self.stats as *const Counters as *mut core::ffi::c_void;
         self.stats.request_pending();
@@ -1026,11 +1031,28 @@ impl DeviceCore {
                 sock.receive_forwarded::<ForwardedReceive>(irp, data.mdl, data.len, false, context)
             }
         };
-        started.map_err(|e| {
-            self.stats.request_done();
-            self.stats.finished(e.status());
-            e.status()
-        })
+        match started {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.not_forwarded(e)),
+        }
+    }
+
+    /// A request refused before it started: counted, its status returned. Out of line (the
+    /// forwarding path's failures).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, status: NTSTATUS) -> NTSTATUS {
+        self.stats.finished(status);
+        status
+    }
+
+    /// A forwarded request WSK did not take (its completion will not run): no longer
+    /// pending, counted as failed, its status returned. Out of line.
+    #[cold]
+    #[inline(never)]
+    fn not_forwarded(&self, e: wsk::Error) -> NTSTATUS {
+        self.stats.request_done();
+        self.refused(e.status())
     }
 }
 

@@ -500,22 +500,107 @@ unsafe extern "system" fn dispatch_device_control(
     // SAFETY: our device and a DEVICE_CONTROL IRP built by the I/O manager per its METHOD.
     unsafe {
         let sl = current_stack_location(irp);
-        // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
-        // nt_imports::DeviceIoControlParameters).
-        let p = *nt_imports::device_io_control(sl);
-        let (code, in_len, out_len) = (
-            p.IoControlCode,
-            p.InputBufferLength as usize,
-            p.OutputBufferLength as usize,
-        );
         let ctx = file_context(irp);
         if ctx.is_null() {
             return complete(irp, STATUS_INVALID_DEVICE_STATE, 0);
         }
-        let sysbuf = (*irp).AssociatedIrp.SystemBuffer as *mut u8;
-        let method = wskclient_ioctl::method_of(code);
+        // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
+        // nt_imports::DeviceIoControlParameters).
+        let p = *nt_imports::device_io_control(sl);
         // The code is decoded here, once; the core takes the operation.
-        let op = Operation::from_code(code);
+        let op = Operation::from_code(p.IoControlCode);
+        // SEND / RECEIVE on a stream socket: the IRP itself goes to WskSend / WskReceive
+        // when it has a stack location left for WSK (the device's StackSize gives it one).
+        if let Some(fop @ (Operation::Send | Operation::Receive)) = op {
+            if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
+                return forward_stream(dev, irp, sl, &*ctx, fop, p);
+            }
+        }
+        device_control(dev, irp, sl, &*ctx, op, p)
+    }
+}
+
+/// SEND or RECEIVE forwarded to WSK ([`DeviceCore::forward_stream`]): the hot path of the
+/// data requests, kept apart from [`device_control`]'s buffer handling. The IRP gets no
+/// cancel routine of ours: WSK owns its cancellation while it holds it, so CancelIoEx
+/// cancels just this request. Our location's Parameters hold the WSK_BUF while WSK has the
+/// IRP (`p` is the copy taken before); they are written back as the I/O manager filled them
+/// before completion continues past us (Wine's I/O manager reads them then: wsk's
+/// forward.rs, `ForwardedCompletion::restore`). Returns STATUS_PENDING (the IRP is marked
+/// pending, whoever completes it). PASSIVE_LEVEL.
+///
+/// # Safety
+/// `irp` is the DEVICE_CONTROL IRP of `op` (SEND or RECEIVE, so METHOD_IN_DIRECT /
+/// METHOD_OUT_DIRECT: the code fixes the method) dispatched to our device `dev`, with a free
+/// stack location below `sl`, its current one; `ctx` its file's context; `p` its
+/// Parameters.DeviceIoControl.
+#[inline(always)]
+unsafe fn forward_stream(
+    dev: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+    sl: *mut IO_STACK_LOCATION,
+    ctx: &FileContext,
+    op: Operation,
+    p: nt_imports::DeviceIoControlParameters,
+) -> NTSTATUS {
+    // SAFETY: caller contract.
+    unsafe {
+        // IoMarkIrpPending before anyone can complete it (WSK may complete it inline).
+        (*sl).Control |= SL_PENDING_RETURNED;
+        if (*irp).Cancel {
+            // Cancelled before dispatch (IoCancelIrp found no cancel routine): nothing
+            // started, complete it as every other request does (device_control).
+            complete(irp, STATUS_CANCELLED, 0);
+            return STATUS_PENDING;
+        }
+        // The direct methods' system buffer holds the `InputBufferLength` input bytes only
+        // (the data travels in Irp->MdlAddress), and nothing writes it: parsed in place, no
+        // copy; it lives until the IRP completes, which the core may do before it returns
+        // (hence an `Input`, not a slice).
+        let input = Input::in_place(
+            (*irp).AssociatedIrp.SystemBuffer as *const u8,
+            p.InputBufferLength as usize,
+        );
+        let data = NonNull::new((*irp).MdlAddress).map(|mdl| DataMdl {
+            mdl,
+            len: p.OutputBufferLength as usize,
+        });
+        let started = (*extension(dev)).core.forward_stream(
+            ctx,
+            op,
+            input,
+            data,
+            NonNull::new_unchecked(irp),
+        );
+        if let Err(status) = started {
+            complete(irp, status, 0);
+        }
+        STATUS_PENDING
+    }
+}
+
+/// Every DEVICE_CONTROL request but a forwarded SEND/RECEIVE: copies the input as its method
+/// needs, makes the IRP cancelable and hands it to the core, which completes it. Returns
+/// STATUS_PENDING (the IRP is marked pending, whoever completes it). PASSIVE_LEVEL.
+///
+/// # Safety
+/// `irp` is a DEVICE_CONTROL IRP dispatched to our device `dev`, `sl` its current stack
+/// location, `ctx` its file's context, `p` its Parameters.DeviceIoControl and `op` its
+/// decoded code.
+#[inline(never)]
+unsafe fn device_control(
+    dev: *const DEVICE_OBJECT,
+    irp: *mut IRP,
+    sl: *mut IO_STACK_LOCATION,
+    ctx: &FileContext,
+    op: Option<Operation>,
+    p: nt_imports::DeviceIoControlParameters,
+) -> NTSTATUS {
+    // SAFETY: caller contract; the IRP was built by the I/O manager per its METHOD.
+    unsafe {
+        let (in_len, out_len) = (p.InputBufferLength as usize, p.OutputBufferLength as usize);
+        let sysbuf = (*irp).AssociatedIrp.SystemBuffer as *mut u8;
+        let method = wskclient_ioctl::method_of(p.IoControlCode);
         let direct = method == METHOD_IN_DIRECT || method == METHOD_OUT_DIRECT;
         // METHOD_BUFFERED shares the system buffer between input and output, and a response
         // overwrites it: such an input is copied first, only its `in_len` bytes (at most
@@ -562,34 +647,6 @@ unsafe extern "system" fn dispatch_device_control(
         // IoMarkIrpPending before anyone can complete it: the core may complete it inline or
         // later from a WSK completion routine.
         (*sl).Control |= SL_PENDING_RETURNED;
-        // SEND / RECEIVE on a stream socket: the IRP itself goes to WskSend / WskReceive
-        // when it has a stack location left for WSK (the device's StackSize gives it one).
-        // It gets no cancel routine of ours: WSK owns its cancellation while it holds it, so
-        // CancelIoEx cancels just this request. Our location's Parameters hold the WSK_BUF
-        // while WSK has the IRP (`p` was copied above); they are written back as the I/O
-        // manager filled them before completion continues past us (Wine's I/O manager reads
-        // them then: wsk's forward.rs, `ForwardedCompletion::restore`).
-        if let Some(fop @ (Operation::Send | Operation::Receive)) = op {
-            if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
-                if (*irp).Cancel {
-                    // Cancelled before dispatch (IoCancelIrp found no cancel routine): nothing
-                    // started, complete it as every other request does (below).
-                    complete(irp, STATUS_CANCELLED, 0);
-                    return STATUS_PENDING;
-                }
-                let started = (*extension(dev)).core.forward_stream(
-                    &*ctx,
-                    fop,
-                    input,
-                    data,
-                    NonNull::new_unchecked(irp),
-                );
-                if let Err(status) = started {
-                    complete(irp, status, 0);
-                }
-                return STATUS_PENDING;
-            }
-        }
         // Cancelable: remember the file and the socket the request names (requests that name
         // one carry it right after the 8-byte header; 0 for the others), then set the cancel
         // routine.
@@ -600,7 +657,7 @@ unsafe extern "system" fn dispatch_device_control(
             u64::from_le_bytes(h)
         });
         owners(irp).store(2, Ordering::Release);
-        *driver_context(irp, 1) = ctx as *mut c_void;
+        *driver_context(irp, 1) = ctx as *const FileContext as *mut c_void;
         *driver_context(irp, 2) = handle as usize as *mut c_void;
         set_cancel_routine(irp, cancel_device_control as *mut c_void);
         if (*irp).Cancel && !set_cancel_routine(irp, null_mut()).is_null() {
@@ -625,7 +682,7 @@ unsafe extern "system" fn dispatch_device_control(
         };
         (*extension(dev))
             .core
-            .device_control_on(device, mode, &*ctx, op, input, output, data, request);
+            .device_control_on(device, mode, ctx, op, input, output, data, request);
         STATUS_PENDING
     }
 }

@@ -324,6 +324,7 @@ impl<T> Clone for KArc<T> {
 }
 
 impl<T> Drop for KArc<T> {
+    #[inline]
     fn drop(&mut self) {
         // Release as in Arc::drop: every use of the value through this reference happens
         // before the decrement that lets another thread free it.
@@ -333,9 +334,22 @@ impl<T> Drop for KArc<T> {
             .fetch_update(Ordering::Release, Ordering::Relaxed, |c| {
                 (c != SATURATED).then(|| c - 1)
             });
-        if old != Ok(1) {
-            return;
+        if old == Ok(1) {
+            // SAFETY: the count reached zero: this was the last reference.
+            unsafe { self.drop_slow() };
         }
+    }
+}
+
+impl<T> KArc<T> {
+    /// The last reference went away: frees the value. Out of line, so that the drop of
+    /// every other reference (a lookup's, a completion's) stays the decrement inline.
+    ///
+    /// # Safety
+    /// The count reached zero through this reference's decrement.
+    #[cold]
+    #[inline(never)]
+    unsafe fn drop_slow(&mut self) {
         // Acquire: the other references' uses happen before the free below.
         fence(Ordering::Acquire);
         // SAFETY: the count reached zero, so this is the last reference; the block came

@@ -154,6 +154,7 @@ const _: () = assert!(
 pub(crate) struct Enter<'a>(&'a Rundown);
 
 impl Drop for Enter<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.exit();
     }
@@ -197,6 +198,7 @@ impl Core {
     }
 
     /// Enters a dispatch call; fails with `STATUS_INVALID_HANDLE` once close began.
+    #[inline]
     pub(crate) fn enter(&self) -> Result<Enter<'_>> {
         if self.rundown.enter() {
             Ok(Enter(&self.rundown))

@@ -130,6 +130,7 @@ const _: () = {
 ///
 /// # Safety
 /// `irp` is live and its current location is a real one (not one past the end).
+#[inline]
 unsafe fn slot(irp: *mut IRP) -> *mut ForwardSlot {
     // SAFETY: caller contract; Parameters is pointer-aligned and PARAMETERS_BYTES long.
     unsafe {
@@ -144,6 +145,7 @@ unsafe fn slot(irp: *mut IRP) -> *mut ForwardSlot {
 /// # Safety
 /// As [`slot`]; WSK is done with the `WSK_BUF` (it completed or refused the IRP) and the
 /// other owner is done with the count.
+#[inline]
 unsafe fn give_back<D: ForwardedCompletion>(irp: *mut IRP) {
     // SAFETY: caller contract: the slot is ours alone now.
     unsafe {
@@ -158,6 +160,7 @@ unsafe fn give_back<D: ForwardedCompletion>(irp: *mut IRP) {
 ///
 /// # Safety
 /// `irp` is live.
+#[inline]
 unsafe fn current_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: caller contract.
     unsafe {
@@ -208,6 +211,7 @@ unsafe extern "system" fn forwarded_completion<D: ForwardedCompletion>(
 ///
 /// # Safety
 /// As [`super::StreamSocket::receive_forwarded`].
+#[inline]
 unsafe fn forward<D: ForwardedCompletion>(
     core: &Core,
     irp: NonNull<IRP>,
@@ -249,8 +253,7 @@ unsafe fn forward<D: ForwardedCompletion>(
         // IRP by then, so its completion routine would have run): the IRP never left us. Our
         // location goes back as it was before the caller completes the IRP.
         // SAFETY: the IRP is ours; WSK refused it, so it reads no WSK_BUF.
-        unsafe { give_back::<D>(irp) };
-        return Err(check(status).err().unwrap_or(Error::Status(status)));
+        return Err(unsafe { refused::<D>(irp, status) });
     }
     if owners.fetch_sub(1, Ordering::AcqRel) == 1 {
         // The routine ran and kept the IRP (STATUS_MORE_PROCESSING_REQUIRED): complete it
@@ -263,6 +266,18 @@ unsafe fn forward<D: ForwardedCompletion>(
         };
     }
     Ok(())
+}
+
+/// The refusal path of [`forward`], out of line: gives the location back and maps `status`.
+///
+/// # Safety
+/// As [`give_back`]: WSK refused the IRP without completing it.
+#[cold]
+#[inline(never)]
+unsafe fn refused<D: ForwardedCompletion>(irp: *mut IRP, status: NTSTATUS) -> Error {
+    // SAFETY: caller contract.
+    unsafe { give_back::<D>(irp) };
+    check(status).err().unwrap_or(Error::Status(status))
 }
 
 impl super::StreamSocket {
@@ -295,6 +310,7 @@ impl super::StreamSocket {
     /// (the I/O manager's `Irp->MdlAddress` of a direct-I/O request). The caller's current
     /// stack location's `Parameters` are no longer read by the caller once this is called.
     /// `context` is valid until `D::done` ran (see the module documentation).
+    #[inline]
     pub unsafe fn receive_forwarded<D: ForwardedCompletion>(
         &self,
         irp: NonNull<IRP>,
@@ -327,6 +343,7 @@ impl super::StreamSocket {
     ///
     /// # Safety
     /// As [`super::StreamSocket::receive_forwarded`].
+    #[inline]
     pub unsafe fn send_forwarded<D: ForwardedCompletion>(
         &self,
         irp: NonNull<IRP>,

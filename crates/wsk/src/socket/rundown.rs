@@ -42,6 +42,7 @@ impl Rundown {
     }
 
     /// Enters a call: false once close began (then nothing was counted). Any IRQL.
+    #[inline]
     pub(crate) fn enter(&self) -> bool {
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
@@ -62,15 +63,24 @@ impl Rundown {
 
     /// Exits a call entered with [`Rundown::enter`]; the last one out after close began
     /// wakes the closer. Any IRQL <= DISPATCH_LEVEL.
+    #[inline]
     pub(crate) fn exit(&self) {
         if self.state.fetch_sub(1, Ordering::AcqRel) == CLOSING | 1 {
-            // The closer claimed `waiter` before it set CLOSING, and it waits (it saw this
-            // call in progress), so the event is alive until it is set.
-            let w = self.waiter.load(Ordering::Acquire);
-            if !w.is_null() && w != NO_WAITER {
-                // SAFETY: the closer's event, alive until set (see above).
-                unsafe { (*w).set() };
-            }
+            self.wake_closer();
+        }
+    }
+
+    /// The last call out after close began: sets the closer's event. Out of line: the
+    /// path of every dispatch call stays the decrement and one comparison.
+    #[cold]
+    #[inline(never)]
+    fn wake_closer(&self) {
+        // The closer claimed `waiter` before it set CLOSING, and it waits (it saw this
+        // call in progress), so the event is alive until it is set.
+        let w = self.waiter.load(Ordering::Acquire);
+        if !w.is_null() && w != NO_WAITER {
+            // SAFETY: the closer's event, alive until set (see above).
+            unsafe { (*w).set() };
         }
     }
 

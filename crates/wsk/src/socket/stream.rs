@@ -26,6 +26,7 @@ pub struct StreamSocket {
 }
 
 impl StreamSocket {
+    #[inline]
     pub(crate) fn dispatch(&self) -> &WSK_PROVIDER_CONNECTION_DISPATCH {
         // SAFETY: created as a connection socket, so its table is the connection table. Read from the
         // copy taken at creation (never from the socket, which close frees).

@@ -107,6 +107,7 @@ impl<'a> Input<'a> {
     }
 
     /// The bytes, for a parse that ends before the request is completed.
+    #[inline(always)]
     fn bytes_for_parse(&self) -> &[u8] {
         // SAFETY: by the constructors, `len` readable, unwritten bytes at the non-null `ptr`
         // (dangling only for 0 bytes) until the request completes; the slice is used only by
@@ -125,6 +126,7 @@ impl<'a> Input<'a> {
     }
 
     /// Parses request `T` from the bytes (`parse_request`), the reference confined to it.
+    #[inline(always)]
     fn parse<T: wskclient_ioctl::Request>(&self) -> Result<T, NTSTATUS> {
         contract(parse_request(self.bytes_for_parse()))
     }
@@ -430,6 +432,9 @@ pub struct FileContext {
 }
 
 impl FileContext {
+    /// The socket of `handle`, a reference taken under the table's spin lock (IRQL <=
+    /// DISPATCH_LEVEL). Inlined: the forwarded SEND/RECEIVE path is mostly this.
+    #[inline(always)]
     fn lookup(&self, handle: SocketHandle) -> Option<KArc<Socket>> {
         let slot = handle.slot()? as usize;
         let t = self.table.lock();
@@ -552,6 +557,7 @@ unsafe impl<C: Completion> MdlBuffer for RequestData<C> {
 // SAFETY: the MDL pointer is a kernel address usable from any thread; C is Send.
 unsafe impl<C: Completion> Send for RequestData<C> {}
 
+#[inline(always)]
 fn contract<T>(r: Result<T, ContractError>) -> Result<T, NTSTATUS> {
     r.map_err(|e| e.ntstatus())
 }
@@ -799,6 +805,7 @@ impl DeviceCore {
         contract(write_response(output, &self.stats.snapshot()))
     }
 
+    #[inline(always)]
     fn data_for(op: Operation, data: Option<DataMdl>) -> Result<DataMdl, NTSTATUS> {
         let d = data.ok_or(ContractError::MissingDataBuffer.ntstatus())?;
         contract(ioctl::check_data_length(op, d.len))?;
@@ -993,7 +1000,7 @@ impl DeviceCore {
     /// As [`StreamSocket::receive_forwarded`]: `irp` is the DEVICE_CONTROL IRP the I/O
     /// manager dispatched to the caller, marked pending, with no cancel routine and a free
     /// next stack location; `data` is its `MdlAddress` and length.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn forward_stream(
         &self,
         file: &FileContext,
@@ -1004,19 +1011,21 @@ impl DeviceCore {
     ) -> Result<(), NTSTATUS> {
         // The input is read here only, before WSK has the IRP (completing it frees the
         // system buffer the input lies in).
-        let r = (|| {
-            let handle = match op {
-                Operation::Send => input.parse::<SendRequest>()?.handle,
-                Operation::Receive => input.parse::<ReceiveRequest>()?.handle,
-                _ => return Err(STATUS_INVALID_DEVICE_REQUEST),
-            };
-            let data = Self::data_for(op, data)?;
-            let s = file.lookup(handle).ok_or(STATUS_INVALID_HANDLE)?;
-            Ok((s, data))
-        })();
-        let (s, data) = match r {
-            Ok(v) => v,
+        let handle = match op {
+            Operation::Send => input.parse::<SendRequest>().map(|r| r.handle),
+            Operation::Receive => input.parse::<ReceiveRequest>().map(|r| r.handle),
+            _ => Err(STATUS_INVALID_DEVICE_REQUEST),
+        };
+        let handle = match handle {
+            Ok(handle) => handle,
             Err(status) => return Err(self.refused(status)),
+        };
+        let data = match Self::data_for(op, data) {
+            Ok(data) => data,
+            Err(status) => return Err(self.refused(status)),
+        };
+        let Some(s) = file.lookup(handle) else {
+            return Err(self.refused(STATUS_INVALID_HANDLE));
         };
         let Socket::Stream(sock) = &*s else {
             return Err(self.refused(STATUS_NOT_SUPPORTED));

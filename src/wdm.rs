@@ -23,7 +23,10 @@ use windows_sys::Win32::Foundation::*;
 use crate::core::{Completion, DataMdl, DeviceCore, FileContext, Input};
 use crate::wide::{unicode, DEVICE_NAME_W, DOS_DEVICE_NAME_W};
 use core::mem::MaybeUninit;
-use wskclient_ioctl::{Operation, SocketHandle, METHOD_IN_DIRECT, METHOD_OUT_DIRECT};
+use wskclient_ioctl::{
+    Operation, SocketHandle, IOCTL_WSKCLIENT_RECEIVE, IOCTL_WSKCLIENT_SEND, METHOD_IN_DIRECT,
+    METHOD_OUT_DIRECT,
+};
 
 const IRP_MJ_CREATE: usize = 0x00;
 const IRP_MJ_CLOSE: usize = 0x02;
@@ -507,16 +510,22 @@ unsafe extern "system" fn dispatch_device_control(
         // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
         // nt_imports::DeviceIoControlParameters).
         let p = *nt_imports::device_io_control(sl);
-        // The code is decoded here, once; the core takes the operation.
-        let op = Operation::from_code(p.IoControlCode);
         // SEND / RECEIVE on a stream socket: the IRP itself goes to WskSend / WskReceive
         // when it has a stack location left for WSK (the device's StackSize gives it one).
-        if let Some(fop @ (Operation::Send | Operation::Receive)) = op {
-            if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
-                return forward_stream(dev, irp, sl, &*ctx, fop, p);
+        // These two are recognised by their whole codes, each path then knows its operation
+        // at compile time; every other code is decoded once, by device_control.
+        if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
+            match p.IoControlCode {
+                IOCTL_WSKCLIENT_SEND => {
+                    return forward_stream(dev, irp, sl, &*ctx, Operation::Send, p)
+                }
+                IOCTL_WSKCLIENT_RECEIVE => {
+                    return forward_stream(dev, irp, sl, &*ctx, Operation::Receive, p)
+                }
+                _ => {}
             }
         }
-        device_control(dev, irp, sl, &*ctx, op, p)
+        device_control(dev, irp, sl, &*ctx, p)
     }
 }
 
@@ -530,8 +539,8 @@ unsafe extern "system" fn dispatch_device_control(
 /// pending, whoever completes it). PASSIVE_LEVEL.
 ///
 /// # Safety
-/// `irp` is the DEVICE_CONTROL IRP of `op` (SEND or RECEIVE, so METHOD_IN_DIRECT /
-/// METHOD_OUT_DIRECT: the code fixes the method) dispatched to our device `dev`, with a free
+/// `irp` is the DEVICE_CONTROL IRP of `op` (its code is IOCTL_WSKCLIENT_SEND or
+/// IOCTL_WSKCLIENT_RECEIVE, so METHOD_IN_DIRECT / METHOD_OUT_DIRECT: the code fixes the method) dispatched to our device `dev`, with a free
 /// stack location below `sl`, its current one; `ctx` its file's context; `p` its
 /// Parameters.DeviceIoControl.
 #[inline(always)]
@@ -579,25 +588,26 @@ unsafe fn forward_stream(
     }
 }
 
-/// Every DEVICE_CONTROL request but a forwarded SEND/RECEIVE: copies the input as its method
-/// needs, makes the IRP cancelable and hands it to the core, which completes it. Returns
-/// STATUS_PENDING (the IRP is marked pending, whoever completes it). PASSIVE_LEVEL.
+/// Every DEVICE_CONTROL request but a forwarded SEND/RECEIVE: decodes the code, copies the
+/// input as its method needs, makes the IRP cancelable and hands it to the core, which
+/// completes it. Returns STATUS_PENDING (the IRP is marked pending, whoever completes it).
+/// PASSIVE_LEVEL.
 ///
 /// # Safety
 /// `irp` is a DEVICE_CONTROL IRP dispatched to our device `dev`, `sl` its current stack
-/// location, `ctx` its file's context, `p` its Parameters.DeviceIoControl and `op` its
-/// decoded code.
+/// location, `ctx` its file's context and `p` its Parameters.DeviceIoControl.
 #[inline(never)]
 unsafe fn device_control(
     dev: *const DEVICE_OBJECT,
     irp: *mut IRP,
     sl: *mut IO_STACK_LOCATION,
     ctx: &FileContext,
-    op: Option<Operation>,
     p: nt_imports::DeviceIoControlParameters,
 ) -> NTSTATUS {
     // SAFETY: caller contract; the IRP was built by the I/O manager per its METHOD.
     unsafe {
+        // The code is decoded here, once; the core takes the operation.
+        let op = Operation::from_code(p.IoControlCode);
         let (in_len, out_len) = (p.InputBufferLength as usize, p.OutputBufferLength as usize);
         let sysbuf = (*irp).AssociatedIrp.SystemBuffer as *mut u8;
         let method = wskclient_ioctl::method_of(p.IoControlCode);

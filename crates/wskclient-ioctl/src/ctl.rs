@@ -441,43 +441,31 @@ impl Operation {
     /// The operation whose code is exactly `code` (all four fields must match),
     /// or `None`; the driver completes unknown codes with
     /// `STATUS_INVALID_DEVICE_REQUEST` ([`crate::ContractError::UnknownIoctl`]).
-    ///
-    /// Decoded by the function field (bits 2..14), whose values are dense, then checked
-    /// against the whole code: a table lookup and a comparison rather than a search among
-    /// the 18 codes (the dispatch routine decodes every request).
-    #[inline]
     pub const fn from_code(code: u32) -> Option<Operation> {
-        let op = match (code >> 2) & 0xFFF {
-            FUNCTION_OPEN_STREAM => Operation::OpenStream,
-            FUNCTION_SEND => Operation::Send,
-            FUNCTION_OPEN_LISTEN => Operation::OpenListen,
-            FUNCTION_ACCEPT => Operation::Accept,
-            FUNCTION_RECEIVE => Operation::Receive,
-            FUNCTION_DISCONNECT => Operation::Disconnect,
-            FUNCTION_RECEIVE_FROM => Operation::ReceiveFrom,
-            FUNCTION_OPEN_DATAGRAM => Operation::OpenDatagram,
-            FUNCTION_SET_REMOTE => Operation::SetRemote,
-            FUNCTION_SEND_TO => Operation::SendTo,
-            FUNCTION_CLOSE => Operation::Close,
-            FUNCTION_QUERY_STATS => Operation::QueryStats,
-            FUNCTION_SET_OPTION => Operation::SetOption,
-            FUNCTION_GET_OPTION => Operation::GetOption,
-            FUNCTION_CONNECT_WITH_DATA => Operation::ConnectWithData,
-            FUNCTION_RESOLVE => Operation::Resolve,
-            FUNCTION_TRANSMIT_FILE => Operation::TransmitFile,
-            FUNCTION_TRANSMIT_PACKETS => Operation::TransmitPackets,
-            _ => return None,
-        };
-        // Device type, method and access must match too.
-        if op.code() == code {
-            Some(op)
-        } else {
-            None
+        match code {
+            IOCTL_WSKCLIENT_OPEN_STREAM => Some(Operation::OpenStream),
+            IOCTL_WSKCLIENT_SEND => Some(Operation::Send),
+            IOCTL_WSKCLIENT_OPEN_LISTEN => Some(Operation::OpenListen),
+            IOCTL_WSKCLIENT_ACCEPT => Some(Operation::Accept),
+            IOCTL_WSKCLIENT_RECEIVE => Some(Operation::Receive),
+            IOCTL_WSKCLIENT_DISCONNECT => Some(Operation::Disconnect),
+            IOCTL_WSKCLIENT_RECEIVE_FROM => Some(Operation::ReceiveFrom),
+            IOCTL_WSKCLIENT_OPEN_DATAGRAM => Some(Operation::OpenDatagram),
+            IOCTL_WSKCLIENT_SET_REMOTE => Some(Operation::SetRemote),
+            IOCTL_WSKCLIENT_SEND_TO => Some(Operation::SendTo),
+            IOCTL_WSKCLIENT_CLOSE => Some(Operation::Close),
+            IOCTL_WSKCLIENT_QUERY_STATS => Some(Operation::QueryStats),
+            IOCTL_WSKCLIENT_SET_OPTION => Some(Operation::SetOption),
+            IOCTL_WSKCLIENT_GET_OPTION => Some(Operation::GetOption),
+            IOCTL_WSKCLIENT_CONNECT_WITH_DATA => Some(Operation::ConnectWithData),
+            IOCTL_WSKCLIENT_RESOLVE => Some(Operation::Resolve),
+            IOCTL_WSKCLIENT_TRANSMIT_FILE => Some(Operation::TransmitFile),
+            IOCTL_WSKCLIENT_TRANSMIT_PACKETS => Some(Operation::TransmitPackets),
+            _ => None,
         }
     }
 
     /// The `IOCTL_WSKCLIENT_*` code.
-    #[inline]
     pub const fn code(self) -> u32 {
         match self {
             Operation::OpenStream => IOCTL_WSKCLIENT_OPEN_STREAM,
@@ -652,9 +640,8 @@ mod tests {
         );
     }
 
-    /// `from_code` decodes by the function field and then checks the whole code: it answers
-    /// exactly the operation whose code is `code` for every device type, function, method
-    /// and access near ours (the search it replaced compared whole codes).
+    /// `from_code` answers exactly the operation whose code is `code`, for every device type,
+    /// function, method and access near ours.
     #[test]
     fn from_code_matches_whole_codes_only() {
         let devices = [

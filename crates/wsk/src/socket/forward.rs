@@ -147,12 +147,14 @@ unsafe fn slot(irp: *mut IRP) -> *mut ForwardSlot {
 /// other owner is done with the count.
 #[inline]
 unsafe fn give_back<D: ForwardedCompletion>(irp: *mut IRP) {
-    // SAFETY: caller contract: the slot is ours alone now.
+    // SAFETY: caller contract: the slot is ours alone now. The location is read once: the
+    // writes below go through raw pointers the compiler cannot tell apart from the IRP.
     unsafe {
-        let slot = slot(irp);
+        let location = current_location(irp);
+        let slot = core::ptr::addr_of_mut!((*location).Parameters).cast::<ForwardSlot>();
         let len = (*slot).length;
         core::ptr::write_bytes(slot.cast::<u8>(), 0, core::mem::size_of::<ForwardSlot>());
-        D::restore(current_location(irp), len);
+        D::restore(location, len);
     }
 }
 
@@ -211,7 +213,7 @@ unsafe extern "system" fn forwarded_completion<D: ForwardedCompletion>(
 ///
 /// # Safety
 /// As [`super::StreamSocket::receive_forwarded`].
-#[inline]
+#[inline(always)]
 unsafe fn forward<D: ForwardedCompletion>(
     core: &Core,
     irp: NonNull<IRP>,
@@ -310,7 +312,7 @@ impl super::StreamSocket {
     /// (the I/O manager's `Irp->MdlAddress` of a direct-I/O request). The caller's current
     /// stack location's `Parameters` are no longer read by the caller once this is called.
     /// `context` is valid until `D::done` ran (see the module documentation).
-    #[inline]
+    #[inline(always)]
     pub unsafe fn receive_forwarded<D: ForwardedCompletion>(
         &self,
         irp: NonNull<IRP>,
@@ -343,7 +345,7 @@ impl super::StreamSocket {
     ///
     /// # Safety
     /// As [`super::StreamSocket::receive_forwarded`].
-    #[inline]
+    #[inline(always)]
     pub unsafe fn send_forwarded<D: ForwardedCompletion>(
         &self,
         irp: NonNull<IRP>,

@@ -3,8 +3,6 @@
 //! windows-sys followed by `StackCount` `IO_STACK_LOCATION`s) and completion walking the stack
 //! locations as Windows does.
 
-use rustc_hash::FxHashMap;
-use std::alloc::{alloc, dealloc, Layout};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +12,7 @@ use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED};
 
 use crate::irql;
+use crate::lookaside::Slab;
 use crate::verifier::{self, Rule, COUNTERS};
 
 /// `IO_TYPE_IRP`.
@@ -42,8 +41,8 @@ pub enum Origin {
     IoManager,
 }
 
+#[derive(Clone, Copy)]
 struct Info {
-    size: usize,
     origin: Origin,
     /// Levels the IRP was passed down (`IoCallDriver`, or the WSK provider taking it) and
     /// not yet unwound by completion: 0 while its allocator holds it. A driver-allocated
@@ -53,22 +52,22 @@ struct Info {
     depth: u8,
     /// The WSK provider holds it (the last level): passing it down again is a double send.
     at_provider: bool,
+    /// An I/O-manager IRP's request (what `iomgr::user` keeps for its I/O completion), as
+    /// `Arc::into_raw` gave it; 0 if none.
+    request: usize,
 }
 
-/// Live IRPs by address. FxHash, not SipHash: every IRP routine looks its IRP up here; the
-/// table only grows, so a steady state of allocations and frees does not reallocate it.
-static IRPS: Mutex<Option<FxHashMap<usize, Info>>> = Mutex::new(None);
+/// IRPs, from lookaside lists by size (see [`crate::lookaside`]): each slot's header says
+/// whether the IRP is live and holds its [`Info`], so the IRP routines check an IRP with an
+/// address-range lookup, not a hash table, and a steady state of IRPs allocates nothing.
+static IRPS: Mutex<Slab<Info>> = Mutex::new(Slab::new());
 
-fn irps() -> MutexGuard<'static, Option<FxHashMap<usize, Info>>> {
+fn irps() -> MutexGuard<'static, Slab<Info>> {
     IRPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn irp_size(stack: i8) -> usize {
     std::mem::size_of::<IRP>() + stack.max(0) as usize * std::mem::size_of::<IO_STACK_LOCATION>()
-}
-
-fn layout(size: usize) -> Layout {
-    Layout::from_size_align(size, 16).unwrap_or(Layout::new::<IRP>())
 }
 
 /// Initialises an IRP header as `IoInitializeIrp` does: zero the packet, then set Type,
@@ -102,25 +101,19 @@ pub(crate) fn allocate(stack: i8, origin: Origin) -> *mut IRP {
         return std::ptr::null_mut();
     }
     let size = irp_size(stack);
-    // SAFETY: non-zero size. Not zeroed here: `initialize` zeroes the whole packet, as
-    // IoInitializeIrp does.
-    let irp = unsafe { alloc(layout(size)) }.cast::<IRP>();
-    if irp.is_null() {
-        return irp;
-    }
-    // SAFETY: fresh allocation of `size` bytes.
+    let info = Info {
+        origin,
+        depth: 0,
+        at_provider: false,
+        request: 0,
+    };
+    let Some(irp) = irps().alloc(size, info) else {
+        return std::ptr::null_mut();
+    };
+    let irp = irp.cast::<IRP>();
+    // SAFETY: a fresh slot of `size` bytes, ours until returned. Not zeroed by the slab:
+    // `initialize` zeroes the whole packet, as IoInitializeIrp does.
     unsafe { initialize(irp, size, stack, 0) };
-    irps()
-        .get_or_insert_with(|| FxHashMap::with_capacity_and_hasher(1024, Default::default()))
-        .insert(
-            irp as usize,
-            Info {
-                size,
-                origin,
-                depth: 0,
-                at_provider: false,
-            },
-        );
     if origin == Origin::Driver {
         COUNTERS.irp_allocations.fetch_add(1, Ordering::SeqCst);
     }
@@ -130,7 +123,26 @@ pub(crate) fn allocate(stack: i8, origin: Origin) -> *mut IRP {
 
 /// The IRP's origin, if it is live.
 pub(crate) fn origin(irp: *const IRP) -> Option<Origin> {
-    irps().as_ref()?.get(&(irp as usize)).map(|i| i.origin)
+    irps().live(irp as usize).map(|i| i.origin)
+}
+
+/// Records an I/O-manager IRP's request (`Arc::into_raw`), for [`take_request`] at I/O
+/// completion. False if the IRP is not live.
+pub(crate) fn set_request(irp: *const IRP, request: usize) -> bool {
+    match irps().live(irp as usize) {
+        Some(i) => {
+            i.request = request;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes back what [`set_request`] recorded (0 if nothing, or if the IRP is not live).
+pub(crate) fn take_request(irp: *const IRP) -> usize {
+    irps()
+        .live(irp as usize)
+        .map_or(0, |i| std::mem::take(&mut i.request))
 }
 
 /// `IoGetCurrentIrpStackLocation`.
@@ -159,11 +171,13 @@ pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
 pub(crate) fn pass_down(irp: *mut IRP, who: &str, to_provider: bool) -> bool {
     {
         let mut g = irps();
-        let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
+        let Some(info) = g.live(irp as usize) else {
+            drop(g);
             verifier::violation(Rule::DoubleFree, format!("{who}: IRP {irp:p} is not live"));
             return false;
         };
         if info.at_provider || (info.depth > 0 && info.origin == Origin::Driver) {
+            drop(g);
             verifier::violation(
                 Rule::MultipleIrpComplete,
                 format!("{who}: IRP {irp:p} is already owned by a lower driver"),
@@ -180,7 +194,7 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str, to_provider: bool) -> bool {
                 Rule::NoMoreStackLocations,
                 format!("{who}: IRP {irp:p} has no stack location left"),
             );
-            if let Some(i) = irps().as_mut().and_then(|m| m.get_mut(&(irp as usize))) {
+            if let Some(i) = irps().live(irp as usize) {
                 i.depth -= 1;
                 i.at_provider = false;
             }
@@ -200,7 +214,7 @@ pub(crate) fn pass_down(irp: *mut IRP, who: &str, to_provider: bool) -> bool {
 
 /// One level of a completing IRP unwound (its completion stepped up one stack location).
 fn unwound(irp: *mut IRP) {
-    if let Some(i) = irps().as_mut().and_then(|m| m.get_mut(&(irp as usize))) {
+    if let Some(i) = irps().live(irp as usize) {
         i.depth = i.depth.saturating_sub(1);
     }
 }
@@ -274,34 +288,26 @@ pub extern "system" fn IoAllocateIrp(stack_size: i8, _charge_quota: bool) -> *mu
 
 /// Frees an IRP of any origin (the I/O manager uses this for its own IRPs).
 pub(crate) fn free(irp: *const IRP, who: &str) {
-    let info = {
-        let mut g = irps();
-        let Some(map) = g.as_mut() else {
+    let mut g = irps();
+    match g.live(irp as usize) {
+        None => {
+            drop(g);
             verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
-            return;
-        };
-        match map.get(&(irp as usize)) {
-            None => {
-                verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
-                return;
-            }
-            Some(i) if i.depth > 0 => {
-                verifier::violation(
-                    Rule::IrpFreedWhilePending,
-                    format!("{who}({irp:p}) while a lower driver still owns it"),
-                );
-                return;
-            }
-            Some(_) => map.remove(&(irp as usize)),
         }
-    };
-    if let Some(info) = info {
-        // SAFETY: the IRP was allocated by `allocate` with this size and is now untracked.
-        unsafe {
-            crate::poison::fill(irp as *mut u8, info.size);
-            dealloc(irp as *mut u8, layout(info.size))
-        };
-        COUNTERS.live_irps.fetch_sub(1, Ordering::SeqCst);
+        Some(i) if i.depth > 0 => {
+            drop(g);
+            verifier::violation(
+                Rule::IrpFreedWhilePending,
+                format!("{who}({irp:p}) while a lower driver still owns it"),
+            );
+        }
+        Some(_) => {
+            // Poisons the packet and parks its slot: a later use of this IRP finds it not
+            // live (and, under ASan, unaddressable).
+            g.free(irp as usize);
+            drop(g);
+            COUNTERS.live_irps.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -319,8 +325,8 @@ pub extern "system" fn IoFreeIrp(irp: *const IRP) {
 #[no_mangle]
 pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
     let size = {
-        let g = irps();
-        match g.as_ref().and_then(|m| m.get(&(irp as usize))) {
+        let mut g = irps();
+        match g.get(irp as usize).filter(|h| h.live) {
             None => {
                 drop(g);
                 verifier::violation(
@@ -329,7 +335,7 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
                 );
                 return;
             }
-            Some(i) if i.depth > 0 => {
+            Some(h) if h.data.depth > 0 => {
                 drop(g);
                 verifier::violation(
                     Rule::IrpReusedWhilePending,
@@ -337,7 +343,7 @@ pub unsafe extern "system" fn IoReuseIrp(irp: *mut IRP, status: NTSTATUS) {
                 );
                 return;
             }
-            Some(i) => i.size,
+            Some(h) => h.size,
         }
     };
     // SAFETY: live IRP held by the caller.
@@ -455,7 +461,7 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
     let _completing = Completing::begin();
     let origin = {
         let mut g = irps();
-        let Some(info) = g.as_mut().and_then(|m| m.get_mut(&(irp as usize))) else {
+        let Some(info) = g.live(irp as usize) else {
             drop(g);
             verifier::violation(
                 Rule::MultipleIrpComplete,

@@ -23,6 +23,7 @@ pub mod file;
 pub mod iomgr;
 pub mod irp;
 pub mod irql;
+mod lookaside;
 pub mod mdl;
 pub mod poison;
 pub mod pool;

@@ -2,14 +2,14 @@
 //! `MmUnlockPages`. Host memory is one address space, so an MDL's system address is its
 //! virtual address; what is emulated is the bookkeeping and its rules.
 
-use rustc_hash::FxHashSet;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::alloc::Layout;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use windows_sys::Wdk::Foundation::{IRP, MDL};
 
+use crate::lookaside::Slab;
 use crate::verifier::{self, Rule, COUNTERS};
 
 /// `PAGE_SIZE` on x64.
@@ -23,8 +23,14 @@ pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
 /// `MDL_ALLOCATED_FIXED_SIZE`.
 pub const MDL_ALLOCATED_FIXED_SIZE: i16 = 0x0008;
 
-/// Live MDLs by address (FxHash; the set only grows, so steady state does not reallocate).
-static LIVE: Mutex<Option<FxHashSet<usize>>> = Mutex::new(None);
+/// MDLs, from lookaside lists by size (see [`crate::lookaside`]): each slot's header says
+/// whether the MDL is live, so checking an MDL is an address-range lookup, not a hash table,
+/// and a steady state of MDLs allocates nothing.
+static LIVE: Mutex<Slab<()>> = Mutex::new(Slab::new());
+
+fn live() -> MutexGuard<'static, Slab<()>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn pages_spanned(va: usize, len: usize) -> usize {
     if len == 0 {
@@ -63,10 +69,7 @@ pub(crate) fn mdl_region(mdl: *const MDL) -> Option<(*mut u8, usize)> {
 }
 
 pub(crate) fn is_live(mdl: *const MDL) -> bool {
-    LIVE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .is_some_and(|s| s.contains(&(mdl as usize)))
+    live().live(mdl as usize).is_some()
 }
 
 /// `IoAllocateMdl`.
@@ -86,23 +89,20 @@ pub unsafe extern "system" fn IoAllocateMdl(
     }
     let pages = pages_spanned(va as usize, length as usize);
     let layout = layout_for(pages);
-    // SAFETY: non-zero size layout.
-    let mdl = unsafe { alloc_zeroed(layout) } as *mut MDL;
-    if mdl.is_null() {
-        return mdl;
-    }
-    // SAFETY: freshly allocated and zeroed, large enough for MDL.
+    let Some(mdl) = live().alloc(layout.size(), ()) else {
+        return std::ptr::null_mut();
+    };
+    let mdl = mdl.cast::<MDL>();
+    // SAFETY: a fresh slot of layout.size() bytes (large enough for MDL), ours until
+    // returned; zeroed first, as a zeroed allocation was.
     unsafe {
+        std::ptr::write_bytes(mdl.cast::<u8>(), 0, layout.size());
         (*mdl).Size = layout.size() as i16;
         (*mdl).StartVa = ((va as usize) & !(PAGE_SIZE - 1)) as *mut c_void;
         (*mdl).ByteOffset = (va as usize & (PAGE_SIZE - 1)) as u32;
         (*mdl).ByteCount = length;
         (*mdl).MdlFlags = MDL_ALLOCATED_FIXED_SIZE;
     }
-    LIVE.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(|| FxHashSet::with_capacity_and_hasher(1024, Default::default()))
-        .insert(mdl as usize);
     COUNTERS.mdl_allocations.fetch_add(1, Ordering::SeqCst);
     COUNTERS.live_mdls.fetch_add(1, Ordering::SeqCst);
     if !irp.is_null() {
@@ -132,32 +132,28 @@ pub unsafe extern "system" fn IoAllocateMdl(
 /// `mdl` came from `IoAllocateMdl`.
 #[no_mangle]
 pub unsafe extern "system" fn IoFreeMdl(mdl: *mut MDL) {
-    let removed = LIVE
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_mut()
-        .is_some_and(|s| s.remove(&(mdl as usize)));
-    if !removed {
-        verifier::violation(
-            Rule::DoubleFree,
-            format!("IoFreeMdl({mdl:p}): not a live MDL"),
-        );
-        return;
-    }
-    // SAFETY: live MDL allocated above with layout_for(pages).
-    unsafe {
-        if (*mdl).MdlFlags & MDL_PAGES_LOCKED != 0 {
+    let locked = {
+        let mut g = live();
+        if g.live(mdl as usize).is_none() {
+            drop(g);
             verifier::violation(
-                Rule::MdlFreedLocked,
-                format!("IoFreeMdl({mdl:p}) with pages still locked (MmUnlockPages missing)"),
+                Rule::DoubleFree,
+                format!("IoFreeMdl({mdl:p}): not a live MDL"),
             );
+            return;
         }
-        let pages = pages_spanned(
-            (*mdl).StartVa as usize + (*mdl).ByteOffset as usize,
-            (*mdl).ByteCount as usize,
+        // SAFETY: live MDL (checked above, under the lock that frees it).
+        let locked = unsafe { (*mdl).MdlFlags } & MDL_PAGES_LOCKED != 0;
+        // Poisons the MDL and parks its slot: a later use of it finds it not live (and,
+        // under ASan, unaddressable).
+        g.free(mdl as usize);
+        locked
+    };
+    if locked {
+        verifier::violation(
+            Rule::MdlFreedLocked,
+            format!("IoFreeMdl({mdl:p}) with pages still locked (MmUnlockPages missing)"),
         );
-        crate::poison::fill(mdl.cast(), layout_for(pages).size());
-        dealloc(mdl.cast(), layout_for(pages));
     }
     COUNTERS.live_mdls.fetch_sub(1, Ordering::SeqCst);
 }

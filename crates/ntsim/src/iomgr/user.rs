@@ -6,8 +6,8 @@
 use rustc_hash::FxHashMap;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use windows_sys::Wdk::Foundation::{
@@ -94,7 +94,7 @@ pub struct Stats {
 /// The I/O manager's outstanding work now.
 pub fn stats() -> Stats {
     Stats {
-        pending_requests: requests().len(),
+        pending_requests: PENDING_REQUESTS.load(Ordering::SeqCst),
         system_buffer_bytes: SYSTEM_BUFFER_BYTES.load(Ordering::SeqCst),
     }
 }
@@ -383,13 +383,9 @@ impl Request {
     }
 }
 
-/// IRPs issued by the I/O manager and not yet through I/O completion, by address.
-static REQUESTS: LazyLock<Mutex<FxHashMap<usize, Arc<Request>>>> =
-    LazyLock::new(|| Mutex::new(FxHashMap::default()));
-
-fn requests() -> MutexGuard<'static, FxHashMap<usize, Arc<Request>>> {
-    REQUESTS.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// IRPs issued by the I/O manager and not yet through I/O completion. Each one's request is
+/// kept in its IRP's slot header (`irp::set_request`), where I/O completion finds it.
+static PENDING_REQUESTS: AtomicUsize = AtomicUsize::new(0);
 
 /// A stand-in for the requesting thread's ETHREAD / the process's EPROCESS: only their
 /// addresses are ever used.
@@ -436,7 +432,13 @@ fn build_irp(
 /// pending state.
 fn submit(req: Arc<Request>) -> Arc<Request> {
     let irp = req.irp as *mut IRP;
-    requests().insert(req.irp, req.clone());
+    let raw = Arc::into_raw(req.clone()) as usize;
+    if irp::set_request(irp, raw) {
+        PENDING_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    } else {
+        // SAFETY: from Arc::into_raw just above, not recorded anywhere.
+        drop(unsafe { Arc::from_raw(raw as *const Request) });
+    }
     req.file.state().irps.insert(req.irp, req.clone());
     let dev = req.file.dev as *const DEVICE_OBJECT;
     if req.major == IRP_MJ_DEVICE_CONTROL
@@ -551,7 +553,14 @@ fn finish(req: &Arc<Request>) {
 /// top stack location. Copies METHOD_BUFFERED output back, unlocks and frees the IRP's
 /// MDLs, frees the system buffer, records the status, frees the IRP and wakes the waiter.
 pub(crate) fn io_completion(irp: *mut IRP) {
-    let Some(req) = requests().remove(&(irp as usize)) else {
+    let raw = irp::take_request(irp);
+    let req = (raw != 0).then(|| {
+        PENDING_REQUESTS.fetch_sub(1, Ordering::SeqCst);
+        // SAFETY: recorded by `submit` from Arc::into_raw, and taken back once (the slot's
+        // record is cleared by take_request).
+        unsafe { Arc::from_raw(raw as *const Request) }
+    });
+    let Some(req) = req else {
         verifier::violation(
             Rule::DoubleFree,
             format!("I/O completion of IRP {irp:p} that the I/O manager has no request for"),

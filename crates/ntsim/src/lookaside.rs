@@ -1,0 +1,281 @@
+//! Lookaside lists for the packets the emulated I/O manager hands out (IRPs and MDLs), as
+//! Windows keeps per-processor lookaside lists of them: packets are carved from chunks of
+//! equal-sized slots, a freed packet is parked on its size class's free list instead of
+//! going back to the heap, and the verifier's bookkeeping for a packet (is it live, its
+//! size, what the caller keeps about it) lives in a header next to its slot rather than in
+//! a hash table. A packet address is checked by finding its chunk in a table sorted by
+//! address (a binary search over a handful of chunks) and its slot by arithmetic, so any
+//! pointer (a freed packet, a stray one) is checked without reading the memory it points to.
+//!
+//! A parked slot stays unusable:
+//! - it is filled with [`crate::poison::FREED`] when parked, as a freed block is;
+//! - the free lists are first-in first-out and a class keeps at least [`quarantine`] slots
+//!   parked before reusing the oldest one, so a stale pointer to a just-freed packet points
+//!   to a parked (poisoned, not-live) slot for the next allocations of its class, not at
+//!   once to a new packet (the heap's per-thread caches reuse the last freed block first);
+//! - under AddressSanitizer (the `ntsim_asan` cfg, set by `build.rs` when the crate is built
+//!   with `-Zsanitizer=address`, as `.ci/run`'s ASan suite does) parked slots and the
+//!   bytes past each packet are poisoned for ASan (`__asan_poison_memory_region`), so a read
+//!   or write of a freed IRP or MDL, or past the end of a live one, is an ASan report as it
+//!   was when each packet was its own heap block; the quarantine is larger there.
+//!
+//! Packets larger than [`MAX_CLASS_BYTES`] (MDLs for buffers of about 2 MB and more) are
+//! each their own heap block, registered while live and really freed (poisoned first).
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::collections::VecDeque;
+
+/// Slot sizes are multiples of this, and slots are aligned to it.
+const GRANULE: usize = 16;
+/// Packets up to this size come from slabs; larger ones are single heap blocks.
+pub(crate) const MAX_CLASS_BYTES: usize = 4096;
+/// Bytes after each slot that no packet uses (poisoned for ASan: an overrun of a live packet
+/// is reported, as a heap block's redzone would report it).
+const REDZONE: usize = if cfg!(ntsim_asan) { 32 } else { 0 };
+/// Size of a new chunk (at least [`MIN_CHUNK_SLOTS`] slots).
+const CHUNK_BYTES: usize = 16 * 1024;
+const MIN_CHUNK_SLOTS: usize = 4;
+/// Bytes of parked slots a class keeps before reusing one (and at least
+/// [`MIN_QUARANTINE_SLOTS`] slots).
+const QUARANTINE_BYTES: usize = if cfg!(ntsim_asan) { 256 * 1024 } else { 4096 };
+const MIN_QUARANTINE_SLOTS: usize = if cfg!(ntsim_asan) { 64 } else { 8 };
+
+#[cfg(ntsim_asan)]
+extern "C" {
+    fn __asan_poison_memory_region(addr: *const u8, size: usize);
+    fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
+}
+
+/// Marks `len` bytes at `p` unaddressable for AddressSanitizer (nothing without ASan).
+#[inline]
+fn asan_poison(p: usize, len: usize) {
+    #[cfg(ntsim_asan)]
+    // SAFETY: the ASan runtime's interface; `p..p+len` is memory this module owns.
+    unsafe {
+        __asan_poison_memory_region(p as *const u8, len)
+    };
+    let _ = (p, len);
+}
+
+/// Marks `len` bytes at `p` addressable again for AddressSanitizer (nothing without ASan).
+#[inline]
+fn asan_unpoison(p: usize, len: usize) {
+    #[cfg(ntsim_asan)]
+    // SAFETY: as in `asan_poison`.
+    unsafe {
+        __asan_unpoison_memory_region(p as *const u8, len)
+    };
+    let _ = (p, len);
+}
+
+/// How many parked slots of `stride` bytes a class keeps before reusing the oldest.
+pub(crate) fn quarantine(stride: usize) -> usize {
+    (QUARANTINE_BYTES / stride.max(1)).max(MIN_QUARANTINE_SLOTS)
+}
+
+/// What the verifier keeps about one slot.
+#[derive(Clone, Copy)]
+pub(crate) struct Header<H> {
+    /// The slot holds a live packet (false: parked on the free list).
+    pub live: bool,
+    /// The bytes the packet was allocated with.
+    pub size: usize,
+    /// The caller's bookkeeping for the live packet (stale while parked).
+    pub data: H,
+}
+
+struct Chunk<H> {
+    start: usize,
+    end: usize,
+    stride: usize,
+    /// The size class, or `None` for a single oversized block.
+    class: Option<usize>,
+    layout: Layout,
+    headers: Vec<Option<Header<H>>>,
+}
+
+struct Class {
+    /// Parked slots, oldest first.
+    free: VecDeque<usize>,
+}
+
+/// A set of slabs for packets of any size, each size class with its free list.
+pub(crate) struct Slab<H> {
+    /// Every chunk, sorted by address.
+    chunks: Vec<Chunk<H>>,
+    /// Size classes by `size.div_ceil(GRANULE)`.
+    classes: Vec<Class>,
+}
+
+// SAFETY: the slab holds addresses of memory it owns; it is used under a mutex.
+unsafe impl<H: Send> Send for Slab<H> {}
+
+impl<H: Copy> Slab<H> {
+    /// An empty slab (allocates nothing until the first packet).
+    pub(crate) const fn new() -> Slab<H> {
+        Slab {
+            chunks: Vec::new(),
+            classes: Vec::new(),
+        }
+    }
+
+    /// Allocates a packet of `size` bytes, with `data` as its bookkeeping. Its contents are
+    /// the poison pattern: the caller initialises it. `None` if memory for a new chunk (or
+    /// the bookkeeping for it) cannot be had.
+    pub(crate) fn alloc(&mut self, size: usize, data: H) -> Option<*mut u8> {
+        let class = size.max(1).div_ceil(GRANULE);
+        if class * GRANULE > MAX_CLASS_BYTES {
+            return self.alloc_single(size, data);
+        }
+        let stride = class * GRANULE + REDZONE;
+        if self.classes.len() <= class {
+            let more = class + 1 - self.classes.len();
+            self.classes.try_reserve_exact(more).ok()?;
+            self.classes.resize_with(class + 1, || Class {
+                free: VecDeque::new(),
+            });
+        }
+        if self.classes[class].free.len() <= quarantine(stride) {
+            self.grow(class, stride)?;
+        }
+        let p = self.classes[class].free.pop_front()?;
+        let h = self.slot(p)?;
+        *h = Some(Header {
+            live: true,
+            size,
+            data,
+        });
+        asan_unpoison(p, size);
+        Some(p as *mut u8)
+    }
+
+    /// Adds a chunk of slots of `stride` bytes to `class`, all parked.
+    fn grow(&mut self, class: usize, stride: usize) -> Option<()> {
+        let slots = (CHUNK_BYTES / stride).max(MIN_CHUNK_SLOTS);
+        let layout = Layout::from_size_align(slots * stride, GRANULE).ok()?;
+        let mut headers = Vec::new();
+        headers.try_reserve_exact(slots).ok()?;
+        headers.resize_with(slots, || None);
+        self.chunks.try_reserve(1).ok()?;
+        self.classes[class].free.try_reserve(slots).ok()?;
+        // SAFETY: non-zero size.
+        let start = unsafe { alloc(layout) } as usize;
+        if start == 0 {
+            return None;
+        }
+        // SAFETY: fresh allocation of layout.size() bytes.
+        unsafe { crate::poison::fill(start as *mut u8, layout.size()) };
+        asan_poison(start, layout.size());
+        let chunk = Chunk {
+            start,
+            end: start + layout.size(),
+            stride,
+            class: Some(class),
+            layout,
+            headers,
+        };
+        let at = self.chunks.partition_point(|c| c.start < start);
+        self.chunks.insert(at, chunk);
+        let free = &mut self.classes[class].free;
+        free.extend((0..slots).map(|i| start + i * stride));
+        Some(())
+    }
+
+    fn alloc_single(&mut self, size: usize, data: H) -> Option<*mut u8> {
+        let stride = size.div_ceil(GRANULE) * GRANULE;
+        let layout = Layout::from_size_align(stride + REDZONE, GRANULE).ok()?;
+        let mut headers = Vec::new();
+        headers.try_reserve_exact(1).ok()?;
+        headers.push(Some(Header {
+            live: true,
+            size,
+            data,
+        }));
+        self.chunks.try_reserve(1).ok()?;
+        // SAFETY: non-zero size.
+        let start = unsafe { alloc(layout) } as usize;
+        if start == 0 {
+            return None;
+        }
+        asan_poison(start + size, layout.size() - size);
+        let at = self.chunks.partition_point(|c| c.start < start);
+        self.chunks.insert(
+            at,
+            Chunk {
+                start,
+                end: start + layout.size(),
+                stride: layout.size(),
+                class: None,
+                layout,
+                headers,
+            },
+        );
+        Some(start as *mut u8)
+    }
+
+    /// The chunk and slot index of the slot starting at `p`, if `p` is the start of a slot.
+    fn find(&self, p: usize) -> Option<(usize, usize)> {
+        let i = self
+            .chunks
+            .partition_point(|c| c.start <= p)
+            .checked_sub(1)?;
+        let c = &self.chunks[i];
+        if p >= c.end {
+            return None;
+        }
+        let off = p - c.start;
+        let idx = off / c.stride;
+        (idx * c.stride == off).then_some((i, idx))
+    }
+
+    /// The header slot of the slot starting at `p`, if `p` is the start of a slot.
+    fn slot(&mut self, p: usize) -> Option<&mut Option<Header<H>>> {
+        let (i, idx) = self.find(p)?;
+        self.chunks[i].headers.get_mut(idx)
+    }
+
+    /// The header of the packet at `p` if `p` is a slot this slab handed out (live or
+    /// parked); never reads the memory at `p`.
+    pub(crate) fn get(&mut self, p: usize) -> Option<&mut Header<H>> {
+        self.slot(p)?.as_mut()
+    }
+
+    /// The bookkeeping of the live packet at `p`, if there is one.
+    pub(crate) fn live(&mut self, p: usize) -> Option<&mut H> {
+        self.get(p).filter(|h| h.live).map(|h| &mut h.data)
+    }
+
+    /// Frees the live packet at `p`: poisons it and parks its slot (or frees a single
+    /// block). Returns its bookkeeping, or `None` (and does nothing) if `p` is not a live
+    /// packet.
+    pub(crate) fn free(&mut self, p: usize) -> Option<Header<H>> {
+        let (i, idx) = self.find(p)?;
+        let c = &mut self.chunks[i];
+        let slot = c.headers.get_mut(idx)?;
+        if !slot.as_ref().is_some_and(|h| h.live) {
+            return None;
+        }
+        let size = slot.as_ref().map_or(0, |h| h.size);
+        // SAFETY: a live packet's `size` bytes are this slab's memory.
+        unsafe { crate::poison::fill(p as *mut u8, size) };
+        match c.class {
+            Some(class) => {
+                asan_poison(p, c.stride);
+                let h = slot.as_mut().map(|h| {
+                    h.live = false;
+                    *h
+                });
+                // The free list had room for every slot of its chunks (reserved in `grow`).
+                self.classes[class].free.push_back(p);
+                h
+            }
+            None => {
+                let c = self.chunks.remove(i);
+                // SAFETY: allocated in `alloc_single` with this layout; freed once (its
+                // chunk is gone from the table).
+                unsafe { dealloc(c.start as *mut u8, c.layout) };
+                c.headers.into_iter().next().flatten()
+            }
+        }
+    }
+}

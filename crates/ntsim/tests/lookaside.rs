@@ -1,0 +1,245 @@
+//! IRPs and MDLs come from lookaside lists (crates/ntsim/src/lookaside.rs): a steady state of
+//! allocations and frees touches no heap, and a freed packet parked for reuse stays unusable:
+//! every routine refuses it as not live, its bytes are the poison pattern (or, under the
+//! ASan suite, reading it is an AddressSanitizer report), and it is not handed out again
+//! before other parked packets of its size.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::process::Command;
+
+use ntsim::poison::FREED;
+use ntsim::verifier::{take_violations, Rule, Scope, COUNTERS};
+use windows_sys::Wdk::Foundation::{IRP, MDL};
+use windows_sys::Wdk::System::SystemServices::{
+    IoAllocateIrp, IoAllocateMdl, IoCancelIrp, IoFreeIrp, IoFreeMdl, IoReuseIrp,
+    IofCompleteRequest, MmBuildMdlForNonPagedPool, MmProbeAndLockPages,
+};
+use windows_sys::Win32::Foundation::STATUS_SUCCESS;
+
+/// Counts the calling thread's heap allocations (other test threads do not disturb it).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a thread-local Cell with a const
+// initialiser (no allocation, no re-entry).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: caller contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: caller contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: caller contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: caller contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+fn expect_rule(rule: Rule) {
+    let v = take_violations();
+    assert!(
+        v.iter().any(|x| x.rule == rule),
+        "expected a {rule:?} violation, got {v:#?}"
+    );
+}
+
+/// `IoAllocateMdl` + `MmBuildMdlForNonPagedPool` for `buf`.
+fn mdl_for(buf: &mut [u8]) -> *mut MDL {
+    // SAFETY: `buf` outlives the MDL in every test here.
+    unsafe {
+        let mdl = IoAllocateMdl(
+            buf.as_mut_ptr() as *const c_void,
+            buf.len() as u32,
+            false,
+            false,
+            std::ptr::null_mut(),
+        );
+        assert!(!mdl.is_null());
+        MmBuildMdlForNonPagedPool(mdl);
+        mdl
+    }
+}
+
+#[test]
+fn steady_state_irps_and_mdls_allocate_no_heap() {
+    let scope = Scope::begin();
+    let mut buf = vec![7u8; 5000];
+    let cycle = |buf: &mut [u8]| {
+        // SAFETY: allocated and freed here, in order.
+        unsafe {
+            let irp = IoAllocateIrp(2, false);
+            assert!(!irp.is_null());
+            let mdl = mdl_for(buf);
+            IoFreeMdl(mdl);
+            IoFreeIrp(irp);
+        }
+    };
+    // Warm-up: the first packets of a size grow their lookaside list until it holds its
+    // quarantine of parked packets (much larger under ASan).
+    let warm_up = if cfg!(ntsim_asan) { 4000 } else { 50 };
+    for _ in 0..warm_up {
+        cycle(&mut buf);
+    }
+    let before = allocations();
+    for _ in 0..1000 {
+        cycle(&mut buf);
+    }
+    assert_eq!(
+        allocations() - before,
+        0,
+        "1000 IoAllocateIrp/IoAllocateMdl/IoFreeMdl/IoFreeIrp cycles allocated heap memory"
+    );
+    scope.assert_clean();
+}
+
+#[test]
+fn a_freed_irp_is_refused_poisoned_and_not_reused_at_once() {
+    let scope = Scope::begin();
+    let live_before = COUNTERS.live_irps.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: deliberate uses of a freed IRP: the emulator refuses each one and records it;
+    // the freed IRP's slot stays parked, so reading it (outside ASan) reads the poison.
+    unsafe {
+        let old = IoAllocateIrp(3, false);
+        assert!(!old.is_null());
+        IoFreeIrp(old);
+        // Recycle: more IRPs of the same size, some freed again, while `old` is parked.
+        let mut held = Vec::new();
+        for i in 0..8 {
+            let irp = IoAllocateIrp(3, false);
+            assert!(!irp.is_null());
+            assert_ne!(irp, old, "a freed IRP was handed out again at once");
+            if i % 2 == 0 {
+                IoFreeIrp(irp);
+            } else {
+                held.push(irp);
+            }
+        }
+        // The stale pointer is no IRP to any routine.
+        IofCompleteRequest(old, 0);
+        expect_rule(Rule::MultipleIrpComplete);
+        IoFreeIrp(old);
+        expect_rule(Rule::DoubleFree);
+        IoReuseIrp(old, STATUS_SUCCESS);
+        expect_rule(Rule::DoubleFree);
+        assert!(!IoCancelIrp(old));
+        expect_rule(Rule::DoubleFree);
+        #[cfg(not(ntsim_asan))]
+        {
+            let bytes = std::slice::from_raw_parts(old.cast::<u8>(), std::mem::size_of::<IRP>());
+            assert!(
+                bytes.iter().all(|&b| b == FREED),
+                "a parked IRP is not poisoned"
+            );
+        }
+        for irp in held {
+            IoFreeIrp(irp);
+        }
+    }
+    assert_eq!(
+        COUNTERS.live_irps.load(std::sync::atomic::Ordering::SeqCst),
+        live_before
+    );
+    scope.assert_clean();
+}
+
+#[test]
+fn a_freed_mdl_is_refused_poisoned_and_not_reused_at_once() {
+    let scope = Scope::begin();
+    let mut buf = vec![1u8; 300];
+    // SAFETY: deliberate uses of a freed MDL, refused and recorded by the emulator.
+    unsafe {
+        let old = mdl_for(&mut buf);
+        IoFreeMdl(old);
+        let mut held = Vec::new();
+        for i in 0..8 {
+            let mdl = mdl_for(&mut buf);
+            assert_ne!(mdl, old, "a freed MDL was handed out again at once");
+            if i % 2 == 0 {
+                IoFreeMdl(mdl);
+            } else {
+                held.push(mdl);
+            }
+        }
+        IoFreeMdl(old);
+        expect_rule(Rule::DoubleFree);
+        MmProbeAndLockPages(old, 0, 0);
+        expect_rule(Rule::DoubleFree);
+        MmBuildMdlForNonPagedPool(old);
+        expect_rule(Rule::DoubleFree);
+        #[cfg(not(ntsim_asan))]
+        {
+            let bytes = std::slice::from_raw_parts(old.cast::<u8>(), std::mem::size_of::<MDL>());
+            assert!(
+                bytes.iter().all(|&b| b == FREED),
+                "a parked MDL is not poisoned"
+            );
+        }
+        for mdl in held {
+            IoFreeMdl(mdl);
+        }
+    }
+    scope.assert_clean();
+}
+
+/// The child half of [`reading_a_freed_irp_is_caught`]: frees an IRP and reads its `Type`.
+#[test]
+fn child_reads_a_freed_irp() {
+    if std::env::var_os("NTSIM_LOOKASIDE_CHILD").is_none() {
+        return;
+    }
+    // SAFETY: none: this reads a freed IRP on purpose, in a child process; ASan stops it
+    // there, otherwise the poison pattern is read and printed.
+    unsafe {
+        let irp = IoAllocateIrp(1, false);
+        IoFreeIrp(irp);
+        let t = std::ptr::read_volatile(std::ptr::addr_of!((*irp).Type));
+        println!("freed IRP Type: {t:#x}");
+    }
+}
+
+/// A read of a freed (parked) IRP is caught in a fresh process: under the ASan suite it is
+/// an AddressSanitizer report (the slot is poisoned for ASan), otherwise the read sees the
+/// poison pattern.
+#[test]
+fn reading_a_freed_irp_is_caught() {
+    let out = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", "child_reads_a_freed_irp", "--nocapture"])
+        .env("NTSIM_LOOKASIDE_CHILD", "1")
+        .output()
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if cfg!(ntsim_asan) {
+        assert!(
+            !out.status.success() && stderr.contains("AddressSanitizer"),
+            "no ASan report for a read of a freed IRP: {stdout}\n{stderr}"
+        );
+    } else {
+        let poison = i16::from_le_bytes([FREED, FREED]);
+        assert!(
+            out.status.success() && stdout.contains(&format!("freed IRP Type: {poison:#x}")),
+            "a freed IRP did not read as poison: {stdout}\n{stderr}"
+        );
+    }
+}

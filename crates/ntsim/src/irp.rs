@@ -12,7 +12,7 @@ use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Win32::Foundation::{NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED};
 
 use crate::irql;
-use crate::lookaside::Slab;
+use crate::lookaside::{Freed, Slab};
 use crate::verifier::{self, Rule, COUNTERS};
 
 /// `IO_TYPE_IRP`.
@@ -288,24 +288,18 @@ pub extern "system" fn IoAllocateIrp(stack_size: i8, _charge_quota: bool) -> *mu
 
 /// Frees an IRP of any origin (the I/O manager uses this for its own IRPs).
 pub(crate) fn free(irp: *const IRP, who: &str) {
-    let mut g = irps();
-    match g.live(irp as usize) {
-        None => {
-            drop(g);
-            verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"));
+    // Poisons the packet and parks its slot: a later use of this IRP finds it not live
+    // (and, under ASan, unaddressable).
+    let freed = irps().free_if(irp as usize, |i| i.depth == 0);
+    match freed {
+        Freed::NotLive => {
+            verifier::violation(Rule::DoubleFree, format!("{who}({irp:p}): not a live IRP"))
         }
-        Some(i) if i.depth > 0 => {
-            drop(g);
-            verifier::violation(
-                Rule::IrpFreedWhilePending,
-                format!("{who}({irp:p}) while a lower driver still owns it"),
-            );
-        }
-        Some(_) => {
-            // Poisons the packet and parks its slot: a later use of this IRP finds it not
-            // live (and, under ASan, unaddressable).
-            g.free(irp as usize);
-            drop(g);
+        Freed::Refused => verifier::violation(
+            Rule::IrpFreedWhilePending,
+            format!("{who}({irp:p}) while a lower driver still owns it"),
+        ),
+        Freed::Done(_) => {
             COUNTERS.live_irps.fetch_sub(1, Ordering::SeqCst);
         }
     }

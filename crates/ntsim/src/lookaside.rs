@@ -73,6 +73,21 @@ pub(crate) fn quarantine(stride: usize) -> usize {
     (QUARANTINE_BYTES / stride.max(1)).max(MIN_QUARANTINE_SLOTS)
 }
 
+/// `ceil(2^32 / stride)`, for [`slot_index`].
+fn magic(stride: usize) -> u64 {
+    (1u64 << 32).div_ceil(stride.max(1) as u64)
+}
+
+/// The slot index of `off` in a chunk of slots of `stride` bytes (`magic` = [`magic`]).
+/// Exact when `off` is `k * stride`: `k * stride * ceil(2^32 / stride) = k * 2^32 + k * e`
+/// with `e < stride`, and `k * e < 2^32` in every chunk (a slab chunk has at most 1,024
+/// slots of at most 4,128 bytes; a single block has only k = 0). For any other `off` the
+/// result is an index whose slot does not start at `off`, which the caller's
+/// `idx * stride == off` check rejects.
+fn slot_index(off: usize, magic: u64) -> usize {
+    ((off as u64).wrapping_mul(magic) >> 32) as usize
+}
+
 /// What the verifier keeps about one slot.
 #[derive(Clone, Copy)]
 pub(crate) struct Header<H> {
@@ -84,19 +99,36 @@ pub(crate) struct Header<H> {
     pub data: H,
 }
 
+/// What [`Slab::free_if`] did.
+pub(crate) enum Freed<H> {
+    /// `p` is not a live packet: nothing done.
+    NotLive,
+    /// The check said no: nothing done.
+    Refused,
+    /// Freed; its last bookkeeping.
+    Done(Header<H>),
+}
+
 struct Chunk<H> {
     start: usize,
     end: usize,
     stride: usize,
+    /// [`magic`] of `stride`: slot lookups multiply instead of dividing.
+    magic: u64,
     /// The size class, or `None` for a single oversized block.
     class: Option<usize>,
     layout: Layout,
-    headers: Vec<Option<Header<H>>>,
+    /// One per slot (`None`: never handed out). Never resized: the free lists point into it.
+    headers: Box<[Option<Header<H>>]>,
 }
 
-struct Class {
-    /// Parked slots, oldest first.
-    free: VecDeque<usize>,
+struct Class<H> {
+    /// Parked slots, oldest first, with their headers (in their chunk's `headers`).
+    free: VecDeque<(usize, *mut Option<Header<H>>)>,
+    /// Slot size, redzone included.
+    stride: usize,
+    /// [`quarantine`] for `stride`.
+    quarantine: usize,
 }
 
 /// A set of slabs for packets of any size, each size class with its free list.
@@ -104,7 +136,7 @@ pub(crate) struct Slab<H> {
     /// Every chunk, sorted by address.
     chunks: Vec<Chunk<H>>,
     /// Size classes by `size.div_ceil(GRANULE)`.
-    classes: Vec<Class>,
+    classes: Vec<Class<H>>,
 }
 
 // SAFETY: the slab holds addresses of memory it owns; it is used under a mutex.
@@ -127,35 +159,47 @@ impl<H: Copy> Slab<H> {
         if class * GRANULE > MAX_CLASS_BYTES {
             return self.alloc_single(size, data);
         }
-        let stride = class * GRANULE + REDZONE;
         if self.classes.len() <= class {
             let more = class + 1 - self.classes.len();
             self.classes.try_reserve_exact(more).ok()?;
-            self.classes.resize_with(class + 1, || Class {
-                free: VecDeque::new(),
+            let mut next = self.classes.len();
+            self.classes.resize_with(class + 1, || {
+                let stride = next * GRANULE + REDZONE;
+                next += 1;
+                Class {
+                    free: VecDeque::new(),
+                    stride,
+                    quarantine: quarantine(stride),
+                }
             });
         }
-        if self.classes[class].free.len() <= quarantine(stride) {
-            self.grow(class, stride)?;
+        let c = &mut self.classes[class];
+        if c.free.len() <= c.quarantine {
+            self.grow(class)?;
         }
-        let p = self.classes[class].free.pop_front()?;
-        let h = self.slot(p)?;
-        *h = Some(Header {
-            live: true,
-            size,
-            data,
-        });
+        let (p, h) = self.classes[class].free.pop_front()?;
+        // SAFETY: `h` points into a chunk's `headers`, which live as long as the slab and
+        // are never resized; the slab is borrowed mutably.
+        unsafe {
+            *h = Some(Header {
+                live: true,
+                size,
+                data,
+            })
+        };
         asan_unpoison(p, size);
         Some(p as *mut u8)
     }
 
     /// Adds a chunk of slots of `stride` bytes to `class`, all parked.
-    fn grow(&mut self, class: usize, stride: usize) -> Option<()> {
+    fn grow(&mut self, class: usize) -> Option<()> {
+        let stride = self.classes[class].stride;
         let slots = (CHUNK_BYTES / stride).max(MIN_CHUNK_SLOTS);
         let layout = Layout::from_size_align(slots * stride, GRANULE).ok()?;
         let mut headers = Vec::new();
         headers.try_reserve_exact(slots).ok()?;
         headers.resize_with(slots, || None);
+        let mut headers = headers.into_boxed_slice();
         self.chunks.try_reserve(1).ok()?;
         self.classes[class].free.try_reserve(slots).ok()?;
         // SAFETY: non-zero size.
@@ -166,18 +210,22 @@ impl<H: Copy> Slab<H> {
         // SAFETY: fresh allocation of layout.size() bytes.
         unsafe { crate::poison::fill(start as *mut u8, layout.size()) };
         asan_poison(start, layout.size());
+        let first = headers.as_mut_ptr();
+        let free = &mut self.classes[class].free;
+        // SAFETY: i < slots, the length of `headers` (moved into the chunk below: a boxed
+        // slice's buffer does not move with it).
+        free.extend((0..slots).map(|i| (start + i * stride, unsafe { first.add(i) })));
         let chunk = Chunk {
             start,
             end: start + layout.size(),
             stride,
+            magic: magic(stride),
             class: Some(class),
             layout,
             headers,
         };
         let at = self.chunks.partition_point(|c| c.start < start);
         self.chunks.insert(at, chunk);
-        let free = &mut self.classes[class].free;
-        free.extend((0..slots).map(|i| start + i * stride));
         Some(())
     }
 
@@ -191,6 +239,7 @@ impl<H: Copy> Slab<H> {
             size,
             data,
         }));
+        let headers = headers.into_boxed_slice();
         self.chunks.try_reserve(1).ok()?;
         // SAFETY: non-zero size.
         let start = unsafe { alloc(layout) } as usize;
@@ -205,6 +254,7 @@ impl<H: Copy> Slab<H> {
                 start,
                 end: start + layout.size(),
                 stride: layout.size(),
+                magic: magic(layout.size()),
                 class: None,
                 layout,
                 headers,
@@ -224,7 +274,7 @@ impl<H: Copy> Slab<H> {
             return None;
         }
         let off = p - c.start;
-        let idx = off / c.stride;
+        let idx = slot_index(off, c.magic);
         (idx * c.stride == off).then_some((i, idx))
     }
 
@@ -249,32 +299,57 @@ impl<H: Copy> Slab<H> {
     /// block). Returns its bookkeeping, or `None` (and does nothing) if `p` is not a live
     /// packet.
     pub(crate) fn free(&mut self, p: usize) -> Option<Header<H>> {
-        let (i, idx) = self.find(p)?;
-        let c = &mut self.chunks[i];
-        let slot = c.headers.get_mut(idx)?;
-        if !slot.as_ref().is_some_and(|h| h.live) {
-            return None;
+        match self.free_if(p, |_| true) {
+            Freed::Done(h) => Some(h),
+            _ => None,
         }
+    }
+
+    /// [`Slab::free`] if `ok` (given the live packet's bookkeeping; the packet's memory is
+    /// still readable while it runs) says so, in one lookup.
+    pub(crate) fn free_if(&mut self, p: usize, ok: impl FnOnce(&H) -> bool) -> Freed<H> {
+        let Some((i, idx)) = self.find(p) else {
+            return Freed::NotLive;
+        };
+        let c = &mut self.chunks[i];
+        let Some(Some(h)) = c.headers.get_mut(idx) else {
+            return Freed::NotLive;
+        };
+        if !h.live {
+            return Freed::NotLive;
+        }
+        if !ok(&h.data) {
+            return Freed::Refused;
+        }
+        let Some(slot) = c.headers.get_mut(idx) else {
+            return Freed::NotLive;
+        };
         let size = slot.as_ref().map_or(0, |h| h.size);
         // SAFETY: a live packet's `size` bytes are this slab's memory.
         unsafe { crate::poison::fill(p as *mut u8, size) };
         match c.class {
             Some(class) => {
                 asan_poison(p, c.stride);
-                let h = slot.as_mut().map(|h| {
+                let slot: *mut Option<Header<H>> = slot;
+                // SAFETY: points into the chunk's headers (see `Class::free`).
+                let h = unsafe { (*slot).as_mut() }.map(|h| {
                     h.live = false;
                     *h
                 });
                 // The free list had room for every slot of its chunks (reserved in `grow`).
-                self.classes[class].free.push_back(p);
-                h
+                self.classes[class].free.push_back((p, slot));
+                h.map_or(Freed::NotLive, Freed::Done)
             }
             None => {
                 let c = self.chunks.remove(i);
                 // SAFETY: allocated in `alloc_single` with this layout; freed once (its
                 // chunk is gone from the table).
                 unsafe { dealloc(c.start as *mut u8, c.layout) };
-                c.headers.into_iter().next().flatten()
+                c.headers
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map_or(Freed::NotLive, Freed::Done)
             }
         }
     }

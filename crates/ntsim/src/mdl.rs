@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use windows_sys::Wdk::Foundation::{IRP, MDL};
 
-use crate::lookaside::Slab;
+use crate::lookaside::{Freed, Slab};
 use crate::verifier::{self, Rule, COUNTERS};
 
 /// `PAGE_SIZE` on x64.
@@ -132,23 +132,21 @@ pub unsafe extern "system" fn IoAllocateMdl(
 /// `mdl` came from `IoAllocateMdl`.
 #[no_mangle]
 pub unsafe extern "system" fn IoFreeMdl(mdl: *mut MDL) {
-    let locked = {
-        let mut g = live();
-        if g.live(mdl as usize).is_none() {
-            drop(g);
-            verifier::violation(
-                Rule::DoubleFree,
-                format!("IoFreeMdl({mdl:p}): not a live MDL"),
-            );
-            return;
-        }
-        // SAFETY: live MDL (checked above, under the lock that frees it).
-        let locked = unsafe { (*mdl).MdlFlags } & MDL_PAGES_LOCKED != 0;
-        // Poisons the MDL and parks its slot: a later use of it finds it not live (and,
-        // under ASan, unaddressable).
-        g.free(mdl as usize);
-        locked
-    };
+    let mut locked = false;
+    // Poisons the MDL and parks its slot: a later use of it finds it not live (and, under
+    // ASan, unaddressable).
+    let freed = live().free_if(mdl as usize, |_| {
+        // SAFETY: live MDL (its slot is checked first), still unpoisoned while this runs.
+        locked = unsafe { (*mdl).MdlFlags } & MDL_PAGES_LOCKED != 0;
+        true
+    });
+    if !matches!(freed, Freed::Done(_)) {
+        verifier::violation(
+            Rule::DoubleFree,
+            format!("IoFreeMdl({mdl:p}): not a live MDL"),
+        );
+        return;
+    }
     if locked {
         verifier::violation(
             Rule::MdlFreedLocked,

@@ -3,8 +3,6 @@
 //! (IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once every IRP of the file object has completed), and
 //! I/O completion for the IRPs the I/O manager issued.
 
-use rustc_hash::FxHashMap;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -23,6 +21,7 @@ use super::objects::{self, Resolved};
 use super::ustr::UnicodeString;
 use crate::irp::{self, Origin};
 use crate::irql;
+use crate::lookaside::Slab;
 use crate::verifier::{self, Rule, COUNTERS};
 
 /// `IRP_MJ_CREATE`.
@@ -136,6 +135,15 @@ fn recycle_buffer(v: Vec<u8>) {
     }
 }
 
+/// System buffers, from lookaside lists by size like IRPs and MDLs (see
+/// [`crate::lookaside`]): a freed one is poisoned and parked (under ASan, unaddressable), so a
+/// driver that touches `AssociatedIrp.SystemBuffer` after completion reads the poison.
+static SYSTEM_BUFFERS: Mutex<Slab<()>> = Mutex::new(Slab::new());
+
+fn system_buffers() -> MutexGuard<'static, Slab<()>> {
+    SYSTEM_BUFFERS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A nonpaged system buffer owned by the I/O manager.
 struct SystemBuffer {
     ptr: usize,
@@ -143,12 +151,15 @@ struct SystemBuffer {
 }
 
 impl SystemBuffer {
-    fn new(len: usize) -> Option<SystemBuffer> {
-        let layout = Layout::from_size_align(len.max(1), 16).ok()?;
-        // SAFETY: non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return None;
+    /// A system buffer of `len` bytes holding `input` followed by zeroes (`input.len()` <=
+    /// `len`), or `None` if there is no memory for it.
+    fn new(len: usize, input: &[u8]) -> Option<SystemBuffer> {
+        let ptr = system_buffers().alloc(len.max(1), ())?;
+        let n = input.len().min(len);
+        // SAFETY: a fresh slot of `len` bytes, ours; `input` holds n bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(input.as_ptr(), ptr, n);
+            std::ptr::write_bytes(ptr.add(n), 0, len - n);
         }
         SYSTEM_BUFFER_BYTES.fetch_add(len as u64, Ordering::SeqCst);
         Some(SystemBuffer {
@@ -165,13 +176,8 @@ impl SystemBuffer {
 impl Drop for SystemBuffer {
     fn drop(&mut self) {
         SYSTEM_BUFFER_BYTES.fetch_sub(self.len as u64, Ordering::SeqCst);
-        // SAFETY: allocated in `new` with this layout; dropped once.
-        unsafe {
-            dealloc(
-                self.ptr as *mut u8,
-                Layout::from_size_align_unchecked(self.len.max(1), 16),
-            )
-        };
+        // Poisons it and parks its slot.
+        system_buffers().free(self.ptr);
     }
 }
 
@@ -191,14 +197,63 @@ enum CloseState {
 /// IRP (`ObReferenceObjectByHandle` inside `NtDeviceIoControlFile`), and each IRP not yet
 /// through I/O completion.
 struct FileState {
-    /// IRPs issued on this file object that have not finished I/O completion, by address.
-    irps: FxHashMap<usize, Arc<Request>>,
+    /// IRPs issued on this file object that have not finished I/O completion (each
+    /// request knows its slot).
+    irps: Outstanding,
     /// The user handle is open (IRP_MJ_CLEANUP not sent yet).
     handle_open: bool,
     /// References held by calls between resolving the handle and issuing their IRP (and by
     /// `CloseHandle` while its IRP_MJ_CLEANUP is in flight).
     refs: usize,
     close: CloseState,
+    /// Threads waiting on `changed` (notified only if there are).
+    waiters: u32,
+}
+
+/// The requests of a file object not yet through I/O completion: slots reused through a
+/// free list, each request holding its slot number (no hashing per request).
+#[derive(Default)]
+struct Outstanding {
+    slots: Vec<Option<Arc<Request>>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Outstanding {
+    /// Adds `req`; returns its slot.
+    fn insert(&mut self, req: Arc<Request>) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(req);
+                i
+            }
+            None => {
+                self.slots.push(Some(req));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// Removes the request in `slot`, if any.
+    fn remove(&mut self, slot: usize) -> Option<Arc<Request>> {
+        let r = self.slots.get_mut(slot)?.take()?;
+        self.len -= 1;
+        self.free.push(slot);
+        Some(r)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<Request>> {
+        self.slots.iter().flatten()
+    }
 }
 
 /// A file object and what the I/O manager keeps for it.
@@ -275,6 +330,9 @@ struct ReqState {
     dispatch_status: Option<NTSTATUS>,
     /// Threads inside `IoCancelIrp` on this IRP: its memory must outlive them.
     cancel_refs: u32,
+    /// Threads waiting on `cv` for `done` (notified only if there are: a futex wake is a
+    /// system call).
+    waiters: u32,
     free_claimed: bool,
     /// The IRP is freed and the request is finished.
     done: bool,
@@ -290,6 +348,8 @@ struct Request {
     major: u8,
     code: u32,
     file: Arc<FileCtx>,
+    /// Its slot in the file's outstanding requests (set when submitted).
+    file_slot: AtomicUsize,
     /// METHOD_BUFFERED copy-out target: (user output buffer, OutputBufferLength).
     copy_out: Option<(usize, usize)>,
     system_buffer: Mutex<Option<SystemBuffer>>,
@@ -326,11 +386,13 @@ impl Request {
             if now >= deadline {
                 return None;
             }
+            s.waiters += 1;
             s = self
                 .cv
                 .wait_timeout(s, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            s.waiters -= 1;
         }
     }
 
@@ -373,6 +435,7 @@ impl Request {
             major,
             code,
             file: file.clone(),
+            file_slot: AtomicUsize::new(usize::MAX),
             copy_out,
             system_buffer: Mutex::new(system_buffer),
             _input: input,
@@ -439,7 +502,12 @@ fn submit(req: Arc<Request>) -> Arc<Request> {
         // SAFETY: from Arc::into_raw just above, not recorded anywhere.
         drop(unsafe { Arc::from_raw(raw as *const Request) });
     }
-    req.file.state().irps.insert(req.irp, req.clone());
+    {
+        let mut st = req.file.state();
+        let slot = st.irps.insert(req.clone());
+        // Read by `finish` under the same lock.
+        req.file_slot.store(slot, Ordering::Relaxed);
+    }
     let dev = req.file.dev as *const DEVICE_OBJECT;
     if req.major == IRP_MJ_DEVICE_CONTROL
         && crate::sched::inject_cancel(crate::sched::Point::BeforeDispatch)
@@ -522,18 +590,25 @@ fn check_pending_protocol(req: &Request, s: &ReqState) {
 /// if the handle is associated with a completion port (see [`Overlapped::queues_packet`]).
 fn finish(req: &Arc<Request>) {
     irp::free(req.irp as *const IRP, "I/O completion");
-    let last = {
+    let (last, wake) = {
         let mut st = req.file.state();
-        st.irps.remove(&req.irp);
-        claim_close(&mut st)
+        st.irps.remove(req.file_slot.load(Ordering::Relaxed));
+        (claim_close(&mut st), st.waiters > 0)
     };
-    req.file.changed.notify_all();
-    let packet = {
+    if wake {
+        req.file.changed.notify_all();
+    }
+    let (packet, wake) = {
         let mut s = req.state();
         s.done = true;
-        s.io.filter(|_| req.major == IRP_MJ_DEVICE_CONTROL && queues_packet(&s))
+        (
+            s.io.filter(|_| req.major == IRP_MJ_DEVICE_CONTROL && queues_packet(&s)),
+            s.waiters > 0,
+        )
     };
-    req.cv.notify_all();
+    if wake {
+        req.cv.notify_all();
+    }
     if let (Some(status), Some((port, key))) = (packet, req.file.port.get()) {
         port.inner.push(super::port::CompletionPacket {
             key: *key,
@@ -811,10 +886,11 @@ pub fn open(path: &str) -> Result<UserHandle, i32> {
         dev,
         _file_name: file_name,
         state: Mutex::new(FileState {
-            irps: FxHashMap::default(),
+            irps: Outstanding::default(),
             handle_open: true,
             refs: 0,
             close: CloseState::NotSent,
+            waiters: 0,
         }),
         changed: Condvar::new(),
         port: OnceLock::new(),
@@ -1136,11 +1212,9 @@ impl UserHandle {
             _ => 0,
         };
         let system_buffer = if sys_len > 0 {
-            let Some(sb) = SystemBuffer::new(sys_len) else {
+            let Some(sb) = SystemBuffer::new(sys_len, &input) else {
                 return fail(STATUS_INSUFFICIENT_RESOURCES);
             };
-            // SAFETY: the system buffer holds sys_len >= in_len bytes; `input` holds in_len.
-            unsafe { std::ptr::copy_nonoverlapping(input.as_ptr(), sb.as_ptr(), in_len as usize) };
             COUNTERS
                 .io_manager_bytes_copied
                 .fetch_add(in_len as u64, Ordering::SeqCst);
@@ -1272,12 +1346,14 @@ impl UserHandle {
                 );
                 return false;
             }
+            st.waiters += 1;
             st = self
                 .ctx
                 .changed
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            st.waiters -= 1;
         }
         true
     }

@@ -198,7 +198,9 @@ pub struct Stats {
 #[derive(Clone, Copy)]
 pub struct Counters {
     first: NonNull<Shard>,
-    count: usize,
+    /// The shard count minus one (the count is a power of two): a processor index masked
+    /// with it is a shard index.
+    mask: usize,
 }
 
 // SAFETY: the shards are atomics in nonpaged memory, usable from any thread; their lifetime is
@@ -233,7 +235,10 @@ impl Stats {
             .cast::<Shard>();
         Ok(Stats {
             _words: words,
-            counters: Counters { first, count },
+            counters: Counters {
+                first,
+                mask: count - 1,
+            },
         })
     }
 
@@ -249,12 +254,12 @@ impl Stats {
 
     /// How many shards the counters have.
     pub fn shard_count(&self) -> usize {
-        self.counters.count
+        self.counters.count()
     }
 
     /// The address of shard `index` (`None` past the last), for layout checks.
     pub fn shard_address(&self, index: usize) -> Option<usize> {
-        (index < self.counters.count).then(|| self.counters.shard(index) as *const Shard as usize)
+        (index < self.counters.count()).then(|| self.counters.shard(index) as *const Shard as usize)
     }
 }
 
@@ -267,13 +272,18 @@ impl Counters {
         c.fetch_sub(n, Ordering::Relaxed);
     }
 
+    /// How many shards there are (a power of two).
+    fn count(&self) -> usize {
+        self.mask + 1
+    }
+
     /// Shard `index` modulo the count (a power of two).
     fn shard(&self, index: usize) -> &Shard {
-        // SAFETY: `count` is a power of two >= 1, so `index & (count - 1) < count`, and
-        // `first` points to `count` initialised, 128-aligned shards inside the block its Stats
-        // owns, alive for every use of this handle (the lifetime argument on [`Counters`]).
-        // Shared references to atomics only.
-        unsafe { &*self.first.as_ptr().add(index & (self.count - 1)) }
+        // SAFETY: the count is a power of two >= 1 and `mask` is the count - 1, so
+        // `index & mask < count`, and `first` points to `count` initialised, 128-aligned
+        // shards inside the block its Stats owns, alive for every use of this handle (the
+        // lifetime argument on [`Counters`]). Shared references to atomics only.
+        unsafe { &*self.first.as_ptr().add(index & self.mask) }
     }
 
     /// The shard of the current processor (`KeGetCurrentProcessorNumberEx`, any IRQL). A
@@ -299,7 +309,7 @@ impl Counters {
     }
 
     fn sum(&self, counter: fn(&Shard) -> &AtomicU64) -> u64 {
-        (0..self.count).fold(0u64, |t, i| {
+        (0..self.count()).fold(0u64, |t, i| {
             t.wrapping_add(counter(self.shard(i)).load(Ordering::Relaxed))
         })
     }

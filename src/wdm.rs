@@ -508,14 +508,15 @@ unsafe extern "system" fn dispatch_device_control(
             return complete(irp, STATUS_INVALID_DEVICE_STATE, 0);
         }
         // Not windows-sys's Parameters.DeviceIoControl: its x64 layout is wrong (see
-        // nt_imports::DeviceIoControlParameters).
-        let p = *nt_imports::device_io_control(sl);
+        // nt_imports::DeviceIoControlParameters). Read in place: a forwarded request reads
+        // only the lengths, before its location holds the WSK_BUF.
+        let p = nt_imports::device_io_control(sl);
         // SEND / RECEIVE on a stream socket: the IRP itself goes to WskSend / WskReceive
         // when it has a stack location left for WSK (the device's StackSize gives it one).
         // These two are recognised by their whole codes, each path then knows its operation
         // at compile time; every other code is decoded once, by device_control.
         if FORWARD.load(Ordering::Acquire) && (*irp).CurrentLocation > 1 {
-            match p.IoControlCode {
+            match (*p).IoControlCode {
                 IOCTL_WSKCLIENT_SEND => {
                     return forward_stream(dev, irp, sl, &*ctx, Operation::Send, p)
                 }
@@ -525,7 +526,7 @@ unsafe extern "system" fn dispatch_device_control(
                 _ => {}
             }
         }
-        device_control(dev, irp, sl, &*ctx, p)
+        device_control(dev, irp, sl, &*ctx, *p)
     }
 }
 
@@ -533,7 +534,7 @@ unsafe extern "system" fn dispatch_device_control(
 /// data requests, kept apart from [`device_control`]'s buffer handling. The IRP gets no
 /// cancel routine of ours: WSK owns its cancellation while it holds it, so CancelIoEx
 /// cancels just this request. Our location's Parameters hold the WSK_BUF while WSK has the
-/// IRP (`p` is the copy taken before); they are written back as the I/O manager filled them
+/// IRP (the lengths are read from `p` before); they are written back as the I/O manager filled them
 /// before completion continues past us (Wine's I/O manager reads them then: wsk's
 /// forward.rs, `ForwardedCompletion::restore`). Returns STATUS_PENDING (the IRP is marked
 /// pending, whoever completes it). PASSIVE_LEVEL.
@@ -541,8 +542,8 @@ unsafe extern "system" fn dispatch_device_control(
 /// # Safety
 /// `irp` is the DEVICE_CONTROL IRP of `op` (its code is IOCTL_WSKCLIENT_SEND or
 /// IOCTL_WSKCLIENT_RECEIVE, so METHOD_IN_DIRECT / METHOD_OUT_DIRECT: the code fixes the method) dispatched to our device `dev`, with a free
-/// stack location below `sl`, its current one; `ctx` its file's context; `p` its
-/// Parameters.DeviceIoControl.
+/// stack location below `sl`, its current one; `ctx` its file's context; `p` points to its
+/// Parameters.DeviceIoControl (in `sl`).
 #[inline(always)]
 unsafe fn forward_stream(
     dev: *const DEVICE_OBJECT,
@@ -550,10 +551,12 @@ unsafe fn forward_stream(
     sl: *mut IO_STACK_LOCATION,
     ctx: &FileContext,
     op: Operation,
-    p: nt_imports::DeviceIoControlParameters,
+    p: *const nt_imports::DeviceIoControlParameters,
 ) -> NTSTATUS {
     // SAFETY: caller contract.
     unsafe {
+        // Read before the core writes the WSK_BUF over them.
+        let (in_len, out_len) = ((*p).InputBufferLength, (*p).OutputBufferLength);
         // IoMarkIrpPending before anyone can complete it (WSK may complete it inline).
         (*sl).Control |= SL_PENDING_RETURNED;
         if (*irp).Cancel {
@@ -568,11 +571,11 @@ unsafe fn forward_stream(
         // (hence an `Input`, not a slice).
         let input = Input::in_place(
             (*irp).AssociatedIrp.SystemBuffer as *const u8,
-            p.InputBufferLength as usize,
+            in_len as usize,
         );
         let data = NonNull::new((*irp).MdlAddress).map(|mdl| DataMdl {
             mdl,
-            len: p.OutputBufferLength as usize,
+            len: out_len as usize,
         });
         let started = (*extension(dev)).core.forward_stream(
             ctx,

@@ -216,7 +216,10 @@ pub fn try_extend_from_slice<T: Clone>(v: &mut Vec<T>, s: &[T]) -> AllocResult<(
 
 /// The reference count at which a [`KArc`] saturates: it is pinned there, never reaches
 /// zero, and the value leaks instead of being freed while referenced (as the Linux
-/// kernel's `refcount_t` does). Reaching it needs `isize::MAX` leaked clones.
+/// kernel's `refcount_t` does). Reaching it needs `isize::MAX` leaked clones. Clone and drop
+/// are one atomic add each; one that finds the count at or above this value stores it back
+/// (concurrent ones may leave it a few above or below for a moment: still about 2^63 away
+/// from both zero and overflow).
 const SATURATED: usize = isize::MAX as usize;
 
 /// The heap block of a [`KArc`]: the count and the value.
@@ -310,12 +313,11 @@ impl<T> Clone for KArc<T> {
     fn clone(&self) -> Self {
         // Relaxed as in Arc::clone: a new reference is made from an existing one, which
         // already keeps the value alive; no other memory is published by the increment.
-        let _ = self
-            .inner()
-            .count
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                (c < SATURATED).then_some(c + 1)
-            });
+        let count = &self.inner().count;
+        if count.fetch_add(1, Ordering::Relaxed) >= SATURATED {
+            // Saturated (see SATURATED): pinned, never freed.
+            count.store(SATURATED, Ordering::Relaxed);
+        }
         KArc {
             ptr: self.ptr,
             _owns: PhantomData,
@@ -328,15 +330,14 @@ impl<T> Drop for KArc<T> {
     fn drop(&mut self) {
         // Release as in Arc::drop: every use of the value through this reference happens
         // before the decrement that lets another thread free it.
-        let old = self
-            .inner()
-            .count
-            .fetch_update(Ordering::Release, Ordering::Relaxed, |c| {
-                (c != SATURATED).then(|| c - 1)
-            });
-        if old == Ok(1) {
+        let count = &self.inner().count;
+        let old = count.fetch_sub(1, Ordering::Release);
+        if old == 1 {
             // SAFETY: the count reached zero: this was the last reference.
             unsafe { self.drop_slow() };
+        } else if old >= SATURATED {
+            // Saturated (see SATURATED): pinned, never freed.
+            count.store(SATURATED, Ordering::Relaxed);
         }
     }
 }

@@ -99,12 +99,17 @@ pub fn stats() -> Stats {
 }
 
 /// Spare byte vectors for the synchronous `DeviceIoControl`'s copies of the caller's
-/// buffers (the user-mode side of a request, not kernel memory): a request's input and
-/// output vectors come back here when it is dropped, so that a steady state of synchronous
-/// calls does not allocate them each time. Bounded in count and in each vector's capacity.
-static SPARE_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const SPARE_BUFFERS_MAX: usize = 32;
+/// buffers (the user-mode side of a request, not kernel memory), per thread: a request's
+/// input and output vectors come back to the thread that drops it, so that a steady state
+/// of synchronous calls does not allocate them each time (nor take a lock for them).
+/// Bounded in count and in each vector's capacity.
+const SPARE_BUFFERS_MAX: usize = 4;
 const SPARE_BUFFER_MAX_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    static SPARE_BUFFERS: std::cell::RefCell<Vec<Vec<u8>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// A vector holding a copy of `bytes`, from the spares if one is there.
 fn buffer_copy(bytes: &[u8]) -> Vec<u8> {
@@ -112,9 +117,9 @@ fn buffer_copy(bytes: &[u8]) -> Vec<u8> {
         return Vec::new();
     }
     let spare = SPARE_BUFFERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop();
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten();
     let mut v = spare.unwrap_or_default();
     v.clear();
     v.extend_from_slice(bytes);
@@ -126,13 +131,54 @@ fn recycle_buffer(v: Vec<u8>) {
     if v.capacity() == 0 || v.capacity() > SPARE_BUFFER_MAX_CAPACITY {
         return;
     }
-    let mut spares = SPARE_BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
-    if spares.len() < SPARE_BUFFERS_MAX {
-        if spares.capacity() == 0 {
-            spares.reserve_exact(SPARE_BUFFERS_MAX);
+    let _ = SPARE_BUFFERS.try_with(|s| {
+        if let Ok(mut spares) = s.try_borrow_mut() {
+            if spares.len() < SPARE_BUFFERS_MAX {
+                if spares.capacity() == 0 {
+                    spares.reserve_exact(SPARE_BUFFERS_MAX);
+                }
+                spares.push(v);
+            }
         }
-        spares.push(v);
+    });
+}
+
+/// Request blocks kept for reuse, per thread: a finished synchronous `DeviceIoControl`'s
+/// request, once nothing else refers to it, is dropped in place and its allocation kept
+/// here for the thread's next request (no malloc/free per call). Bounded.
+const SPARE_REQUESTS_MAX: usize = 4;
+
+thread_local! {
+    static SPARE_REQUESTS: std::cell::RefCell<Vec<Arc<std::mem::MaybeUninit<Request>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Drops `req` in place and keeps its allocation as a spare, if nothing else refers to it
+/// (otherwise just drops this reference).
+fn recycle_request(mut req: Arc<Request>) {
+    if Arc::get_mut(&mut req).is_none() {
+        return;
     }
+    let _ = SPARE_REQUESTS.try_with(move |s| {
+        let Ok(mut spares) = s.try_borrow_mut() else {
+            return;
+        };
+        if spares.len() >= SPARE_REQUESTS_MAX {
+            return;
+        }
+        if spares.capacity() == 0 {
+            spares.reserve_exact(SPARE_REQUESTS_MAX);
+        }
+        let raw = Arc::into_raw(req).cast_mut();
+        // SAFETY: this is the only reference (Arc::get_mut succeeded and `req` was moved
+        // here), so nothing can see the value between its drop here and the reuse of its
+        // allocation; the allocation is taken back as an Arc of MaybeUninit<Request>, which
+        // has Request's size and alignment (Arc::from_raw's requirement).
+        unsafe {
+            std::ptr::drop_in_place(raw);
+            spares.push(Arc::from_raw(raw.cast::<std::mem::MaybeUninit<Request>>()));
+        }
+    });
 }
 
 /// System buffers, from lookaside lists by size like IRPs and MDLs (see
@@ -430,7 +476,7 @@ impl Request {
         input: Vec<u8>,
         output: Vec<u8>,
     ) -> Arc<Request> {
-        Arc::new(Request {
+        let value = Request {
             irp,
             major,
             code,
@@ -442,7 +488,22 @@ impl Request {
             output: Mutex::new(output),
             state: Mutex::new(ReqState::default()),
             cv: Condvar::new(),
-        })
+        };
+        let spare = SPARE_REQUESTS
+            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+            .ok()
+            .flatten();
+        match spare {
+            Some(mut a) => match Arc::get_mut(&mut a) {
+                Some(slot) => {
+                    slot.write(value);
+                    // SAFETY: just written.
+                    unsafe { a.assume_init() }
+                }
+                None => Arc::new(value),
+            },
+            None => Arc::new(value),
+        }
     }
 }
 
@@ -1015,6 +1076,10 @@ impl Overlapped {
     /// # Panics
     /// If the request has not completed (the driver may still write to the buffer).
     pub fn output(self) -> Vec<u8> {
+        self.take_output()
+    }
+
+    fn take_output(&self) -> Vec<u8> {
         assert!(
             self.is_complete(),
             "Overlapped::output before the request completed"
@@ -1100,12 +1165,13 @@ impl UserHandle {
                 }
             }
         };
-        let out = ov.output();
+        let out = ov.take_output();
         // A request that never reached a driver (closed handle, no resources) has no buffer.
         if out.len() == output.len() {
             output.copy_from_slice(&out);
         }
         recycle_buffer(out);
+        recycle_request(ov.req);
         st
     }
 

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use ntsim::iomgr::{self, UserHandle};
 
-#[allow(dead_code, unused_macros)]
 #[macro_use]
 mod frontend;
 use frontend::Frontend;
@@ -142,9 +141,4 @@ fn steady_state_send_allocates_no_heap(fe: Frontend) {
     scope.assert_clean();
 }
 
-/// The WDM front-end (the one `wskctl`'s embedded device loads). The KMDF front-end's
-/// requests still allocate in ntsim's framework model (a WDFREQUEST context per request).
-#[test]
-fn steady_state_send_allocates_no_heap_wdm() {
-    steady_state_send_allocates_no_heap(Frontend::Wdm);
-}
+both_frontends!(steady_state_send_allocates_no_heap);

@@ -23,10 +23,10 @@
 //! each their own heap block, registered while live and really freed (poisoned first).
 
 use std::alloc::{alloc, dealloc, Layout};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Slot sizes are multiples of this, and slots are aligned to it.
-const GRANULE: usize = 16;
+pub(crate) const GRANULE: usize = 16;
 /// Packets up to this size come from slabs; larger ones are single heap blocks.
 pub(crate) const MAX_CLASS_BYTES: usize = 4096;
 /// Bytes after each slot that no packet uses (poisoned for ASan: an overrun of a live packet
@@ -115,11 +115,16 @@ struct Chunk<H> {
     stride: usize,
     /// [`magic`] of `stride`: slot lookups multiply instead of dividing.
     magic: u64,
-    /// The size class, or `None` for a single oversized block.
-    class: Option<usize>,
-    layout: Layout,
+    /// The size class.
+    class: usize,
     /// One per slot (`None`: never handed out). Never resized: the free lists point into it.
     headers: Box<[Option<Header<H>>]>,
+}
+
+/// A packet larger than [`MAX_CLASS_BYTES`].
+struct Single<H> {
+    layout: Layout,
+    header: Header<H>,
 }
 
 struct Class<H> {
@@ -133,8 +138,11 @@ struct Class<H> {
 
 /// A set of slabs for packets of any size, each size class with its free list.
 pub(crate) struct Slab<H> {
-    /// Every chunk, sorted by address.
+    /// Every chunk of slots, sorted by address.
     chunks: Vec<Chunk<H>>,
+    /// Packets larger than [`MAX_CLASS_BYTES`], each its own heap block, by address (a
+    /// tree: there may be many, and each comes and goes).
+    singles: BTreeMap<usize, Single<H>>,
     /// Size classes by `size.div_ceil(GRANULE)`.
     classes: Vec<Class<H>>,
 }
@@ -147,6 +155,7 @@ impl<H: Copy> Slab<H> {
     pub(crate) const fn new() -> Slab<H> {
         Slab {
             chunks: Vec::new(),
+            singles: BTreeMap::new(),
             classes: Vec::new(),
         }
     }
@@ -220,8 +229,7 @@ impl<H: Copy> Slab<H> {
             end: start + layout.size(),
             stride,
             magic: magic(stride),
-            class: Some(class),
-            layout,
+            class,
             headers,
         };
         let at = self.chunks.partition_point(|c| c.start < start);
@@ -232,32 +240,21 @@ impl<H: Copy> Slab<H> {
     fn alloc_single(&mut self, size: usize, data: H) -> Option<*mut u8> {
         let stride = size.div_ceil(GRANULE) * GRANULE;
         let layout = Layout::from_size_align(stride + REDZONE, GRANULE).ok()?;
-        let mut headers = Vec::new();
-        headers.try_reserve_exact(1).ok()?;
-        headers.push(Some(Header {
-            live: true,
-            size,
-            data,
-        }));
-        let headers = headers.into_boxed_slice();
-        self.chunks.try_reserve(1).ok()?;
         // SAFETY: non-zero size.
         let start = unsafe { alloc(layout) } as usize;
         if start == 0 {
             return None;
         }
         asan_poison(start + size, layout.size() - size);
-        let at = self.chunks.partition_point(|c| c.start < start);
-        self.chunks.insert(
-            at,
-            Chunk {
-                start,
-                end: start + layout.size(),
-                stride: layout.size(),
-                magic: magic(layout.size()),
-                class: None,
+        self.singles.insert(
+            start,
+            Single {
                 layout,
-                headers,
+                header: Header {
+                    live: true,
+                    size,
+                    data,
+                },
             },
         );
         Some(start as *mut u8)
@@ -278,16 +275,27 @@ impl<H: Copy> Slab<H> {
         (idx * c.stride == off).then_some((i, idx))
     }
 
-    /// The header slot of the slot starting at `p`, if `p` is the start of a slot.
-    fn slot(&mut self, p: usize) -> Option<&mut Option<Header<H>>> {
-        let (i, idx) = self.find(p)?;
-        self.chunks[i].headers.get_mut(idx)
-    }
-
     /// The header of the packet at `p` if `p` is a slot this slab handed out (live or
     /// parked); never reads the memory at `p`.
     pub(crate) fn get(&mut self, p: usize) -> Option<&mut Header<H>> {
-        self.slot(p)?.as_mut()
+        if let Some((i, idx)) = self.find(p) {
+            return self.chunks[i].headers.get_mut(idx)?.as_mut();
+        }
+        self.singles.get_mut(&p).map(|s| &mut s.header)
+    }
+
+    /// Whether `f(address, bookkeeping)` holds for some live packet (a scan of every slot:
+    /// for rare questions only).
+    pub(crate) fn any_live(&self, mut f: impl FnMut(usize, &H) -> bool) -> bool {
+        self.chunks.iter().any(|c| {
+            c.headers.iter().enumerate().any(|(i, h)| {
+                h.as_ref()
+                    .is_some_and(|h| h.live && f(c.start + i * c.stride, &h.data))
+            })
+        }) || self
+            .singles
+            .iter()
+            .any(|(&p, s)| s.header.live && f(p, &s.header.data))
     }
 
     /// The bookkeeping of the live packet at `p`, if there is one.
@@ -309,7 +317,7 @@ impl<H: Copy> Slab<H> {
     /// still readable while it runs) says so, in one lookup.
     pub(crate) fn free_if(&mut self, p: usize, ok: impl FnOnce(&H) -> bool) -> Freed<H> {
         let Some((i, idx)) = self.find(p) else {
-            return Freed::NotLive;
+            return self.free_single_if(p, ok);
         };
         let c = &mut self.chunks[i];
         let Some(Some(h)) = c.headers.get_mut(idx) else {
@@ -327,30 +335,35 @@ impl<H: Copy> Slab<H> {
         let size = slot.as_ref().map_or(0, |h| h.size);
         // SAFETY: a live packet's `size` bytes are this slab's memory.
         unsafe { crate::poison::fill(p as *mut u8, size) };
-        match c.class {
-            Some(class) => {
-                asan_poison(p, c.stride);
-                let slot: *mut Option<Header<H>> = slot;
-                // SAFETY: points into the chunk's headers (see `Class::free`).
-                let h = unsafe { (*slot).as_mut() }.map(|h| {
-                    h.live = false;
-                    *h
-                });
-                // The free list had room for every slot of its chunks (reserved in `grow`).
-                self.classes[class].free.push_back((p, slot));
-                h.map_or(Freed::NotLive, Freed::Done)
-            }
-            None => {
-                let c = self.chunks.remove(i);
-                // SAFETY: allocated in `alloc_single` with this layout; freed once (its
-                // chunk is gone from the table).
-                unsafe { dealloc(c.start as *mut u8, c.layout) };
-                c.headers
-                    .first()
-                    .copied()
-                    .flatten()
-                    .map_or(Freed::NotLive, Freed::Done)
-            }
+        asan_poison(p, c.stride);
+        let class = c.class;
+        let slot: *mut Option<Header<H>> = slot;
+        // SAFETY: points into the chunk's headers (see `Class::free`).
+        let h = unsafe { (*slot).as_mut() }.map(|h| {
+            h.live = false;
+            *h
+        });
+        // The free list had room for every slot of its chunks (reserved in `grow`).
+        self.classes[class].free.push_back((p, slot));
+        h.map_or(Freed::NotLive, Freed::Done)
+    }
+
+    /// [`Slab::free_if`] for a single block.
+    fn free_single_if(&mut self, p: usize, ok: impl FnOnce(&H) -> bool) -> Freed<H> {
+        match self.singles.get(&p) {
+            None => return Freed::NotLive,
+            Some(s) if !ok(&s.header.data) => return Freed::Refused,
+            Some(_) => {}
         }
+        let Some(s) = self.singles.remove(&p) else {
+            return Freed::NotLive;
+        };
+        // SAFETY: allocated in `alloc_single` with this layout, `size` bytes of it the
+        // packet's; freed once (it is gone from the table).
+        unsafe {
+            crate::poison::fill(p as *mut u8, s.header.size);
+            dealloc(p as *mut u8, s.layout)
+        };
+        Freed::Done(s.header)
     }
 }

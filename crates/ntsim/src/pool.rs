@@ -1,16 +1,15 @@
 //! Pool: `ExAllocatePool2`, `ExAllocatePoolWithTag`, `ExFreePoolWithTag`, `ExFreePool`,
 //! with every allocation tracked by address, size and tag.
 
-use rustc_hash::FxHashMap;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::lookaside::Slab;
 use crate::verifier::{self, Rule, COUNTERS};
 
-/// Pool allocations are 16-byte aligned, as on x64 Windows.
-const POOL_ALIGN: usize = 16;
+/// Pool allocations are 16-byte aligned, as on x64 Windows: the lookaside slots are.
+const _: () = assert!(crate::lookaside::GRANULE == 16);
 
 /// `POOL_FLAG_NON_PAGED` (`ExAllocatePool2` flags).
 pub const POOL_FLAG_NON_PAGED: u64 = 0x40;
@@ -28,14 +27,17 @@ struct Block {
     paged: bool,
 }
 
-/// Live blocks by address. FxHash, not SipHash: this table is touched on every allocation
-/// and free; it only grows (hashbrown never shrinks on remove), so a steady state of
-/// allocations and frees does not reallocate it.
-static BLOCKS: Mutex<Option<FxHashMap<usize, Block>>> = Mutex::new(None);
+/// Pool blocks, from lookaside lists by size (see [`crate::lookaside`], as Windows serves
+/// small pool allocations from per-size lists): each slot's header says whether the block
+/// is live and holds its size, tag and pool type, so a free is checked with an address-range
+/// lookup, not a hash table, and a steady state of allocations and frees allocates no heap.
+/// A freed block is poisoned and parked (under ASan, unaddressable); blocks over 4 KiB are
+/// their own heap blocks, freed for real.
+static BLOCKS: Mutex<Slab<Block>> = Mutex::new(Slab::new());
 /// Live paged blocks, so that [`is_paged`] need not scan the table when there are none.
 static LIVE_PAGED: AtomicUsize = AtomicUsize::new(0);
 
-fn blocks() -> MutexGuard<'static, Option<FxHashMap<usize, Block>>> {
+fn blocks() -> MutexGuard<'static, Slab<Block>> {
     BLOCKS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -44,17 +46,15 @@ pub(crate) fn allocate(size: usize, tag: u32, paged: bool) -> *mut c_void {
     if crate::config::take_pool_failure() {
         return std::ptr::null_mut();
     }
-    let Ok(layout) = Layout::from_size_align(size.max(1), POOL_ALIGN) else {
+    if isize::try_from(size).is_err() {
+        return std::ptr::null_mut();
+    }
+    let Some(p) = blocks().alloc(size.max(1), Block { size, tag, paged }) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: layout has non-zero size.
-    let p = unsafe { alloc_zeroed(layout) };
-    if p.is_null() {
-        return p.cast();
-    }
-    blocks()
-        .get_or_insert_with(|| FxHashMap::with_capacity_and_hasher(1024, Default::default()))
-        .insert(p as usize, Block { size, tag, paged });
+    // SAFETY: a fresh slot of size.max(1) bytes, ours until freed; zeroed as the zeroed
+    // allocation before the lookaside lists was.
+    unsafe { std::ptr::write_bytes(p, 0, size.max(1)) };
     if paged {
         LIVE_PAGED.fetch_add(1, Ordering::Relaxed);
     }
@@ -68,8 +68,9 @@ pub(crate) fn allocate(size: usize, tag: u32, paged: bool) -> *mut c_void {
 
 /// Frees tracked pool; `tag` of `None` skips the tag check (`ExFreePool`).
 pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
-    let block = blocks().as_mut().and_then(|m| m.remove(&(p as usize)));
-    let Some(block) = block else {
+    // Poisons the block and parks its slot (or frees a large block).
+    let freed = blocks().free(p as usize);
+    let Some(block) = freed.map(|h| h.data) else {
         verifier::violation(
             Rule::DoubleFree,
             format!("pool free of {p:p}: not allocated, or already freed"),
@@ -95,15 +96,6 @@ pub(crate) fn free(p: *mut c_void, tag: Option<u32>) {
         .live_pool_bytes
         .fetch_sub(block.size as u64, Ordering::SeqCst);
     verifier::pool_sub(block.tag, block.size as u64);
-    // SAFETY: p was allocated by `allocate` with this layout and is removed from the table,
-    // so it is freed exactly once.
-    unsafe {
-        crate::poison::fill(p.cast(), block.size);
-        dealloc(
-            p.cast(),
-            Layout::from_size_align_unchecked(block.size.max(1), POOL_ALIGN),
-        )
-    };
 }
 
 /// True if `p..p+len` lies inside a live *paged* pool block.
@@ -111,10 +103,7 @@ pub(crate) fn is_paged(p: usize, len: usize) -> bool {
     if LIVE_PAGED.load(Ordering::Relaxed) == 0 {
         return false;
     }
-    let b = blocks();
-    let Some(map) = b.as_ref() else { return false };
-    map.iter()
-        .any(|(&base, blk)| blk.paged && p >= base && p + len <= base + blk.size)
+    blocks().any_live(|base, blk| blk.paged && p >= base && p + len <= base + blk.size)
 }
 
 /// The allocation-failure sweep's question for a driver's pool allocation.

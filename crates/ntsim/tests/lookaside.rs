@@ -243,3 +243,39 @@ fn reading_a_freed_irp_is_caught() {
         );
     }
 }
+
+#[test]
+fn pool_blocks_small_and_large_keep_their_checks() {
+    use windows_sys::Wdk::System::SystemServices::{ExAllocatePool2, ExFreePoolWithTag};
+    const TAG: u32 = u32::from_le_bytes(*b"LkAs");
+    const NON_PAGED: u64 = 0x40;
+    const PAGED: u64 = 0x100;
+    let scope = Scope::begin();
+    // SAFETY: deliberate double frees and a wrong tag, refused and recorded by the
+    // emulator; the blocks are otherwise used within their sizes.
+    unsafe {
+        for size in [24usize, 3000, 100_000] {
+            let p = ExAllocatePool2(NON_PAGED, size, TAG).cast::<u8>();
+            assert!(!p.is_null());
+            let bytes = std::slice::from_raw_parts_mut(p, size);
+            assert!(bytes.iter().all(|&b| b == 0), "pool of {size} not zeroed");
+            bytes.fill(0x5a);
+            ExFreePoolWithTag(p.cast(), TAG);
+            ExFreePoolWithTag(p.cast(), TAG);
+            expect_rule(Rule::DoubleFree);
+            let q = ExAllocatePool2(NON_PAGED, size, TAG);
+            ExFreePoolWithTag(q, u32::from_le_bytes(*b"Othr"));
+            expect_rule(Rule::PoolTagMismatch);
+        }
+        // A paged block is found inside the live blocks (small and large).
+        for size in [200usize, 20_000] {
+            let p = ExAllocatePool2(PAGED, size, TAG).cast::<u8>();
+            let mdl = IoAllocateMdl(p.add(8).cast(), 64, false, false, std::ptr::null_mut());
+            MmBuildMdlForNonPagedPool(mdl);
+            expect_rule(Rule::MdlNotLocked);
+            IoFreeMdl(mdl);
+            ExFreePoolWithTag(p.cast(), TAG);
+        }
+    }
+    scope.assert_clean();
+}

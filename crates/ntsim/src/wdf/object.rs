@@ -6,10 +6,9 @@
 //! framework handle is opaque to a driver; a driver reaches its context memory only through
 //! `WdfObjectGetTypedContextWorker`.
 
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::VecDeque;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use windows_sys::Win32::Foundation::{
@@ -17,12 +16,12 @@ use windows_sys::Win32::Foundation::{
 };
 
 use super::types::*;
+use crate::lookaside::Slab;
 use crate::verifier::{self, Rule};
 
 /// Context memory of one object: zeroed at creation, as the framework zeroes it.
 pub(crate) struct Context {
     ptr: usize,
-    layout: Layout,
     /// `UniqueType` of the declared context type.
     type_info: usize,
 }
@@ -33,10 +32,20 @@ impl Context {
     }
 }
 
+/// Object contexts, from lookaside lists by size like IRPs (see [`crate::lookaside`]; KMDF
+/// allocates a request's object and context from a lookaside list too): a freed context is
+/// poisoned and parked (under ASan, unaddressable), and a steady state of requests
+/// allocates no heap for them.
+static CONTEXTS: Mutex<Slab<()>> = Mutex::new(Slab::new());
+
+fn contexts() -> MutexGuard<'static, Slab<()>> {
+    CONTEXTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Drop for Context {
     fn drop(&mut self) {
-        // SAFETY: allocated in `allocate_context` with this layout; dropped once.
-        unsafe { dealloc(self.ptr as *mut u8, self.layout) };
+        // Allocated in `allocate_context`; dropped once. Poisons and parks it.
+        contexts().free(self.ptr);
     }
 }
 
@@ -152,13 +161,52 @@ pub(crate) struct DeviceInit {
     pub(crate) request_attributes: Option<WDF_OBJECT_ATTRIBUTES>,
 }
 
+/// A set of object handles as a bitmap over the handle numbers (handles are handed out in
+/// increasing steps of 0x10 from [`FIRST_HANDLE`]): one bit per object ever created instead
+/// of a hash-set entry per completed request, and no hashing per request.
+#[derive(Default)]
+pub(crate) struct Tombstones {
+    bits: Vec<u64>,
+}
+
+/// The first handle [`Fx::insert`] hands out, less one step.
+const FIRST_HANDLE: usize = 0x5df0_0000;
+
+impl Tombstones {
+    fn index(h: usize) -> Option<usize> {
+        let n = h.checked_sub(FIRST_HANDLE)?;
+        (n % 0x10 == 0).then_some(n / 0x10)
+    }
+
+    /// Adds `h`.
+    pub(crate) fn insert(&mut self, h: usize) {
+        let Some(i) = Self::index(h) else {
+            return;
+        };
+        let word = i / 64;
+        if self.bits.len() <= word {
+            // Grows by doubling, from 16 KiB (131,072 handles) on.
+            let want = (word + 1).next_power_of_two().max(2048);
+            self.bits.resize(want, 0);
+        }
+        self.bits[word] |= 1 << (i % 64);
+    }
+
+    /// Whether `h` was added.
+    pub(crate) fn contains(&self, h: &usize) -> bool {
+        Self::index(*h)
+            .and_then(|i| self.bits.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
+    }
+}
+
 /// The framework's state.
 #[derive(Default)]
 pub(crate) struct Fx {
     next: usize,
     pub(crate) objects: FxHashMap<usize, Object>,
     /// Requests completed so far (a completed handle is never handed out again).
-    pub(crate) completed: FxHashSet<usize>,
+    pub(crate) completed: Tombstones,
     /// Live `PWDFDEVICE_INIT` allocations.
     pub(crate) inits: FxHashMap<usize, Box<DeviceInit>>,
     /// DEVICE_OBJECT -> WDFDEVICE.
@@ -202,7 +250,7 @@ pub(crate) fn fx() -> FxGuard {
     let mut g = FX.lock().unwrap_or_else(|p| p.into_inner());
     if g.is_none() {
         *g = Some(Fx {
-            next: 0x5df0_0000,
+            next: FIRST_HANDLE,
             ..Fx::default()
         });
     }
@@ -304,12 +352,14 @@ pub(crate) unsafe fn allocate_context(
     // SAFETY: caller contract.
     let info = unsafe { &*a.ContextTypeInfo };
     let size = info.ContextSize.max(a.ContextSizeOverride).max(1);
-    let layout = Layout::from_size_align(size, 16).map_err(|_| STATUS_INSUFFICIENT_RESOURCES)?;
-    // SAFETY: non-zero size.
-    let ptr = unsafe { alloc_zeroed(layout) };
-    if ptr.is_null() {
+    if isize::try_from(size).is_err() {
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
+    let ptr = contexts()
+        .alloc(size, ())
+        .ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+    // SAFETY: a fresh slot of `size` bytes, ours; zeroed as the framework's context is.
+    unsafe { std::ptr::write_bytes(ptr, 0, size) };
     let unique = if info.UniqueType.is_null() {
         a.ContextTypeInfo as usize
     } else {
@@ -317,7 +367,6 @@ pub(crate) unsafe fn allocate_context(
     };
     Ok(Some(Context {
         ptr: ptr as usize,
-        layout,
         type_info: unique,
     }))
 }

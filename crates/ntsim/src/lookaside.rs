@@ -261,6 +261,7 @@ impl<H: Copy> Slab<H> {
     }
 
     /// The chunk and slot index of the slot starting at `p`, if `p` is the start of a slot.
+    #[inline]
     fn find(&self, p: usize) -> Option<(usize, usize)> {
         let i = self
             .chunks
@@ -277,10 +278,17 @@ impl<H: Copy> Slab<H> {
 
     /// The header of the packet at `p` if `p` is a slot this slab handed out (live or
     /// parked); never reads the memory at `p`.
+    #[inline]
     pub(crate) fn get(&mut self, p: usize) -> Option<&mut Header<H>> {
         if let Some((i, idx)) = self.find(p) {
             return self.chunks[i].headers.get_mut(idx)?.as_mut();
         }
+        self.get_single(p)
+    }
+
+    /// [`Slab::get`] for a single block (out of line: the slab path is the hot one).
+    #[inline(never)]
+    fn get_single(&mut self, p: usize) -> Option<&mut Header<H>> {
         self.singles.get_mut(&p).map(|s| &mut s.header)
     }
 
@@ -299,6 +307,7 @@ impl<H: Copy> Slab<H> {
     }
 
     /// The bookkeeping of the live packet at `p`, if there is one.
+    #[inline]
     pub(crate) fn live(&mut self, p: usize) -> Option<&mut H> {
         self.get(p).filter(|h| h.live).map(|h| &mut h.data)
     }
@@ -349,6 +358,7 @@ impl<H: Copy> Slab<H> {
     }
 
     /// [`Slab::free_if`] for a single block.
+    #[inline(never)]
     fn free_single_if(&mut self, p: usize, ok: impl FnOnce(&H) -> bool) -> Freed<H> {
         match self.singles.get(&p) {
             None => return Freed::NotLive,

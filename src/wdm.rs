@@ -534,16 +534,17 @@ unsafe extern "system" fn dispatch_device_control(
 /// data requests, kept apart from [`device_control`]'s buffer handling. The IRP gets no
 /// cancel routine of ours: WSK owns its cancellation while it holds it, so CancelIoEx
 /// cancels just this request. Our location's Parameters hold the WSK_BUF while WSK has the
-/// IRP (the lengths are read from `p` before); they are written back as the I/O manager filled them
-/// before completion continues past us (Wine's I/O manager reads them then: wsk's
-/// forward.rs, `ForwardedCompletion::restore`). Returns STATUS_PENDING (the IRP is marked
-/// pending, whoever completes it). PASSIVE_LEVEL.
+/// IRP (the lengths are read from `p` before); they are written back as the I/O manager
+/// filled them before completion continues past us (Wine's I/O manager reads them then:
+/// wsk's forward.rs, `ForwardedCompletion::restore`). Returns STATUS_PENDING (the IRP is
+/// marked pending, whoever completes it). PASSIVE_LEVEL.
 ///
 /// # Safety
 /// `irp` is the DEVICE_CONTROL IRP of `op` (its code is IOCTL_WSKCLIENT_SEND or
-/// IOCTL_WSKCLIENT_RECEIVE, so METHOD_IN_DIRECT / METHOD_OUT_DIRECT: the code fixes the method) dispatched to our device `dev`, with a free
-/// stack location below `sl`, its current one; `ctx` its file's context; `p` points to its
-/// Parameters.DeviceIoControl (in `sl`).
+/// IOCTL_WSKCLIENT_RECEIVE, so METHOD_IN_DIRECT / METHOD_OUT_DIRECT: the code fixes the
+/// method) dispatched to our device `dev`, with a free stack location below `sl`, its
+/// current one; `ctx` its file's context; `p` points to its Parameters.DeviceIoControl (in
+/// `sl`).
 #[inline(always)]
 unsafe fn forward_stream(
     dev: *const DEVICE_OBJECT,

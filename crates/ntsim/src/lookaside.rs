@@ -1,11 +1,13 @@
-//! Lookaside lists for the packets the emulated I/O manager hands out (IRPs and MDLs), as
-//! Windows keeps per-processor lookaside lists of them: packets are carved from chunks of
-//! equal-sized slots, a freed packet is parked on its size class's free list instead of
-//! going back to the heap, and the verifier's bookkeeping for a packet (is it live, its
-//! size, what the caller keeps about it) lives in a header next to its slot rather than in
-//! a hash table. A packet address is checked by finding its chunk in a table sorted by
-//! address (a binary search over a handful of chunks) and its slot by arithmetic, so any
-//! pointer (a freed packet, a stray one) is checked without reading the memory it points to.
+//! Lookaside lists for the blocks the emulated kernel hands out per request (IRPs, MDLs,
+//! the I/O manager's system buffers, pool blocks, KMDF object contexts), as Windows keeps
+//! per-processor lookaside lists of IRPs, MDLs and small pool blocks: packets are carved
+//! from chunks of equal-sized slots, a freed packet is parked on its size class's free list
+//! instead of going back to the heap, and the verifier's bookkeeping for a packet (is it
+//! live, its size, what the caller keeps about it) lives in a header next to its slot
+//! rather than in a hash table. A packet address is checked by finding its chunk in a
+//! table sorted by address (a binary search over a handful of chunks) and its slot by
+//! arithmetic, so any pointer (a freed packet, a stray one) is checked without reading the
+//! memory it points to.
 //!
 //! A parked slot stays unusable:
 //! - it is filled with [`crate::poison::FREED`] when parked, as a freed block is;

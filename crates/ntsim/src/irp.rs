@@ -474,8 +474,16 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
         // Completed by its lowest holder: whoever gets it back from a completion routine
         // (STATUS_MORE_PROCESSING_REQUIRED) holds it at that level.
         info.at_provider = false;
-        info.origin
+        // The loop below unwinds its first level under this lock already (one lookup
+        // fewer): it runs at least once exactly when the IRP is at a stack location.
+        // SAFETY: live IRP (checked above); its header is readable.
+        let at_location = unsafe { (*irp).CurrentLocation <= (*irp).StackCount };
+        if at_location {
+            info.depth = info.depth.saturating_sub(1);
+        }
+        (info.origin, at_location)
     };
+    let (origin, mut first_unwound) = origin;
     // SAFETY: live IRP, now being completed by its owner.
     unsafe {
         if !set_cancel_routine(irp, std::ptr::null_mut()).is_null() {
@@ -489,7 +497,9 @@ pub unsafe extern "system" fn IofCompleteRequest(irp: *const IRP, _boost: i8) {
             let sl = current_stack_location(irp);
             (*irp).PendingReturned = (*sl).Control & SL_PENDING_RETURNED != 0;
             // IoSkipCurrentIrpStackLocation: step up to the caller's location.
-            unwound(irp);
+            if !std::mem::take(&mut first_unwound) {
+                unwound(irp);
+            }
             (*irp).CurrentLocation += 1;
             (*irp)
                 .Tail

@@ -214,6 +214,17 @@ pub unsafe extern "system" fn MmProbeAndLockPages(mdl: *mut MDL, _mode: i8, _op:
     unsafe { (*mdl).MdlFlags |= MDL_PAGES_LOCKED };
 }
 
+/// `MmProbeAndLockPages` for the I/O manager's own MDL, just allocated by it and not yet
+/// seen by any driver (no liveness lookup needed): at PASSIVE_LEVEL, in the caller's
+/// context, as `NtDeviceIoControlFile` locks a direct-I/O buffer.
+///
+/// # Safety
+/// `mdl` was just returned by `IoAllocateMdl` to the caller.
+pub(crate) unsafe fn lock_new(mdl: *mut MDL) {
+    // SAFETY: caller contract.
+    unsafe { (*mdl).MdlFlags |= MDL_PAGES_LOCKED };
+}
+
 /// `MmUnlockPages`.
 ///
 /// # Safety

@@ -53,9 +53,6 @@ const IRP_DEALLOCATE_BUFFER: u32 = 0x0020;
 const IRP_INPUT_OPERATION: u32 = 0x0040;
 const IRP_CREATE_OPERATION: u32 = 0x0080;
 const IRP_CLOSE_OPERATION: u32 = 0x0400;
-/// `IoReadAccess` / `IoWriteAccess` (`LOCK_OPERATION`).
-const IO_READ_ACCESS: i32 = 0;
-const IO_WRITE_ACCESS: i32 = 1;
 /// `FILE_GENERIC_READ | FILE_GENERIC_WRITE`: what `GENERIC_READ | GENERIC_WRITE` maps to for
 /// a file object.
 const DESIRED_ACCESS: u32 = 0x0012_019F;
@@ -1321,12 +1318,9 @@ impl UserHandle {
                     irp::free(irp, "IoBuildDeviceIoControlRequest");
                     return fail(STATUS_INSUFFICIENT_RESOURCES);
                 }
-                let op = if method == METHOD_IN_DIRECT {
-                    IO_READ_ACCESS
-                } else {
-                    IO_WRITE_ACCESS
-                };
-                crate::mdl::MmProbeAndLockPages(mdl, USER_MODE, op);
+                // MmProbeAndLockPages(mdl, UserMode, IoReadAccess for METHOD_IN_DIRECT,
+                // IoWriteAccess for METHOD_OUT_DIRECT), on the MDL just allocated here.
+                crate::mdl::lock_new(mdl);
             }
         }
         if cancel_first {

@@ -117,13 +117,19 @@ fn steady_state_send_allocates_no_heap(fe: Frontend) {
         send(i);
     }
     let n = allocations() - before;
-    assert_eq!(
-        n,
-        0,
-        "{fe:?}: {N} steady-state 64 B SEND IOCTLs made {n} heap allocations on the calling \
+    if ntsim::poison::ASAN {
+        // The lookaside lists are still growing to their ASan quarantine (16 MiB per size
+        // class) here; the normal build asserts the steady state.
+        eprintln!("{fe:?}: {n} heap allocations in {N} SENDs under ASan: not asserted");
+    } else {
+        assert_eq!(
+            n,
+            0,
+            "{fe:?}: {N} steady-state 64 B SEND IOCTLs made {n} heap allocations on the calling \
          thread ({:.2} per SEND)",
-        n as f64 / N as f64
-    );
+            n as f64 / N as f64
+        );
+    }
     let mut got = vec![0u8; CHUNK * (WARM_UP + N)];
     peer.read_exact(&mut got).unwrap();
     for (i, c) in got.chunks(CHUNK).enumerate() {

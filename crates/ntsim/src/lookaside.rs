@@ -11,10 +11,12 @@
 //!
 //! A parked slot stays unusable:
 //! - it is filled with [`crate::poison::FREED`] when parked, as a freed block is;
-//! - the free lists are first-in first-out and a class keeps at least [`quarantine`] slots
-//!   parked before reusing the oldest one, so a stale pointer to a just-freed packet points
-//!   to a parked (poisoned, not-live) slot for the next allocations of its class, not at
-//!   once to a new packet (the heap's per-thread caches reuse the last freed block first);
+//! - the free lists are first-in first-out, a class keeps at least [`quarantine`] slots
+//!   parked before reusing the oldest one, and slots never handed out are taken first, so
+//!   a freed slot is handed out again only after [`quarantine`] later frees of its class: a
+//!   stale pointer to a freed packet points to a parked (poisoned, not-live) slot until
+//!   then, not at once to a new packet (the heap's per-thread caches reuse the last freed
+//!   block first);
 //! - under AddressSanitizer (the `ntsim_asan` cfg, set by `build.rs` when the crate is built
 //!   with `-Zsanitizer=address`, as `.ci/run`'s ASan suite does) parked slots and the
 //!   bytes past each packet are poisoned for ASan (`__asan_poison_memory_region`), so a read
@@ -38,8 +40,15 @@ const REDZONE: usize = if cfg!(ntsim_asan) { 32 } else { 0 };
 const CHUNK_BYTES: usize = 16 * 1024;
 const MIN_CHUNK_SLOTS: usize = 4;
 /// Bytes of parked slots a class keeps before reusing one (and at least
-/// [`MIN_QUARANTINE_SLOTS`] slots).
-const QUARANTINE_BYTES: usize = if cfg!(ntsim_asan) { 256 * 1024 } else { 4096 };
+/// [`MIN_QUARANTINE_SLOTS`] slots). Under ASan 16 MiB per class: with the dozen or so
+/// classes a run uses, about the window ASan's own quarantine keeps freed heap blocks
+/// unaddressable (256 MiB on 64-bit Linux, `quarantine_size_mb`), so a use of a packet long
+/// after it was freed is still a report, as it was when each packet was its own heap block.
+const QUARANTINE_BYTES: usize = if cfg!(ntsim_asan) {
+    16 * 1024 * 1024
+} else {
+    4096
+};
 const MIN_QUARANTINE_SLOTS: usize = if cfg!(ntsim_asan) { 64 } else { 8 };
 
 #[cfg(ntsim_asan)]
@@ -130,8 +139,11 @@ struct Single<H> {
 }
 
 struct Class<H> {
-    /// Parked slots, oldest first, with their headers (in their chunk's `headers`).
+    /// Parked (freed) slots, oldest first, with their headers (in their chunk's `headers`).
     free: VecDeque<(usize, *mut Option<Header<H>>)>,
+    /// Slots never handed out, taken before a parked slot is reused: a freed slot waits for
+    /// [`quarantine`] later frees of its class, however many fresh slots a chunk brought.
+    fresh: Vec<(usize, *mut Option<Header<H>>)>,
     /// Slot size, redzone included.
     stride: usize,
     /// [`quarantine`] for `stride`.
@@ -179,16 +191,23 @@ impl<H: Copy> Slab<H> {
                 next += 1;
                 Class {
                     free: VecDeque::new(),
+                    fresh: Vec::new(),
                     stride,
                     quarantine: quarantine(stride),
                 }
             });
         }
         let c = &mut self.classes[class];
-        if c.free.len() <= c.quarantine {
+        let reuse = c.free.len() > c.quarantine;
+        if !reuse && c.fresh.is_empty() {
             self.grow(class)?;
         }
-        let (p, h) = self.classes[class].free.pop_front()?;
+        let c = &mut self.classes[class];
+        let (p, h) = if reuse {
+            c.free.pop_front()?
+        } else {
+            c.fresh.pop()?
+        };
         // SAFETY: `h` points into a chunk's `headers`, which live as long as the slab and
         // are never resized; the slab is borrowed mutably.
         unsafe {
@@ -212,7 +231,9 @@ impl<H: Copy> Slab<H> {
         headers.resize_with(slots, || None);
         let mut headers = headers.into_boxed_slice();
         self.chunks.try_reserve(1).ok()?;
-        self.classes[class].free.try_reserve(slots).ok()?;
+        let c = &mut self.classes[class];
+        c.free.try_reserve(slots).ok()?;
+        c.fresh.try_reserve(slots).ok()?;
         // SAFETY: non-zero size.
         let start = unsafe { alloc(layout) } as usize;
         if start == 0 {
@@ -222,10 +243,14 @@ impl<H: Copy> Slab<H> {
         unsafe { crate::poison::fill(start as *mut u8, layout.size()) };
         asan_poison(start, layout.size());
         let first = headers.as_mut_ptr();
-        let free = &mut self.classes[class].free;
+        let fresh = &mut self.classes[class].fresh;
         // SAFETY: i < slots, the length of `headers` (moved into the chunk below: a boxed
-        // slice's buffer does not move with it).
-        free.extend((0..slots).map(|i| (start + i * stride, unsafe { first.add(i) })));
+        // slice's buffer does not move with it). Reversed: taken from the back, lowest first.
+        fresh.extend(
+            (0..slots)
+                .rev()
+                .map(|i| (start + i * stride, unsafe { first.add(i) })),
+        );
         let chunk = Chunk {
             start,
             end: start + layout.size(),

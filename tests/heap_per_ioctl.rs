@@ -12,8 +12,6 @@
 //! request blocks this failed with 1.00 heap allocation per SEND (the I/O manager's request
 //! block); before the lookaside lists each SEND also allocated its IRP, MDL and system buffer.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -27,42 +25,11 @@ use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
 
-/// Counts the calling thread's heap allocations.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a const-initialised
-// thread-local Cell (no allocation, no re-entry).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: caller contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: ntsim::heap::Counting = ntsim::heap::Counting;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
+    ntsim::heap::thread_allocations()
 }
 
 /// SENDs measured, after the warm-up.

@@ -20,6 +20,7 @@ pub mod config;
 pub mod event;
 pub mod faults;
 pub mod file;
+pub mod heap;
 pub mod iomgr;
 pub mod irp;
 pub mod irql;

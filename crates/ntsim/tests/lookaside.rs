@@ -4,8 +4,6 @@
 //! ASan suite, reading it is an AddressSanitizer report), and it is not handed out again
 //! before other parked packets of its size.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::process::Command;
 
@@ -18,42 +16,11 @@ use windows_sys::Wdk::System::SystemServices::{
 };
 use windows_sys::Win32::Foundation::STATUS_SUCCESS;
 
-/// Counts the calling thread's heap allocations (other test threads do not disturb it).
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a thread-local Cell with a const
-// initialiser (no allocation, no re-entry).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: caller contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: caller contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: ntsim::heap::Counting = ntsim::heap::Counting;
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(|c| c.get())
+    ntsim::heap::thread_allocations()
 }
 
 fn expect_rule(rule: Rule) {
@@ -83,6 +50,10 @@ fn mdl_for(buf: &mut [u8]) -> *mut MDL {
 
 #[test]
 fn steady_state_irps_and_mdls_allocate_no_heap() {
+    // The counter counts (else every "0 allocations" below would hold whatever happened).
+    let before = allocations();
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(16)));
+    assert_eq!(allocations() - before, 1, "ntsim::heap::Counting counts");
     let scope = Scope::begin();
     let mut buf = vec![7u8; 5000];
     let cycle = |buf: &mut [u8]| {

@@ -12,6 +12,7 @@ use core::ffi::c_void;
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use wsk::alloc::try_box_or_return;
+use wsk::irp::current_stack_location;
 
 use windows_sys::Wdk::Foundation::{DEVICE_OBJECT, DRIVER_OBJECT, IO_STACK_LOCATION, IRP};
 use windows_sys::Wdk::System::SystemServices::{
@@ -88,18 +89,6 @@ macro_rules! kdprint {
 /// The device extension: the device core.
 struct Extension {
     core: DeviceCore,
-}
-
-unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
-    // SAFETY: caller passes a live IRP dispatched to this driver.
-    unsafe {
-        (*irp)
-            .Tail
-            .Overlay
-            .Anonymous2
-            .Anonymous
-            .CurrentStackLocation
-    }
 }
 
 unsafe fn extension(dev: *const DEVICE_OBJECT) -> *mut Extension {

@@ -26,6 +26,24 @@ const SL_INVOKE_ON_CANCEL: u8 = 0x20;
 const SL_INVOKE_ON_SUCCESS: u8 = 0x40;
 const SL_INVOKE_ON_ERROR: u8 = 0x80;
 
+/// `IoGetCurrentIrpStackLocation`: the caller's own stack location of `irp`. IRQL: any.
+/// Source: <https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iogetcurrentirpstacklocation>
+///
+/// # Safety
+/// `irp` is a live IRP the caller holds at its level (dispatched to it, or its own).
+#[inline]
+pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: caller contract: a live IRP's header is readable.
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .Anonymous2
+            .Anonymous
+            .CurrentStackLocation
+    }
+}
+
 /// `IoGetNextIrpStackLocation`.
 ///
 /// # Safety

@@ -48,19 +48,22 @@ pub fn open(frontend: Frontend) -> anyhow::Result<Box<dyn Device>> {
             crate::client::NtStatus(s)
         )
     })?;
-    let handle = ntsim::iomgr::open(wskclient_ioctl::USER_PATH)
-        .map_err(|s| {
-            anyhow!(
-                "open {}: {}",
-                wskclient_ioctl::USER_PATH,
-                crate::client::NtStatus(s)
-            )
-        })
-        .context("embedded device")?;
+    let handle = open_user_handle().context("embedded device")?;
     Ok(Box::new(Embedded {
         handle: RwLock::new(Some(handle)),
         driver: Mutex::new(Some(driver)),
     }))
+}
+
+/// `CreateFile` of `\\.\WskClient` in the emulated process (a new file object).
+fn open_user_handle() -> anyhow::Result<UserHandle> {
+    ntsim::iomgr::open(wskclient_ioctl::USER_PATH).map_err(|s| {
+        anyhow!(
+            "open {}: {}",
+            wskclient_ioctl::USER_PATH,
+            crate::client::NtStatus(s)
+        )
+    })
 }
 
 impl Device for Embedded {
@@ -84,15 +87,7 @@ impl Device for Embedded {
     /// Another `\\.\WskClient` handle (file object) associated with an emulated completion
     /// port; see [`ntsim::iomgr::CompletionPort`] for what is modelled.
     fn open_overlapped(&self) -> anyhow::Result<Box<dyn OverlappedDevice + '_>> {
-        let handle = ntsim::iomgr::open(wskclient_ioctl::USER_PATH)
-            .map_err(|s| {
-                anyhow!(
-                    "open {}: {}",
-                    wskclient_ioctl::USER_PATH,
-                    crate::client::NtStatus(s)
-                )
-            })
-            .context("embedded device, overlapped handle")?;
+        let handle = open_user_handle().context("embedded device, overlapped handle")?;
         let port = CompletionPort::new();
         let status = handle.associate_completion_port(&port, KEY_IO);
         anyhow::ensure!(

@@ -42,11 +42,9 @@ unsafe impl Send for WindowsDevice {}
 // SAFETY: as above; `&WindowsDevice` only issues I/O on the handle.
 unsafe impl Sync for WindowsDevice {}
 
-/// Opens `\\.\WskClient` for read and write.
-///
-/// Errors: the Win32 error of `CreateFileW` (e.g. `ERROR_FILE_NOT_FOUND` when
-/// the driver is not loaded).
-pub fn open() -> anyhow::Result<Box<dyn Device>> {
+/// `CreateFileW` of `\\.\WskClient` for read and write with `flags` (`FILE_FLAG_OVERLAPPED`
+/// for an asynchronous file object); `what` qualifies the error message.
+fn create_device_handle(flags: u32, what: &str) -> anyhow::Result<HANDLE> {
     let path: Vec<u16> = wskclient_ioctl::USER_PATH
         .encode_utf16()
         .chain(std::iter::once(0))
@@ -60,14 +58,23 @@ pub fn open() -> anyhow::Result<Box<dyn Device>> {
             0,
             ptr::null(),
             OPEN_EXISTING,
-            FILE_ATTRIBUTE_NORMAL,
+            flags,
             ptr::null_mut(),
         )
     };
     if handle == INVALID_HANDLE_VALUE {
         let error = std::io::Error::last_os_error();
-        anyhow::bail!("open {}: {error}", wskclient_ioctl::USER_PATH);
+        anyhow::bail!("open {}{what}: {error}", wskclient_ioctl::USER_PATH);
     }
+    Ok(handle)
+}
+
+/// Opens `\\.\WskClient` for read and write.
+///
+/// Errors: the Win32 error of `CreateFileW` (e.g. `ERROR_FILE_NOT_FOUND` when
+/// the driver is not loaded).
+pub fn open() -> anyhow::Result<Box<dyn Device>> {
+    let handle = create_device_handle(FILE_ATTRIBUTE_NORMAL, "")?;
     Ok(Box::new(WindowsDevice { handle }))
 }
 
@@ -195,26 +202,10 @@ unsafe impl Send for WindowsOverlapped {}
 unsafe impl Sync for WindowsOverlapped {}
 
 fn open_overlapped_handle() -> anyhow::Result<WindowsOverlapped> {
-    let path: Vec<u16> = wskclient_ioctl::USER_PATH
-        .encode_utf16()
-        .chain(std::iter::once(0))
-        .collect();
-    // SAFETY: as in `open`; FILE_FLAG_OVERLAPPED makes the file object asynchronous.
-    let handle = unsafe {
-        CreateFileW(
-            path.as_ptr(),
-            GENERIC_READ | GENERIC_WRITE,
-            0,
-            ptr::null(),
-            OPEN_EXISTING,
-            FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED,
-            ptr::null_mut(),
-        )
-    };
-    if handle == INVALID_HANDLE_VALUE {
-        let error = std::io::Error::last_os_error();
-        anyhow::bail!("open {} (overlapped): {error}", wskclient_ioctl::USER_PATH);
-    }
+    let handle = create_device_handle(
+        FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED,
+        " (overlapped)",
+    )?;
     // SAFETY: a new port (no existing port) associated with our open handle.
     let port = unsafe { CreateIoCompletionPort(handle, ptr::null_mut(), KEY_IO, 0) };
     if port.is_null() {

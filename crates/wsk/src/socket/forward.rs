@@ -56,7 +56,7 @@ use wsk_sys::WSK_BUF;
 
 use super::base::Core;
 use crate::error::{check, Error, Result};
-use crate::irp::set_completion_routine;
+use crate::irp::{current_stack_location, set_completion_routine};
 
 const SL_PENDING_RETURNED: u8 = 0x01;
 /// `IO_NETWORK_INCREMENT` (wdm.h): the priority boost of a completed network request.
@@ -134,7 +134,7 @@ const _: () = {
 unsafe fn slot(irp: *mut IRP) -> *mut ForwardSlot {
     // SAFETY: caller contract; Parameters is pointer-aligned and PARAMETERS_BYTES long.
     unsafe {
-        let sl = current_location(irp);
+        let sl = current_stack_location(irp);
         core::ptr::addr_of_mut!((*sl).Parameters).cast::<ForwardSlot>()
     }
 }
@@ -150,28 +150,11 @@ unsafe fn give_back<D: ForwardedCompletion>(irp: *mut IRP) {
     // SAFETY: caller contract: the slot is ours alone now. The location is read once: the
     // writes below go through raw pointers the compiler cannot tell apart from the IRP.
     unsafe {
-        let location = current_location(irp);
+        let location = current_stack_location(irp);
         let slot = core::ptr::addr_of_mut!((*location).Parameters).cast::<ForwardSlot>();
         let len = (*slot).length;
         core::ptr::write_bytes(slot.cast::<u8>(), 0, core::mem::size_of::<ForwardSlot>());
         D::restore(location, len);
-    }
-}
-
-/// `IoGetCurrentIrpStackLocation`.
-///
-/// # Safety
-/// `irp` is live.
-#[inline]
-unsafe fn current_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
-    // SAFETY: caller contract.
-    unsafe {
-        (*irp)
-            .Tail
-            .Overlay
-            .Anonymous2
-            .Anonymous
-            .CurrentStackLocation
     }
 }
 
@@ -198,7 +181,7 @@ unsafe extern "system" fn forwarded_completion<D: ForwardedCompletion>(
             // this sets a bit that is set).
             give_back::<D>(irp);
             if (*irp).PendingReturned {
-                (*current_location(irp)).Control |= SL_PENDING_RETURNED;
+                (*current_stack_location(irp)).Control |= SL_PENDING_RETURNED;
             }
             STATUS_SUCCESS
         } else {

@@ -14,15 +14,17 @@
 //! the framework's).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
+mod frontend;
+use frontend::{open_stream, stats};
 use ntsim::config::CompletionMode;
 use ntsim::faults::OwnAllocations;
 use ntsim::iomgr::{self, IoStatus, UserHandle};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 const N: usize = 100;
 const CHUNK: usize = 256;
@@ -46,17 +48,6 @@ fn finish(scope: ntsim::Scope, driver: iomgr::LoadedDriver) {
     scope.assert_clean();
 }
 
-fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
-    let mut out = vec![0u8; 72];
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_OPEN_STREAM,
-        OpenStreamRequest::new(&to, None).as_bytes(),
-        &mut out,
-    );
-    assert_eq!((s.status, s.information), (STATUS_SUCCESS, 72));
-    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
-}
-
 fn receive(h: &UserHandle, handle: SocketHandle, len: usize) -> (IoStatus, Vec<u8>) {
     let mut out = vec![0u8; len];
     let s = h.device_io_control(
@@ -66,17 +57,6 @@ fn receive(h: &UserHandle, handle: SocketHandle, len: usize) -> (IoStatus, Vec<u
     );
     out.truncate(s.information);
     (s, out)
-}
-
-fn stats(h: &UserHandle) -> StatsResponse {
-    let mut out = vec![0u8; 160];
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_QUERY_STATS,
-        QueryStatsRequest::new().as_bytes(),
-        &mut out,
-    );
-    assert_eq!(s.status, STATUS_SUCCESS);
-    StatsResponse::read_from_bytes(&out).unwrap()
 }
 
 /// Driver-allocated IRPs, our allocations and IoCx contexts while `f` runs.

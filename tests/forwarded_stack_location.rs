@@ -14,28 +14,19 @@
 //! pended (the completion routine lets completion continue itself).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
+mod frontend;
+use frontend::open_stream;
 use ntsim::config::CompletionMode;
-use ntsim::iomgr::{self, UserHandle};
+use ntsim::iomgr;
 use ntsim::verifier::{self, Rule};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
-    let mut out = vec![0u8; 72];
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_OPEN_STREAM,
-        OpenStreamRequest::new(&to, None).as_bytes(),
-        &mut out,
-    );
-    assert_eq!((s.status, s.information), (STATUS_SUCCESS, 72));
-    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
-}
 
 fn clobbered() -> Vec<String> {
     verifier::violations()

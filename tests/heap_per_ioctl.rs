@@ -13,17 +13,17 @@
 //! block); before the lookaside lists each SEND also allocated its IRP, MDL and system buffer.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::time::Duration;
 
-use ntsim::iomgr::{self, UserHandle};
+use ntsim::iomgr;
 
 #[macro_use]
 mod frontend;
-use frontend::Frontend;
+use frontend::{open_stream, Frontend};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 #[global_allocator]
 static GLOBAL: ntsim::heap::Counting = ntsim::heap::Counting;
@@ -40,17 +40,6 @@ const CHUNK: usize = 64;
 
 fn pattern(i: usize) -> Vec<u8> {
     (0..CHUNK).map(|j| (i * 13 + j * 5) as u8).collect()
-}
-
-fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
-    let mut out = vec![0u8; 72];
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_OPEN_STREAM,
-        OpenStreamRequest::new(&to, None).as_bytes(),
-        &mut out,
-    );
-    assert_eq!((s.status, s.information), (STATUS_SUCCESS, 72));
-    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
 }
 
 fn steady_state_send_allocates_no_heap(fe: Frontend) {

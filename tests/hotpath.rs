@@ -5,83 +5,18 @@
 //! requests run on several (modelled) processors at once.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use ntsim::iomgr::{self, IoStatus, LoadedDriver, UserHandle};
+use ntsim::iomgr::UserHandle;
 
 #[macro_use]
 mod frontend;
-use frontend::Frontend;
+use frontend::{close, ioctl, load, open_stream, stats, Frontend};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
-
-struct Loaded {
-    scope: ntsim::Scope,
-    driver: Option<LoadedDriver>,
-}
-
-fn load(fe: Frontend, mode: ntsim::config::CompletionMode) -> Loaded {
-    ntsim::link();
-    let scope = ntsim::Scope::begin();
-    ntsim::config::set_completion_mode(mode);
-    let driver = fe.load();
-    Loaded {
-        scope,
-        driver: Some(driver),
-    }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        if let Some(d) = self.driver.take() {
-            let _ = d.unload();
-        }
-    }
-}
-
-impl Loaded {
-    fn open(&self) -> UserHandle {
-        iomgr::open(USER_PATH).expect("open \\\\.\\WskClient")
-    }
-
-    fn finish(mut self) {
-        let d = self.driver.take().expect("loaded");
-        d.unload().expect("unload");
-        assert_eq!(ntsim::wsk::live_registrations(), 0, "WskDeregister ran");
-        self.scope.assert_clean();
-    }
-}
-
-fn ioctl(h: &UserHandle, code: u32, input: &[u8], out_len: usize) -> (IoStatus, Vec<u8>) {
-    let mut out = vec![0u8; out_len];
-    let s = h.device_io_control(code, input, &mut out);
-    (s, out)
-}
-
-fn stats(h: &UserHandle) -> StatsResponse {
-    let (s, out) = ioctl(
-        h,
-        IOCTL_WSKCLIENT_QUERY_STATS,
-        QueryStatsRequest::new().as_bytes(),
-        160,
-    );
-    assert_eq!(s.status, STATUS_SUCCESS);
-    StatsResponse::read_from_bytes(&out).unwrap()
-}
-
-fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
-    let (s, out) = ioctl(
-        h,
-        IOCTL_WSKCLIENT_OPEN_STREAM,
-        OpenStreamRequest::new(&to, None).as_bytes(),
-        72,
-    );
-    assert_eq!(s.status, STATUS_SUCCESS, "OPEN_STREAM");
-    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
-}
 
 fn open_datagram(h: &UserHandle) -> SocketHandle {
     let (s, out) = ioctl(
@@ -92,16 +27,6 @@ fn open_datagram(h: &UserHandle) -> SocketHandle {
     );
     assert_eq!(s.status, STATUS_SUCCESS, "OPEN_DATAGRAM");
     OpenDatagramResponse::read_from_bytes(&out).unwrap().handle
-}
-
-fn close(h: &UserHandle, handle: SocketHandle) {
-    let (s, _) = ioctl(
-        h,
-        IOCTL_WSKCLIENT_CLOSE,
-        CloseRequest::new(handle).as_bytes(),
-        0,
-    );
-    assert_eq!(s.status, STATUS_SUCCESS, "CLOSE");
 }
 
 /// `bytes` with `extra` more bytes of `fill` after them.

@@ -10,7 +10,6 @@ use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
 
-#[allow(dead_code)]
 mod frontend;
 
 struct Env {

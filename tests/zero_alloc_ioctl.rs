@@ -10,16 +10,16 @@
 //! one `ExAllocatePool2` (this test failed with 1 IRP + 1 pool block per operation).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
 use ntsim::config::CompletionMode;
 use ntsim::faults::OwnAllocations;
-use ntsim::iomgr::{self, UserHandle};
+use ntsim::iomgr;
 
 #[macro_use]
 mod frontend;
-use frontend::Frontend;
+use frontend::{close, open_stream, Frontend};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
@@ -61,26 +61,6 @@ fn assert_none(fe: Frontend, mode: CompletionMode, what: &str, (own, cx): (OwnAl
 
 fn ok(s: iomgr::IoStatus, n: usize) {
     assert_eq!((s.status, s.information), (STATUS_SUCCESS, n));
-}
-
-fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
-    let mut out = vec![0u8; 72];
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_OPEN_STREAM,
-        OpenStreamRequest::new(&to, None).as_bytes(),
-        &mut out,
-    );
-    ok(s, 72);
-    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
-}
-
-fn close(h: &UserHandle, handle: SocketHandle) {
-    let s = h.device_io_control(
-        IOCTL_WSKCLIENT_CLOSE,
-        CloseRequest::new(handle).as_bytes(),
-        &mut [],
-    );
-    assert_eq!(s.status, STATUS_SUCCESS);
 }
 
 fn steady_state_ioctls(fe: Frontend) {

@@ -4,9 +4,17 @@
 //! user-mode calls reach the same device core through either.
 //!
 //! `both_frontends!(f, g, ..)` turns each `fn f(fe: Frontend)` into the tests `f::wdm` and
-//! `f::kmdf`.
+//! `f::kmdf`. Also the calls most tests make through `\\.\WskClient`: [`Loaded`],
+//! [`ioctl`], [`open_stream`], [`close`], [`stats`] (not every test binary uses each).
 
-use ntsim::iomgr::{self, LoadedDriver};
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use ntsim::iomgr::{self, IoStatus, LoadedDriver, UserHandle};
+use wskclient_ioctl::status::STATUS_SUCCESS;
+use wskclient_ioctl::*;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// Which front-end a test loads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,4 +53,92 @@ macro_rules! both_frontends {
             }
         )*
     };
+}
+
+/// The driver loaded through one front-end inside a verifier scope; unloaded on drop, and
+/// checked clean by [`Loaded::finish`].
+pub struct Loaded {
+    scope: ntsim::Scope,
+    driver: Option<LoadedDriver>,
+}
+
+/// Begins a verifier scope in completion `mode` and loads the driver through `fe`.
+pub fn load(fe: Frontend, mode: ntsim::config::CompletionMode) -> Loaded {
+    ntsim::link();
+    let scope = ntsim::Scope::begin();
+    ntsim::config::set_completion_mode(mode);
+    let driver = fe.load();
+    Loaded {
+        scope,
+        driver: Some(driver),
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        if let Some(d) = self.driver.take() {
+            let _ = d.unload();
+        }
+    }
+}
+
+impl Loaded {
+    /// `CreateFile` of `\\.\WskClient`.
+    pub fn open(&self) -> UserHandle {
+        iomgr::open(USER_PATH).expect("open \\\\.\\WskClient")
+    }
+
+    /// Unloads the driver and asserts that WskDeregister ran and nothing leaked.
+    pub fn finish(mut self) {
+        let d = self.driver.take().expect("loaded");
+        d.unload().expect("unload");
+        assert_eq!(ntsim::wsk::live_registrations(), 0, "WskDeregister ran");
+        self.scope.assert_clean();
+    }
+}
+
+/// `DeviceIoControl` with an output buffer of `out_len` bytes: the status and that buffer.
+pub fn ioctl(h: &UserHandle, code: u32, input: &[u8], out_len: usize) -> (IoStatus, Vec<u8>) {
+    let mut out = vec![0u8; out_len];
+    let s = h.device_io_control(code, input, &mut out);
+    (s, out)
+}
+
+/// OPEN_STREAM to `to`; asserts it succeeded with a whole response.
+pub fn open_stream(h: &UserHandle, to: SocketAddr) -> SocketHandle {
+    let (s, out) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_OPEN_STREAM,
+        OpenStreamRequest::new(&to, None).as_bytes(),
+        72,
+    );
+    assert_eq!(
+        (s.status, s.information),
+        (STATUS_SUCCESS, 72),
+        "OPEN_STREAM"
+    );
+    OpenStreamResponse::read_from_bytes(&out).unwrap().handle
+}
+
+/// CLOSE; asserts it succeeded.
+pub fn close(h: &UserHandle, handle: SocketHandle) {
+    let (s, _) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_CLOSE,
+        CloseRequest::new(handle).as_bytes(),
+        0,
+    );
+    assert_eq!(s.status, STATUS_SUCCESS, "CLOSE");
+}
+
+/// QUERY_STATS; asserts it succeeded.
+pub fn stats(h: &UserHandle) -> StatsResponse {
+    let (s, out) = ioctl(
+        h,
+        IOCTL_WSKCLIENT_QUERY_STATS,
+        QueryStatsRequest::new().as_bytes(),
+        160,
+    );
+    assert_eq!(s.status, STATUS_SUCCESS, "QUERY_STATS");
+    StatsResponse::read_from_bytes(&out).unwrap()
 }

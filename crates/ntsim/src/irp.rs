@@ -413,11 +413,12 @@ impl Drop for Completing {
 
 /// `IofCompleteRequest` calls under way on any thread (a nested call counts again).
 ///
-/// A request can reach its requester before the call that completed it has returned: the
-/// I/O manager queues the user's completion (event, APC, completion port packet) while the
-/// completion routines below are still on the stack, and `IoSetCompletionRoutineEx` frees
-/// its `IoCx` context only after the driver's routine returned. Counters read as soon as a
-/// requester sees its completion can therefore still show that context (as on Windows).
+/// A request can reach its requester before the call that completed it has returned: in
+/// ntsim the I/O manager queues the user's completion (event, completion port packet) while
+/// the completion routines below are still on the stack, and `IoSetCompletionRoutineEx`
+/// frees its `IoCx` context only after the driver's routine returned (the order its wrapper
+/// must have on Windows too, since it runs the routine first; not observed there). Counters
+/// read as soon as a requester sees its completion can therefore still show that context.
 pub fn completions_in_progress() -> usize {
     COMPLETING.load(Ordering::SeqCst)
 }

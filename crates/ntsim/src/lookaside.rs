@@ -1,6 +1,7 @@
 //! Lookaside lists for the blocks the emulated kernel hands out per request (IRPs, MDLs,
-//! the I/O manager's system buffers, pool blocks, KMDF object contexts), as Windows keeps
-//! per-processor lookaside lists of IRPs, MDLs and small pool blocks: packets are carved
+//! the I/O manager's system buffers, pool blocks, KMDF object contexts), after the
+//! per-processor lookaside lists Windows is described to keep for IRPs, MDLs and small pool
+//! blocks (Windows Internals; not observed here, and nothing depends on it): packets are carved
 //! from chunks of equal-sized slots, a freed packet is parked on its size class's free list
 //! instead of going back to the heap, and the verifier's bookkeeping for a packet (is it
 //! live, its size, what the caller keeps about it) lives in a header next to its slot

@@ -27,10 +27,11 @@ struct Block {
     paged: bool,
 }
 
-/// Pool blocks, from lookaside lists by size (see [`crate::lookaside`], as Windows serves
-/// small pool allocations from per-size lists): each slot's header says whether the block
-/// is live and holds its size, tag and pool type, so a free is checked with an address-range
-/// lookup, not a hash table, and a steady state of allocations and frees allocates no heap.
+/// Pool blocks, from lookaside lists by size (see [`crate::lookaside`], after the per-size
+/// lists Windows is described to serve small pool allocations from): each slot's header says
+/// whether the block is live and holds its size, tag and pool type, so a free is checked
+/// with an address-range lookup, not a hash table, and a steady state of allocations and
+/// frees allocates no heap.
 /// A freed block is poisoned and parked (under ASan, unaddressable); blocks over 4 KiB are
 /// their own heap blocks, freed for real.
 static BLOCKS: Mutex<Slab<Block>> = Mutex::new(Slab::new());

@@ -172,6 +172,7 @@ pub unsafe extern "C" fn WdfControlDeviceInitAllocate(
     let s = if sddl.is_null() {
         None
     } else {
+        // SAFETY: a non-NULL UNICODE_STRING from the driver (the WDF contract).
         unsafe { iomgr::ustr::read(sddl) }
     };
     let Some(s) = s.filter(|s| s.starts_with("D:")) else {
@@ -299,6 +300,7 @@ pub unsafe extern "C" fn WdfDeviceInitAssignName(
     let n = if name.is_null() {
         None
     } else {
+        // SAFETY: a non-NULL UNICODE_STRING from the driver (the WDF contract).
         unsafe { iomgr::ustr::read(name) }
     };
     with_init("WdfDeviceInitAssignName", init, |i| {
@@ -447,6 +449,7 @@ pub unsafe extern "C" fn WdfDeviceCreateSymbolicLink(
     let Some(l) = (if link.is_null() {
         None
     } else {
+        // SAFETY: a non-NULL UNICODE_STRING from the driver (the WDF contract).
         unsafe { iomgr::ustr::read(link) }
     }) else {
         return STATUS_INVALID_PARAMETER;

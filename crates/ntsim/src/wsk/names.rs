@@ -293,6 +293,7 @@ pub(super) unsafe extern "system" fn wsk_get_name_info(
     let a = if sockaddr.is_null() || (len as usize) < addr::SOCKADDR_IN_LEN {
         None
     } else {
+        // SAFETY: a non-NULL SOCKADDR of at least `len` bytes (the caller's contract).
         unsafe { addr::read(sockaddr) }
             .filter(|a| a.is_ipv4() || len as usize >= addr::SOCKADDR_IN6_LEN)
     };

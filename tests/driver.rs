@@ -5,59 +5,14 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
-use ntsim::iomgr::{self, IoStatus, LoadedDriver, UserHandle};
+use ntsim::iomgr::{self, IoStatus, UserHandle};
 
 #[macro_use]
 mod frontend;
-use frontend::Frontend;
+use frontend::{ioctl, load, stats, Frontend};
 use wskclient_ioctl::status::*;
 use wskclient_ioctl::*;
 use zerocopy::{FromBytes, IntoBytes};
-
-struct Loaded {
-    scope: ntsim::Scope,
-    driver: Option<LoadedDriver>,
-}
-
-fn load(fe: Frontend, mode: ntsim::config::CompletionMode) -> Loaded {
-    ntsim::link();
-    let scope = ntsim::Scope::begin();
-    ntsim::config::set_completion_mode(mode);
-    let driver = fe.load();
-    Loaded {
-        scope,
-        driver: Some(driver),
-    }
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        // A failed test still unloads, so the next test can load the driver again.
-        if let Some(d) = self.driver.take() {
-            let _ = d.unload();
-        }
-    }
-}
-
-impl Loaded {
-    fn open(&self) -> UserHandle {
-        iomgr::open(USER_PATH).expect("open \\\\.\\WskClient")
-    }
-
-    /// Unloads the driver and checks the verifier: 0 leaks, 0 violations.
-    fn finish(mut self) {
-        let d = self.driver.take().expect("loaded");
-        d.unload().expect("unload");
-        assert_eq!(ntsim::wsk::live_registrations(), 0, "WskDeregister ran");
-        self.scope.assert_clean();
-    }
-}
-
-fn ioctl(h: &UserHandle, code: u32, input: &[u8], out_len: usize) -> (IoStatus, Vec<u8>) {
-    let mut out = vec![0u8; out_len];
-    let s = h.device_io_control(code, input, &mut out);
-    (s, out)
-}
 
 fn open_stream(h: &UserHandle, to: SocketAddr) -> Result<OpenStreamResponse, i32> {
     let (s, out) = ioctl(
@@ -91,17 +46,6 @@ fn send(h: &UserHandle, handle: SocketHandle, data: &[u8]) -> IoStatus {
         SendRequest::new(handle).as_bytes(),
         &mut d,
     )
-}
-
-fn stats(h: &UserHandle) -> StatsResponse {
-    let (s, out) = ioctl(
-        h,
-        IOCTL_WSKCLIENT_QUERY_STATS,
-        QueryStatsRequest::new().as_bytes(),
-        160,
-    );
-    assert_eq!(s.status, STATUS_SUCCESS);
-    StatsResponse::read_from_bytes(&out).unwrap()
 }
 
 fn device_is_created_with_the_sddl_and_link(fe: Frontend) {

@@ -76,6 +76,7 @@ pub fn load(fe: Frontend, mode: ntsim::config::CompletionMode) -> Loaded {
 
 impl Drop for Loaded {
     fn drop(&mut self) {
+        // A failed test still unloads, so the next test can load the driver again.
         if let Some(d) = self.driver.take() {
             let _ = d.unload();
         }
